@@ -1,0 +1,20 @@
+//! fantop: a `top` for a fan-out.
+//!
+//! Data flows one way, and each piece of state has one owner:
+//!
+//! ```text
+//!  keys / scenario ──Control──▶ pipeline thread ──Publisher──▶ broadcaster ──▶ Subscription: collector ──▶ Arc<Snapshot>
+//!                               (sim: arrivals,    (batches of Event,          ├▶ Subscription: each TUI pane
+//!                                queue, workers)    bounded queues)             ├▶ Subscription: recorder
+//!                                                                               └▶ Subscription: injected slow ones
+//! ```
+//!
+//! - [`event`]: the vocabulary (`Event`, `Copy`, timestamped on [`clock`]).
+//! - [`broadcast`]: the fan-out; never blocks, counts every drop, evicts slow subscribers.
+//! - [`collector`]: the single owner of aggregate metrics; hands out immutable snapshots.
+#![forbid(unsafe_code)]
+
+pub mod broadcast;
+pub mod clock;
+pub mod event;
+pub mod format;
