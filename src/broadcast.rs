@@ -777,10 +777,11 @@ impl Publisher {
         self.hub.busy_ns.fetch_add(busy, Ordering::Relaxed);
     }
 
-    /// The pipeline-clock time to stamp announcements with: the newest event
-    /// we have seen, so announcements sort with the stream.
+    /// The pipeline-clock time to stamp announcements with, so they sort
+    /// with the stream: the first buffered event's (announcements go before
+    /// the buffer), else the newest flushed one's.
     fn time_hint(&self) -> Nanos {
-        self.buf.last().map(|e| e.t).unwrap_or(self.last_t)
+        self.buf.first().map_or(self.last_t, |e| e.t)
     }
 
     fn deliver(&mut self, batch: &Batch) {

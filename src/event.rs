@@ -76,8 +76,9 @@ pub enum EventKind {
         lost_request: Option<RequestId>,
     },
 
-    /// A sample of the pipeline's FIFO queue.
-    QueueDepth { depth: u32, capacity: u32 },
+    /// A sample of the pipeline's FIFO queue: its depth now, and the
+    /// deepest it was since the previous sample (so no peak is missed).
+    QueueDepth { depth: u32, peak: u32, capacity: u32 },
 
     /// A load setting changed (by a key, a scenario or the API).
     LoadChanged { change: LoadChange },

@@ -16,5 +16,6 @@
 
 pub mod broadcast;
 pub mod clock;
+pub mod collector;
 pub mod event;
 pub mod format;
