@@ -3,19 +3,26 @@
 //! Data flows one way, and each piece of state has one owner:
 //!
 //! ```text
-//!  keys / scenario ──Control──▶ pipeline thread ──Publisher──▶ broadcaster ──▶ Subscription: collector ──▶ Arc<Snapshot>
-//!                               (sim: arrivals,    (batches of Event,          ├▶ Subscription: each TUI pane
-//!                                queue, workers)    bounded queues)             ├▶ Subscription: recorder
-//!                                                                               └▶ Subscription: injected slow ones
+//!  keys / scenario ──Action──▶ pipeline thread ──Publisher──▶ broadcaster ─┬▶ Subscription: collector ──▶ Arc<Snapshot>
+//!                              (sim: arrivals,    (batches of Event,        ├▶ Subscription: each TUI pane
+//!                               queue, workers)    bounded queues)          ├▶ Subscription: recorder
+//!                                                                           └▶ Subscription: injected slow ones
 //! ```
 //!
 //! - [`event`]: the vocabulary (`Event`, `Copy`, timestamped on [`clock`]).
 //! - [`broadcast`]: the fan-out; never blocks, counts every drop, evicts slow subscribers.
 //! - [`collector`]: the single owner of aggregate metrics; hands out immutable snapshots.
+//! - [`sim`]: the simulated pipeline (discrete-event model, worker health, live control).
+//! - [`run`]: wiring for one run; [`summary`]: the headless JSON summary.
 #![forbid(unsafe_code)]
 
 pub mod broadcast;
+pub mod cli;
 pub mod clock;
 pub mod collector;
 pub mod event;
 pub mod format;
+pub mod parse;
+pub mod run;
+pub mod sim;
+pub mod summary;

@@ -1,0 +1,137 @@
+//! The command line (clap derive). Every value is validated at parse time, so
+//! a bad flag is a usage error (exit 2) that names the flag and the accepted
+//! form, before anything starts.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::event::{Nanos, ServiceDist};
+use crate::sim::SimConfig;
+use crate::sim::control::{check_error_rate, check_queue, check_rate, check_workers};
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "fantop",
+    version,
+    about = "A top for a fan-out: watch a metrics broadcaster work under a simulated load",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    /// Run without the terminal UI for --duration and print a JSON summary.
+    #[arg(long)]
+    pub headless: bool,
+
+    /// With --headless: run simulated time as fast as the CPU allows.
+    #[arg(long, requires = "headless")]
+    pub fast: bool,
+
+    /// How long to run (e.g. 30s, 1.5m, 500ms). Required with --headless.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub duration: Option<Nanos>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {}
+
+/// The simulated load.
+#[derive(Args, Debug, Clone)]
+pub struct LoadArgs {
+    /// Arrival rate, requests per second (Poisson).
+    #[arg(long, value_name = "N", default_value = "2000", value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// Worker pool size, 1..=1024.
+    #[arg(long, value_name = "N", default_value = "8", value_parser = parse_workers)]
+    pub workers: u16,
+
+    /// Service-time distribution: const:DUR, exp:MEAN or lognormal:MEDIAN:P99.
+    #[arg(long, value_name = "DIST", default_value = "lognormal:2ms:20ms", value_parser = parse_dist)]
+    pub service: ServiceDist,
+
+    /// Fraction of requests that fail, 0..=1.
+    #[arg(long, value_name = "F", default_value = "0.01", value_parser = parse_error_rate)]
+    pub error_rate: f64,
+
+    /// Pipeline queue capacity; arrivals at a full queue are rejected.
+    #[arg(long, value_name = "N", default_value = "10000", value_parser = parse_queue)]
+    pub queue: u32,
+
+    /// Seed for the simulation (ChaCha8); random and shown when omitted.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Do not restart crashed workers.
+    #[arg(long)]
+    pub no_auto_restart: bool,
+}
+
+impl LoadArgs {
+    /// The simulation settings, with `seed` filled in.
+    pub fn sim_config(&self, seed: u64) -> SimConfig {
+        SimConfig {
+            rate: self.rate,
+            workers: self.workers,
+            service: self.service,
+            error_rate: self.error_rate,
+            queue_capacity: self.queue,
+            seed,
+            auto_restart: !self.no_auto_restart,
+            ..SimConfig::default()
+        }
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("expected a number of requests per second, e.g. 2000"))?;
+    check_rate(v).map_err(|e| e.0)
+}
+
+fn parse_workers(s: &str) -> Result<u16, String> {
+    let v: u64 = s.trim().parse().map_err(|_| "expected a whole number from 1 to 1024".to_string())?;
+    check_workers(v).map_err(|e| e.0)
+}
+
+fn parse_error_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| "expected a fraction from 0 to 1, e.g. 0.01".to_string())?;
+    check_error_rate(v).map_err(|e| e.0)
+}
+
+fn parse_queue(s: &str) -> Result<u32, String> {
+    let v: u64 = s.trim().parse().map_err(|_| "expected a whole number of at least 1".to_string())?;
+    check_queue(v).map_err(|e| e.0)
+}
+
+pub fn parse_duration(s: &str) -> Result<Nanos, String> {
+    crate::parse::duration(s)
+}
+
+fn parse_dist(s: &str) -> Result<ServiceDist, String> {
+    crate::parse::dist(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_match_the_documented_load() {
+        let cli = Cli::try_parse_from(["fantop"]).unwrap();
+        let c = cli.load.sim_config(1);
+        assert_eq!(c.rate, 2000.0);
+        assert_eq!(c.workers, 8);
+        assert_eq!(c.service, ServiceDist::default());
+        assert_eq!(c.error_rate, 0.01);
+        assert_eq!(c.queue_capacity, 10_000);
+    }
+}

@@ -1,0 +1,277 @@
+//! The simulated analysis pipeline (the design note's
+//! `ChannelAnalysisPipeline` and its orchestrator): a [`model::Sim`] driven by
+//! one thread, `fantop/pipeline`, which owns the sim and the broadcaster's
+//! [`Publisher`], takes [`Action`]s from its [`Control`] channel and a
+//! scripted timeline, and publishes what happens.
+//!
+//! Pacing ([`Pace`]):
+//! - `RealTime`: simulated time follows the wall clock. Each scheduler tick
+//!   (default 2 ms, or sooner when an action arrives) the thread runs every
+//!   event due up to *now* and publishes them as one batch. Timestamps come
+//!   from the simulation, so a late wake-up delays delivery a little but
+//!   changes no figure: OS sleep precision does not matter.
+//! - `Fast`: simulated time runs as fast as the CPU allows. Subscribers that
+//!   must not lose anything subscribe with [`crate::broadcast::Delivery::Wait`]
+//!   and the publisher waits for them.
+//!
+//! Shutdown: at the end of the duration, a `Stop` action, or when the
+//! [`Pipeline`] is dropped, arrivals halt where they are; requests still
+//! queued or in service are reported as `in_flight_at_end` (neither succeeded
+//! nor failed). The publisher is then closed, so every subscriber receives
+//! everything and then a clean end, and [`Pipeline::join`] returns the
+//! report. No thread outlives the join.
+
+pub mod control;
+pub mod model;
+
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+pub use control::{Action, Control, ControlError};
+pub use model::{Sim, SimConfig, Sink, WorkerReport};
+
+use crate::broadcast::Publisher;
+use crate::clock::Clock;
+use crate::event::{MILLIS, Nanos};
+
+/// How simulated time relates to the wall clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    RealTime,
+    Fast,
+}
+
+/// Default scheduler tick in real-time mode.
+pub const DEFAULT_TICK: Duration = Duration::from_millis(2);
+/// Simulated time run between control checks in fast mode.
+pub const FAST_CHUNK: Nanos = 10 * MILLIS;
+
+/// An action scripted to happen at a simulated time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scheduled {
+    pub at: Nanos,
+    pub action: Action,
+}
+
+/// How to run the pipeline.
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    pub config: SimConfig,
+    pub pace: Pace,
+    /// Stop at this simulated time; `None`: run until stopped.
+    pub duration: Option<Nanos>,
+    /// Actions at fixed simulated times, in order.
+    pub timeline: Vec<Scheduled>,
+    pub tick: Duration,
+}
+
+impl PipelineOptions {
+    pub fn new(config: SimConfig, pace: Pace) -> Self {
+        PipelineOptions {
+            config,
+            pace,
+            duration: None,
+            timeline: Vec::new(),
+            tick: DEFAULT_TICK,
+        }
+    }
+}
+
+/// What the pipeline thread reports when it ends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipelineReport {
+    pub simulated_ns: Nanos,
+    pub elapsed: Duration,
+    pub workers: Vec<WorkerReport>,
+    /// Requests queued or in service when the run stopped.
+    pub in_flight_at_end: u64,
+    pub config: SimConfig,
+}
+
+/// The running pipeline thread. Dropping it stops the run and joins the thread.
+pub struct Pipeline {
+    control: Control,
+    thread: Option<JoinHandle<PipelineReport>>,
+}
+
+impl Pipeline {
+    /// Starts `fantop/pipeline`. `clock` must be the broadcaster's clock; in
+    /// real-time mode it is also the simulation's.
+    pub fn start(opts: PipelineOptions, publisher: Publisher, clock: Clock) -> std::io::Result<Pipeline> {
+        let (actions_tx, actions_rx) = crossbeam_channel::bounded(control::CONTROL_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("fantop/pipeline".into())
+            .spawn(move || Runner::new(opts, publisher, clock, actions_rx).run())?;
+        Ok(Pipeline {
+            control: Control { actions_tx },
+            thread: Some(thread),
+        })
+    }
+
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Waits for the run to end (its duration, its timeline's `Stop`, or a
+    /// `Stop` from any [`Control`]) and returns the report.
+    pub fn join(mut self) -> PipelineReport {
+        let thread = self.thread.take().expect("joined once");
+        match thread.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Stops the run now and returns the report.
+    pub fn stop(self) -> PipelineReport {
+        let _ = self.control.actions_tx.send(Action::Stop);
+        self.join()
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.control.actions_tx.send(Action::Stop);
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Runner {
+    sim: Sim,
+    publisher: Publisher,
+    clock: Clock,
+    actions_rx: Receiver<Action>,
+    pace: Pace,
+    duration: Option<Nanos>,
+    timeline: std::vec::IntoIter<Scheduled>,
+    next_step: Option<Scheduled>,
+    tick: Duration,
+    stopped: bool,
+}
+
+impl Runner {
+    fn new(opts: PipelineOptions, publisher: Publisher, clock: Clock, actions_rx: Receiver<Action>) -> Self {
+        let mut timeline = opts.timeline;
+        timeline.sort_by_key(|s| s.at);
+        let mut timeline = timeline.into_iter();
+        let next_step = timeline.next();
+        Runner {
+            sim: Sim::new(opts.config),
+            publisher,
+            clock,
+            actions_rx,
+            pace: opts.pace,
+            duration: opts.duration,
+            timeline,
+            next_step,
+            tick: opts.tick,
+            stopped: false,
+        }
+    }
+
+    fn run(mut self) -> PipelineReport {
+        let started = Instant::now();
+        self.sim.start(&mut self.publisher);
+        match self.pace {
+            Pace::RealTime => self.run_real_time(),
+            Pace::Fast => self.run_fast(),
+        }
+        self.publisher.flush();
+        let report = PipelineReport {
+            simulated_ns: self.sim.now(),
+            elapsed: started.elapsed(),
+            in_flight_at_end: self.sim.queue_len() as u64
+                + self.sim.worker_report().iter().filter(|w| w.state == "busy").count() as u64,
+            workers: self.sim.worker_report(),
+            config: *self.sim.config(),
+        };
+        self.publisher.close();
+        report
+    }
+
+    /// Advances to `target` (capped at the duration), applying scripted
+    /// steps at their exact times.
+    fn advance(&mut self, target: Nanos) {
+        let target = self.duration.map_or(target, |d| target.min(d));
+        while let Some(step) = self.next_step.filter(|s| s.at <= target) {
+            self.sim.advance_until(step.at, &mut self.publisher);
+            self.apply(step.action);
+            self.next_step = self.timeline.next();
+            if self.stopped {
+                return;
+            }
+        }
+        self.sim.advance_until(target, &mut self.publisher);
+    }
+
+    fn apply(&mut self, action: Action) {
+        if action == Action::Stop {
+            self.stopped = true;
+        }
+        // A refused action (e.g. stalling a worker that is not running)
+        // changes nothing; the stream shows only what was applied.
+        let _ = self.sim.apply(action, &mut self.publisher);
+    }
+
+    fn ended(&self) -> bool {
+        self.stopped || self.duration.is_some_and(|d| self.sim.now() >= d)
+    }
+
+    fn take_actions(&mut self) {
+        loop {
+            match self.actions_rx.try_recv() {
+                Ok(a) => {
+                    self.apply(a);
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn run_real_time(&mut self) {
+        loop {
+            self.advance(self.clock.now());
+            self.take_actions();
+            self.publisher.flush();
+            if self.ended() {
+                return;
+            }
+            // Sleep until the next tick, or an action. How late we wake
+            // changes when events are delivered, never their timestamps.
+            let wait = match self.sim.next_event_at() {
+                Some(at) => Duration::from_nanos(at.saturating_sub(self.clock.now())).clamp(Duration::from_micros(200), self.tick),
+                None => self.tick,
+            };
+            match self.actions_rx.recv_timeout(wait) {
+                Ok(a) => {
+                    self.advance(self.clock.now());
+                    self.apply(a);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                // Unreachable while the Pipeline holds its Control; sleep
+                // rather than spin if it ever happens.
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
+            }
+        }
+    }
+
+    fn run_fast(&mut self) {
+        loop {
+            let target = self.sim.now() + FAST_CHUNK;
+            self.advance(target);
+            self.take_actions();
+            self.publisher.tick();
+            if self.ended() {
+                return;
+            }
+        }
+    }
+}

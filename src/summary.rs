@@ -1,0 +1,160 @@
+//! The JSON summary a headless run (or replay) prints: one object, schema
+//! documented in the README and pinned by tests. Everything in it but
+//! `elapsed_s` is computed from the event stream (the collector's final
+//! snapshot) and the broadcaster's counters, so a replay of a recording
+//! reproduces the run's figures exactly.
+
+use serde::{Deserialize, Serialize};
+
+use crate::broadcast::{PublisherStats, SubscriberStats};
+use crate::collector::Snapshot;
+use crate::event::SECONDS;
+
+/// The run's settings as the summary reports them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigSummary {
+    pub rate: f64,
+    pub workers: u16,
+    pub service: String,
+    pub error_rate: f64,
+    pub queue_capacity: u32,
+    pub auto_restart: bool,
+    pub duration_s: Option<f64>,
+    pub fast: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Requests {
+    pub arrived: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub rejected: u64,
+    pub in_flight_at_end: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub arrived: f64,
+    pub completed: f64,
+}
+
+/// Latency in microseconds, from arrival to completion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatencyUs {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueueSummary {
+    pub max_depth: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkerSummary {
+    pub id: u16,
+    /// Requests it finished, successfully or not.
+    pub completed: u64,
+    pub state: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscriberSummary {
+    pub name: String,
+    pub state: String,
+    pub delivered: u64,
+    pub dropped: u64,
+    pub queued: u64,
+    pub published_while_subscribed: u64,
+}
+
+/// The summary object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub fantop_version: String,
+    pub seed: u64,
+    pub config: ConfigSummary,
+    pub elapsed_s: f64,
+    pub simulated_s: f64,
+    pub requests: Requests,
+    pub throughput_per_s: Throughput,
+    pub latency_us: LatencyUs,
+    pub queue: QueueSummary,
+    pub workers: Vec<WorkerSummary>,
+    pub events_published: u64,
+    pub subscribers: Vec<SubscriberSummary>,
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1e3
+}
+
+impl Summary {
+    pub fn build(
+        seed: u64,
+        config: ConfigSummary,
+        elapsed_s: f64,
+        snapshot: &Snapshot,
+        publisher: &PublisherStats,
+        subscribers: &[SubscriberStats],
+    ) -> Summary {
+        let t = snapshot.totals;
+        let simulated_s = snapshot.at as f64 / SECONDS as f64;
+        let per_s = |n: u64| if simulated_s > 0.0 { n as f64 / simulated_s } else { 0.0 };
+        let l = snapshot.latency_total;
+        Summary {
+            fantop_version: env!("CARGO_PKG_VERSION").to_string(),
+            seed,
+            config,
+            elapsed_s,
+            simulated_s,
+            requests: Requests {
+                arrived: t.arrived,
+                succeeded: t.succeeded,
+                failed: t.failed,
+                rejected: t.rejected,
+                in_flight_at_end: snapshot.in_flight,
+            },
+            throughput_per_s: Throughput {
+                arrived: per_s(t.arrived),
+                completed: per_s(t.completed()),
+            },
+            latency_us: LatencyUs {
+                mean: l.mean / 1e3,
+                p50: us(l.p50),
+                p90: us(l.p90),
+                p99: us(l.p99),
+                p999: us(l.p999),
+                max: us(l.max),
+            },
+            queue: QueueSummary {
+                max_depth: snapshot.queue_max_depth,
+            },
+            workers: snapshot
+                .workers
+                .iter()
+                .map(|w| WorkerSummary {
+                    id: w.id,
+                    completed: w.completed + w.failed,
+                    state: w.state.label().to_string(),
+                })
+                .collect(),
+            events_published: publisher.events,
+            subscribers: subscribers
+                .iter()
+                .map(|s| SubscriberSummary {
+                    name: s.name.clone(),
+                    state: s.state.label().to_lowercase(),
+                    delivered: s.delivered,
+                    dropped: s.dropped,
+                    queued: s.queued,
+                    published_while_subscribed: s.published_while_subscribed,
+                })
+                .collect(),
+        }
+    }
+}
