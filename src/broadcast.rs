@@ -300,6 +300,8 @@ const STATE_LAGGING: u8 = 2;
 const STATE_EVICTED: u8 = 3;
 const STATE_CLOSED: u8 = 4;
 const NO_RECV: u64 = u64::MAX;
+/// `joined_seq` / `left_seq` not set yet.
+const NO_SEQ: u64 = u64::MAX;
 
 /// Counters one subscriber shares between its publisher side, its
 /// subscription and stats readers. Each counter has one writer, except
@@ -436,8 +438,8 @@ impl Broadcaster {
             queued: AtomicUsize::new(0),
             delivered: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            joined_seq: AtomicU64::new(0),
-            left_seq: AtomicU64::new(0),
+            joined_seq: AtomicU64::new(NO_SEQ),
+            left_seq: AtomicU64::new(NO_SEQ),
             last_recv: AtomicU64::new(NO_RECV),
             evictions: AtomicU32::new(0),
             evict_reason: AtomicU64::new(0),
@@ -463,6 +465,10 @@ impl Broadcaster {
         });
         if hub.closed.load(Ordering::Acquire) || hub.joins_tx.send((shared.clone(), tx)).is_err() {
             shared.state.store(STATE_CLOSED, Ordering::Release);
+        } else if hub.closed.load(Ordering::Acquire) {
+            // The publisher closed while we joined: it may already have
+            // drained its joins, and would then never close this one.
+            let _ = shared.state.compare_exchange(STATE_JOINING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
         }
         Subscription {
             shared,
@@ -515,7 +521,13 @@ fn stats_of(s: &Shared, published_now: u64) -> SubscriberStats {
     let published = match state {
         SubscriberState::Joining => 0,
         SubscriberState::Healthy | SubscriberState::Lagging => published_now.saturating_sub(joined),
-        _ => s.left_seq.load(Ordering::Acquire).saturating_sub(joined),
+        // Never taken on: nothing was published to it.
+        _ if joined == NO_SEQ => 0,
+        // Unsubscribed, not yet retired: nothing was offered to it since.
+        _ => match s.left_seq.load(Ordering::Acquire) {
+            NO_SEQ => published_now.saturating_sub(joined),
+            left => left.saturating_sub(joined),
+        },
     };
     let last = s.last_recv.load(Ordering::Acquire);
     SubscriberStats {
@@ -677,6 +689,11 @@ struct Slot {
     /// Broadcaster time of the first drop in the current lagging spell.
     full_since: Option<Nanos>,
     drops_in_spell: u64,
+    /// Its `delivered` count at its last drop: a lagging spell ends only once
+    /// it has received since (an announcement that still fits is no catch-up).
+    delivered_at_drop: u64,
+    /// Events flushed when it was found closed and skipped, if it was.
+    left_at: Option<u64>,
 }
 
 /// The publishing half. Owned by one thread; not `Clone`.
@@ -755,26 +772,43 @@ impl Publisher {
     pub fn flush(&mut self) {
         let started = Instant::now();
         self.maintain();
+        let mut delivered = false;
         if !self.notices.is_empty() {
-            let now = self.time_hint();
-            let notices: Vec<Event> = self.notices.drain(..).map(|k| Event::new(now, k)).collect();
-            self.buf.splice(0..0, notices);
+            if self.buf.len() + self.notices.len() <= self.hub.config.max_batch {
+                let now = self.time_hint();
+                let notices: Vec<Event> = self.notices.drain(..).map(|k| Event::new(now, k)).collect();
+                self.buf.splice(0..0, notices);
+            } else {
+                // Sharing the batch would make it larger than `max_batch`
+                // (which a queue of that capacity could never take, and a
+                // `Wait` subscriber would wait for forever): they go first.
+                self.announce();
+                delivered = true;
+            }
         }
         if !self.buf.is_empty() {
             let batch: Batch = Arc::from(self.buf.as_slice());
             self.buf.clear();
             self.buf_oldest = None;
             self.deliver(&batch);
-            if !self.notices.is_empty() {
-                // Evictions announced by this very delivery go out now, so
-                // the others learn of them without waiting for more traffic.
-                let now = self.time_hint();
-                let notices: Batch = self.notices.drain(..).map(|k| Event::new(now, k)).collect();
-                self.deliver(&notices);
-            }
+            delivered = true;
+        }
+        if delivered && !self.notices.is_empty() {
+            // Evictions announced by this very delivery go out now, so
+            // the others learn of them without waiting for more traffic.
+            self.announce();
         }
         let busy = started.elapsed().as_nanos() as u64;
         self.hub.busy_ns.fetch_add(busy, Ordering::Relaxed);
+    }
+
+    /// Delivers the pending announcements, in batches of at most `max_batch`.
+    fn announce(&mut self) {
+        let now = self.time_hint();
+        let notices: Vec<Event> = self.notices.drain(..).map(|k| Event::new(now, k)).collect();
+        for chunk in notices.chunks(self.hub.config.max_batch.max(1)) {
+            self.deliver(&Batch::from(chunk));
+        }
     }
 
     /// The pipeline-clock time to stamp announcements with, so they sort
@@ -788,11 +822,14 @@ impl Publisher {
         let n = batch.len();
         let now = self.hub.clock.now();
         let policy = self.hub.config.eviction;
+        let seq_before = self.seq;
         let mut removed = false;
         for slot in &mut self.slots {
             let s = &*slot.shared;
             match s.state.load(Ordering::Acquire) {
                 STATE_CLOSED => {
+                    // Unsubscribed during this flush: this batch is not its.
+                    slot.left_at.get_or_insert(seq_before);
                     removed = true;
                     continue;
                 }
@@ -805,6 +842,7 @@ impl Publisher {
             if s.delivery == Delivery::Wait {
                 wait_for_room(s, n);
                 if s.state.load(Ordering::Acquire) == STATE_CLOSED {
+                    slot.left_at.get_or_insert(seq_before);
                     removed = true;
                     continue;
                 }
@@ -813,16 +851,19 @@ impl Publisher {
                 s.queued.fetch_add(n, Ordering::AcqRel);
                 if slot.tx.send(batch.clone()).is_err() {
                     s.queued.fetch_sub(n, Ordering::AcqRel);
+                    slot.left_at.get_or_insert(seq_before);
                     removed = true;
                     continue;
                 }
-                if slot.full_since.take().is_some() {
+                if slot.full_since.is_some() && s.delivered.load(Ordering::Acquire) != slot.delivered_at_drop {
+                    slot.full_since = None;
                     slot.drops_in_spell = 0;
                     let _ = s.state.compare_exchange(STATE_LAGGING, STATE_HEALTHY, Ordering::AcqRel, Ordering::Acquire);
                 }
             } else {
                 s.dropped.fetch_add(n as u64, Ordering::AcqRel);
                 slot.drops_in_spell += n as u64;
+                slot.delivered_at_drop = s.delivered.load(Ordering::Acquire);
                 let since = *slot.full_since.get_or_insert(now);
                 if s
                     .state
@@ -882,6 +923,8 @@ impl Publisher {
                     tx,
                     full_since: None,
                     drops_in_spell: 0,
+                    delivered_at_drop: 0,
+                    left_at: None,
                 });
             } else {
                 // Dropped before we took it on: it saw nothing.
@@ -898,7 +941,7 @@ impl Publisher {
             let state = slot.shared.state.load(Ordering::Acquire);
             let keep = state == STATE_HEALTHY || state == STATE_LAGGING;
             if !keep {
-                slot.shared.left_seq.store(seq, Ordering::Release);
+                slot.shared.left_seq.store(slot.left_at.unwrap_or(seq), Ordering::Release);
                 if state == STATE_CLOSED {
                     notices.push(EventKind::SubscriberLeft { id: slot.shared.id });
                 }

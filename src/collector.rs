@@ -38,6 +38,8 @@ use arc_swap::ArcSwap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::stats::{SecondRing, WindowedHistogram, latency_histogram, record_latency};
+
 use crate::broadcast::{Broadcaster, RecvError, SubscribeOptions, Subscription};
 use crate::event::{Event, EventKind, LoadChange, Nanos, SECONDS, ServiceDist, WorkerId};
 
@@ -49,8 +51,7 @@ pub const LATENCY_WINDOW_S: u64 = 10;
 pub const RATE_WINDOWS_S: [u64; 3] = [1, 10, 60];
 /// Highest worker id tracked (the pool is limited to this many).
 pub const MAX_WORKERS: usize = 1024;
-/// Largest latency a histogram tracks; larger ones are clamped to it.
-pub const MAX_TRACKED_LATENCY: Nanos = 3_600 * SECONDS;
+pub use crate::stats::MAX_TRACKED_LATENCY;
 /// How often the collector publishes a snapshot by default.
 pub const DEFAULT_SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 
@@ -195,7 +196,6 @@ impl Snapshot {
 
 #[derive(Clone, Copy, Default)]
 struct RateBucket {
-    sec: u64,
     arrived: u64,
     succeeded: u64,
     failed: u64,
@@ -208,8 +208,8 @@ pub struct Metrics {
     at: Nanos,
     events: u64,
     totals: Totals,
-    buckets: Vec<RateBucket>,
-    window: Vec<(u64, Histogram<u64>)>,
+    buckets: SecondRing<RateBucket>,
+    window: WindowedHistogram,
     total: Histogram<u64>,
     workers: Vec<Option<WorkerStats>>,
     queue_depth: u32,
@@ -217,10 +217,6 @@ pub struct Metrics {
     queue_max_depth: u32,
     load: LoadSettings,
     lost_events: u64,
-}
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_TRACKED_LATENCY, 3).expect("static histogram bounds are valid")
 }
 
 impl Default for Metrics {
@@ -235,9 +231,9 @@ impl Metrics {
             at: 0,
             events: 0,
             totals: Totals::default(),
-            buckets: vec![RateBucket::default(); RATE_HISTORY_S as usize + 1],
-            window: (0..LATENCY_WINDOW_S).map(|_| (u64::MAX, histogram())).collect(),
-            total: histogram(),
+            buckets: SecondRing::new(RATE_HISTORY_S as usize + 1),
+            window: WindowedHistogram::new(LATENCY_WINDOW_S as usize),
+            total: latency_histogram(),
             workers: Vec::new(),
             queue_depth: 0,
             queue_capacity: 0,
@@ -271,15 +267,8 @@ impl Metrics {
                     self.totals.failed += 1;
                     self.bucket(sec).failed += 1;
                 }
-                let v = latency.clamp(1, MAX_TRACKED_LATENCY);
-                self.total.saturating_record(v);
-                let slot = (sec % LATENCY_WINDOW_S) as usize;
-                let (tag, h) = &mut self.window[slot];
-                if *tag != sec {
-                    h.reset();
-                    *tag = sec;
-                }
-                h.saturating_record(v);
+                record_latency(&mut self.total, latency);
+                self.window.record(ev.t, latency);
                 if let Some(w) = self.worker(worker) {
                     if ok {
                         w.completed += 1;
@@ -362,15 +351,7 @@ impl Metrics {
     }
 
     fn bucket(&mut self, sec: u64) -> &mut RateBucket {
-        let len = self.buckets.len() as u64;
-        let b = &mut self.buckets[(sec % len) as usize];
-        if b.sec != sec {
-            *b = RateBucket {
-                sec,
-                ..RateBucket::default()
-            };
-        }
-        b
+        self.buckets.at(sec)
     }
 
     fn worker(&mut self, id: WorkerId) -> Option<&mut WorkerStats> {
@@ -398,7 +379,7 @@ impl Metrics {
         if span == 0 {
             return r;
         }
-        for b in self.buckets.iter().filter(|b| b.sec >= first_sec && b.sec <= now_sec) {
+        for (_, b) in self.buckets.range(first_sec, now_sec) {
             r.arrived += b.arrived as f64;
             r.succeeded += b.succeeded as f64;
             r.failed += b.failed as f64;
@@ -414,14 +395,7 @@ impl Metrics {
 
     /// The immutable view of the state now.
     pub fn snapshot(&self) -> Snapshot {
-        let now_sec = self.at / SECONDS;
-        let first_sec = (now_sec + 1).saturating_sub(LATENCY_WINDOW_S);
-        let mut merged = histogram();
-        for (sec, h) in &self.window {
-            if *sec != u64::MAX && *sec >= first_sec && *sec <= now_sec {
-                merged.add(h).expect("histograms share bounds");
-            }
-        }
+        let merged = self.window.merged(self.at);
         Snapshot {
             at: self.at,
             events: self.events,

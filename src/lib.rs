@@ -25,4 +25,5 @@ pub mod format;
 pub mod parse;
 pub mod run;
 pub mod sim;
+pub mod stats;
 pub mod summary;
