@@ -31,6 +31,9 @@ pub struct Cli {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<Nanos>,
 
+    #[command(flatten)]
+    pub ui: UiArgs,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -38,15 +41,31 @@ pub struct Cli {
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {}
 
+/// The terminal UI.
+#[derive(Args, Debug, Clone)]
+pub struct UiArgs {
+    /// Most frames drawn per second, 1..=120 (only when something changed).
+    #[arg(long, value_name = "N", default_value = "20", value_parser = clap::value_parser!(u32).range(1..=120))]
+    pub fps: u32,
+
+    /// Leave the mouse to the terminal (copy/paste works; no click-to-focus).
+    #[arg(long)]
+    pub no_mouse: bool,
+
+    /// Monochrome (also when NO_COLOR is set); states stay readable in words.
+    #[arg(long)]
+    pub no_color: bool,
+}
+
 /// The simulated load.
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
     /// Arrival rate, requests per second (Poisson).
-    #[arg(long, value_name = "N", default_value = "2000", value_parser = parse_rate)]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", default_value = "2000", value_parser = parse_rate)]
     pub rate: f64,
 
     /// Worker pool size, 1..=1024.
-    #[arg(long, value_name = "N", default_value = "8", value_parser = parse_workers)]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", default_value = "8", value_parser = parse_workers)]
     pub workers: u16,
 
     /// Service-time distribution: const:DUR, exp:MEAN or lognormal:MEDIAN:P99.
@@ -54,15 +73,15 @@ pub struct LoadArgs {
     pub service: ServiceDist,
 
     /// Fraction of requests that fail, 0..=1.
-    #[arg(long, value_name = "F", default_value = "0.01", value_parser = parse_error_rate)]
+    #[arg(long, allow_negative_numbers = true, value_name = "F", default_value = "0.01", value_parser = parse_error_rate)]
     pub error_rate: f64,
 
     /// Pipeline queue capacity; arrivals at a full queue are rejected.
-    #[arg(long, value_name = "N", default_value = "10000", value_parser = parse_queue)]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", default_value = "10000", value_parser = parse_queue)]
     pub queue: u32,
 
     /// Seed for the simulation (ChaCha8); random and shown when omitted.
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub seed: Option<u64>,
 
     /// Do not restart crashed workers.
@@ -87,7 +106,7 @@ impl LoadArgs {
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|_| format!("expected a number of requests per second, e.g. 2000"))?;
+    let v: f64 = s.trim().parse().map_err(|_| "expected a number of requests per second, e.g. 2000".to_string())?;
     check_rate(v).map_err(|e| e.0)
 }
 

@@ -161,6 +161,28 @@ pub struct LoadSettings {
     pub burst: Option<f64>,
 }
 
+impl LoadSettings {
+    /// Folds one announced change in.
+    pub fn apply(&mut self, change: LoadChange) {
+        match change {
+            LoadChange::Rate { per_s } => self.rate = per_s,
+            LoadChange::Workers { count } => self.workers = count,
+            LoadChange::Service { dist } => self.service = Some(dist),
+            LoadChange::ErrorRate { fraction } => self.error_rate = fraction,
+            LoadChange::BurstStarted { factor, .. } => self.burst = Some(factor),
+            LoadChange::BurstEnded => self.burst = None,
+            LoadChange::Paused => self.paused = true,
+            LoadChange::Resumed => self.paused = false,
+            LoadChange::QueueCapacity { .. }
+            | LoadChange::StallInjected { .. }
+            | LoadChange::CrashInjected { .. }
+            | LoadChange::AutoRestart { .. }
+            | LoadChange::SlowSubscriber { .. }
+            | LoadChange::Recording { .. } => {}
+        }
+    }
+}
+
 /// An immutable view of the metrics at one moment.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Snapshot {
@@ -212,6 +234,8 @@ pub struct Metrics {
     window: WindowedHistogram,
     total: Histogram<u64>,
     workers: Vec<Option<WorkerStats>>,
+    /// Whether each worker (by id) has a request in service; a stall keeps it.
+    in_service: Vec<bool>,
     queue_depth: u32,
     queue_capacity: u32,
     queue_max_depth: u32,
@@ -235,6 +259,7 @@ impl Metrics {
             window: WindowedHistogram::new(LATENCY_WINDOW_S as usize),
             total: latency_histogram(),
             workers: Vec::new(),
+            in_service: Vec::new(),
             queue_depth: 0,
             queue_capacity: 0,
             queue_max_depth: 0,
@@ -254,6 +279,7 @@ impl Metrics {
                 self.bucket(sec).arrived += 1;
             }
             EventKind::RequestStarted { worker, .. } => {
+                self.set_in_service(worker, true);
                 self.totals.started += 1;
                 if let Some(w) = self.worker(worker) {
                     w.state = WorkerHealth::Busy;
@@ -269,6 +295,7 @@ impl Metrics {
                 }
                 record_latency(&mut self.total, latency);
                 self.window.record(ev.t, latency);
+                self.set_in_service(worker, false);
                 if let Some(w) = self.worker(worker) {
                     if ok {
                         w.completed += 1;
@@ -300,8 +327,10 @@ impl Metrics {
                 }
             }
             EventKind::WorkerRecovered { worker } => {
+                // Back to work: busy if its request is still in service.
+                let busy = self.in_service.get(worker as usize).copied().unwrap_or(false);
                 if let Some(w) = self.worker(worker) {
-                    w.state = WorkerHealth::Busy;
+                    w.state = if busy { WorkerHealth::Busy } else { WorkerHealth::Idle };
                 }
             }
             EventKind::WorkerCrashed { worker, .. } => {
@@ -326,23 +355,10 @@ impl Metrics {
     }
 
     fn apply_load(&mut self, change: LoadChange) {
-        let l = &mut self.load;
-        match change {
-            LoadChange::Rate { per_s } => l.rate = per_s,
-            LoadChange::Workers { count } => l.workers = count,
-            LoadChange::Service { dist } => l.service = Some(dist),
-            LoadChange::ErrorRate { fraction } => l.error_rate = fraction,
-            LoadChange::QueueCapacity { capacity } => self.queue_capacity = capacity,
-            LoadChange::BurstStarted { factor, .. } => l.burst = Some(factor),
-            LoadChange::BurstEnded => l.burst = None,
-            LoadChange::Paused => l.paused = true,
-            LoadChange::Resumed => l.paused = false,
-            LoadChange::StallInjected { .. }
-            | LoadChange::CrashInjected { .. }
-            | LoadChange::AutoRestart { .. }
-            | LoadChange::SlowSubscriber { .. }
-            | LoadChange::Recording { .. } => {}
+        if let LoadChange::QueueCapacity { capacity } = change {
+            self.queue_capacity = capacity;
         }
+        self.load.apply(change);
     }
 
     /// Counts events this collector never saw.
@@ -352,6 +368,16 @@ impl Metrics {
 
     fn bucket(&mut self, sec: u64) -> &mut RateBucket {
         self.buckets.at(sec)
+    }
+
+    fn set_in_service(&mut self, id: WorkerId, on: bool) {
+        let i = id as usize;
+        if i < MAX_WORKERS {
+            if self.in_service.len() <= i {
+                self.in_service.resize(i + 1, false);
+            }
+            self.in_service[i] = on;
+        }
     }
 
     fn worker(&mut self, id: WorkerId) -> Option<&mut WorkerStats> {
@@ -429,13 +455,22 @@ pub struct CollectorOptions {
     pub snapshot_every: Duration,
     /// How the collector subscribes (name, capacity, delivery).
     pub subscribe: SubscribeOptions,
+    /// `Some(d)`: wake every `d` and drain what queued up (the publisher
+    /// never pays for waking the collector: the live default). `None`: block
+    /// for each batch (lowest latency; right for `--fast` runs, where the
+    /// publisher waits for the collector anyway).
+    pub poll_every: Option<Duration>,
 }
+
+/// The live collector's drain interval.
+pub const DEFAULT_POLL_EVERY: Duration = Duration::from_millis(10);
 
 impl Default for CollectorOptions {
     fn default() -> Self {
         CollectorOptions {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             subscribe: SubscribeOptions::new("collector").capacity(1 << 20),
+            poll_every: Some(DEFAULT_POLL_EVERY),
         }
     }
 }
@@ -492,14 +527,21 @@ fn run(mut sub: Subscription, broadcaster: Broadcaster, opts: CollectorOptions, 
     let mut next_snapshot = Instant::now() + opts.snapshot_every;
     let mut dirty = false;
     loop {
-        match sub.recv_deadline(next_snapshot) {
-            Ok(Some(batch)) => {
-                for ev in batch.iter() {
-                    metrics.apply(ev);
+        let received = match opts.poll_every {
+            None => sub.recv_deadline(next_snapshot).map(|b| b.map_or(0, |batch| {
+                batch.iter().for_each(|ev| metrics.apply(ev));
+                batch.len()
+            })),
+            Some(every) => {
+                let r = sub.drain(|ev| metrics.apply(ev));
+                if matches!(r, Ok(0)) {
+                    std::thread::sleep(every.min(next_snapshot.saturating_duration_since(Instant::now())));
                 }
-                dirty = true;
+                r
             }
-            Ok(None) => {}
+        };
+        match received {
+            Ok(n) => dirty |= n > 0,
             Err(RecvError::Closed) => break,
             Err(RecvError::Evicted { dropped, .. }) => {
                 metrics.note_lost(dropped);
@@ -634,5 +676,23 @@ mod tests {
         drop(publisher);
         drop(broadcaster);
         assert_eq!(collector.join().totals, Totals::default());
+    }
+
+    #[test]
+    fn a_recovered_worker_is_busy_only_while_its_request_is_in_service() {
+        use EventKind::*;
+        let state = |evs: &[EventKind]| {
+            let mut m = Metrics::new();
+            evs.iter().for_each(|&k| m.apply(&ev(0, k)));
+            m.snapshot().workers[0].state
+        };
+        let spawn = WorkerSpawned { worker: 0 };
+        let stall = WorkerStalled { worker: 0 };
+        let recover = WorkerRecovered { worker: 0 };
+        let start = RequestStarted { id: 0, worker: 0 };
+        let done = RequestCompleted { id: 0, worker: 0, latency: 1, ok: true };
+        assert_eq!(state(&[spawn, stall, recover]), WorkerHealth::Idle);
+        assert_eq!(state(&[spawn, start, stall, recover]), WorkerHealth::Busy);
+        assert_eq!(state(&[spawn, start, stall, done, recover]), WorkerHealth::Idle);
     }
 }

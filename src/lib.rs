@@ -25,5 +25,7 @@ pub mod format;
 pub mod parse;
 pub mod run;
 pub mod sim;
+pub mod slow;
 pub mod stats;
 pub mod summary;
+pub mod ui;

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, error::ErrorKind};
 use fantop::cli::Cli;
+use fantop::format;
 use fantop::run::{self, HeadlessOptions};
+use fantop::ui::{self, Exit, LiveOptions, theme::Theme};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,7 +30,29 @@ fn main() -> ExitCode {
             Ok(())
         })
     } else {
-        Err(anyhow::anyhow!("the terminal UI is not built yet; use --headless --duration 10s"))
+        ui::run_live(LiveOptions {
+            sim,
+            fps: cli.ui.fps,
+            mouse: !cli.ui.no_mouse,
+            theme: Theme::from_env(cli.ui.no_color),
+            duration: cli.duration,
+        })
+        .map(|(snapshot, exit)| {
+            let t = snapshot.totals;
+            let ok = if t.completed() > 0 { t.succeeded as f64 * 100.0 / t.completed() as f64 } else { 0.0 };
+            println!(
+                "fantop: ran {} (simulated), {} requests completed ({ok:.1}% ok), {} rejected, p99 {}; seed {seed}{}",
+                format::clock(snapshot.at),
+                format::count(t.completed()),
+                format::count(t.rejected),
+                format::duration(snapshot.latency_total.p99),
+                match exit {
+                    Exit::Signal(s) => format!(" (stopped by signal {s})"),
+                    Exit::Panicked => " (a thread panicked)".into(),
+                    _ => String::new(),
+                }
+            );
+        })
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -50,6 +50,7 @@ pub fn collector_options(fast: bool) -> CollectorOptions {
     let delivery = if fast { Delivery::Wait } else { Delivery::Drop };
     CollectorOptions {
         subscribe: SubscribeOptions::new("collector").capacity(COLLECTOR_CAPACITY).delivery(delivery),
+        poll_every: if fast { None } else { CollectorOptions::default().poll_every },
         ..CollectorOptions::default()
     }
 }

@@ -1,0 +1,124 @@
+//! Deliberately slow subscribers, to inject the fault the broadcaster exists
+//! to contain. Each runs on its own thread (`fantop/slow-N`), takes one
+//! batch every [`SLOW_EVERY`] with a small queue, so under any real load its
+//! queue fills, it lags, and the broadcaster evicts it — while every other
+//! subscriber keeps receiving everything.
+
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{RecvTimeoutError, Sender};
+
+use crate::broadcast::{Broadcaster, SubscribeOptions};
+
+/// Queue bound of a slow subscriber, in events.
+pub const SLOW_CAPACITY: usize = 4_096;
+/// A slow subscriber takes one batch this often.
+pub const SLOW_EVERY: Duration = Duration::from_millis(250);
+/// Most slow subscribers at once.
+pub const MAX_SLOW: usize = 64;
+
+struct Slow {
+    name: String,
+    stop_tx: Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+/// The slow subscribers of one run. Dropping it stops and joins them all.
+pub struct SlowSubscribers {
+    broadcaster: Broadcaster,
+    next: u32,
+    live: Vec<Slow>,
+}
+
+impl SlowSubscribers {
+    pub fn new(broadcaster: &Broadcaster) -> Self {
+        SlowSubscribers {
+            broadcaster: broadcaster.clone(),
+            next: 1,
+            live: Vec::new(),
+        }
+    }
+
+    /// Adds one (`slow-1`, `slow-2`, ...); returns its name.
+    pub fn add(&mut self) -> Result<String, String> {
+        self.reap();
+        if self.live.len() >= MAX_SLOW {
+            return Err(format!("at most {MAX_SLOW} slow subscribers"));
+        }
+        let name = format!("slow-{}", self.next);
+        self.next += 1;
+        let sub = self
+            .broadcaster
+            .subscribe_with(SubscribeOptions::new(name.clone()).capacity(SLOW_CAPACITY));
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name(format!("fantop/{name}"))
+            .spawn(move || {
+                loop {
+                    // The deliberate slowness: wait, unless told to stop.
+                    match stop_rx.recv_timeout(SLOW_EVERY) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                    if sub.try_recv().is_err() {
+                        return; // evicted or closed: done
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start a slow subscriber: {e}"))?;
+        self.live.push(Slow {
+            name: name.clone(),
+            stop_tx,
+            thread,
+        });
+        Ok(name)
+    }
+
+    /// Removes the newest one still subscribed (or, failing that, the newest
+    /// ended one); returns its name.
+    pub fn remove(&mut self) -> Option<String> {
+        let i = self
+            .live
+            .iter()
+            .rposition(|s| !s.thread.is_finished())
+            .or_else(|| self.live.len().checked_sub(1))?;
+        let s = self.live.remove(i);
+        let _ = s.stop_tx.send(());
+        let _ = s.thread.join();
+        Some(s.name)
+    }
+
+    /// How many there are (running or ended but not removed).
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    /// Forgets ended ones beyond the bound.
+    fn reap(&mut self) {
+        while self.live.len() >= MAX_SLOW {
+            match self.live.iter().position(|s| s.thread.is_finished()) {
+                Some(i) => {
+                    let s = self.live.remove(i);
+                    let _ = s.thread.join();
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+impl Drop for SlowSubscribers {
+    fn drop(&mut self) {
+        for s in &self.live {
+            let _ = s.stop_tx.send(());
+        }
+        for s in self.live.drain(..) {
+            let _ = s.thread.join();
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! The monitor's state: the panes (each its own [`Feed`]), focus, zoom,
+//! freeze, help and the chart window. It turns key [`Command`]s into UI
+//! changes and [`Effect`]s for the loop to carry out, and draws the whole
+//! screen from borrowed state.
+
+use std::time::Instant;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::feed::Feed;
+use super::keys::{self, BINDINGS, Command};
+use super::panes::events::EventsView;
+use super::panes::header::{self, HeaderInfo, HeaderView, RunState};
+use super::panes::latency::LatencyView;
+use super::panes::subscribers::SubscribersView;
+use super::panes::throughput::ThroughputView;
+use super::panes::workers::WorkersView;
+use super::panes::{self, Ctx, Fanout, WINDOWS_S};
+use super::theme::Theme;
+use crate::broadcast::{Broadcaster, PublisherStats};
+use crate::event::Nanos;
+use crate::sim::Action;
+
+/// Below this size the screen shows one line asking for more room.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+/// The panes, in focus order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaneId {
+    Throughput,
+    Latency,
+    Subscribers,
+    Workers,
+    Events,
+}
+
+impl PaneId {
+    pub const ALL: [PaneId; 5] = [
+        PaneId::Throughput,
+        PaneId::Latency,
+        PaneId::Subscribers,
+        PaneId::Workers,
+        PaneId::Events,
+    ];
+}
+
+/// What the loop must do after a command.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Effect {
+    None,
+    /// Redraw (UI state changed).
+    Redraw,
+    Quit,
+    Control(Action),
+    AddSlowSubscriber,
+    RemoveSlowSubscriber,
+    ToggleRecording,
+    Seek(i64),
+}
+
+/// Live or replaying, for the header and which keys work.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mode {
+    Live { seed: u64 },
+    Replay { seed: Option<u64>, position: Nanos, length: Nanos, paused: bool },
+}
+
+pub struct App {
+    pub theme: Theme,
+    pub mode: Mode,
+    pub focus: usize,
+    pub zoom: bool,
+    pub frozen: bool,
+    pub help: bool,
+    pub window: usize,
+    /// A one-line message under the header (refused actions, notices).
+    pub flash: Option<(String, Instant)>,
+    broadcaster: Broadcaster,
+    header: Feed<HeaderView>,
+    throughput: Feed<ThroughputView>,
+    latency: Feed<LatencyView>,
+    subscribers: Feed<SubscribersView>,
+    workers: Feed<WorkersView>,
+    events: Feed<EventsView>,
+    fanout: Fanout,
+    fanout_sample: Option<(Instant, PublisherStats)>,
+    ended: bool,
+}
+
+/// How long a flash message stays.
+const FLASH_FOR: std::time::Duration = std::time::Duration::from_secs(4);
+
+impl App {
+    /// Subscribes every pane. Call before the pipeline starts publishing so
+    /// the panes see the stream from its first event.
+    pub fn new(broadcaster: &Broadcaster, theme: Theme, mode: Mode) -> App {
+        App {
+            theme,
+            mode,
+            focus: 0,
+            zoom: false,
+            frozen: false,
+            help: false,
+            window: 1,
+            flash: None,
+            broadcaster: broadcaster.clone(),
+            header: Feed::new(broadcaster, "header", HeaderView::default()),
+            throughput: Feed::new(broadcaster, "throughput", ThroughputView::default()),
+            latency: Feed::new(broadcaster, "latency", LatencyView::default()),
+            subscribers: Feed::new(broadcaster, "subscribers", SubscribersView::default()),
+            workers: Feed::new(broadcaster, "workers", WorkersView::default()),
+            events: Feed::new(broadcaster, "events", EventsView::default()),
+            fanout: Fanout::default(),
+            fanout_sample: None,
+            ended: false,
+        }
+    }
+
+    /// Scenario step labels for the Events pane.
+    pub fn set_step_labels(&mut self, labels: Vec<String>) {
+        self.events.view.step_labels = labels;
+    }
+
+    /// Drains every pane's subscription and re-reads the fan-out counters.
+    /// Returns whether anything changed on screen.
+    pub fn pump(&mut self) -> bool {
+        let mut n = 0;
+        let mut closed = true;
+        macro_rules! pump {
+            ($($f:ident),*) => {$(
+                let (k, c) = self.$f.pump();
+                n += k;
+                closed &= c;
+            )*};
+        }
+        pump!(header, throughput, latency, subscribers, workers, events);
+        self.ended = closed;
+        self.refresh_fanout();
+        if self.flash.as_ref().is_some_and(|(_, at)| at.elapsed() > FLASH_FOR) {
+            self.flash = None;
+            n += 1;
+        }
+        n > 0
+    }
+
+    /// Whether the stream has ended (publisher closed) for every pane.
+    pub fn stream_ended(&self) -> bool {
+        self.ended
+    }
+
+    fn refresh_fanout(&mut self) {
+        let now = Instant::now();
+        let p = self.broadcaster.publisher_stats();
+        match self.fanout_sample {
+            Some((at, prev)) if now.duration_since(at).as_secs_f64() >= 0.5 => {
+                let dt = now.duration_since(at).as_secs_f64();
+                let events = p.events.saturating_sub(prev.events);
+                self.fanout.events_per_s = events as f64 / dt;
+                self.fanout.ns_per_event = if events > 0 {
+                    p.busy_ns.saturating_sub(prev.busy_ns) as f64 / events as f64
+                } else {
+                    0.0
+                };
+                self.fanout_sample = Some((now, p));
+            }
+            None => self.fanout_sample = Some((now, p)),
+            _ => {}
+        }
+        self.fanout.publisher = p;
+        self.fanout.subscribers = self.broadcaster.stats();
+    }
+
+    /// Pipeline time the panes have reached.
+    pub fn now(&self) -> Nanos {
+        self.header.view.now
+    }
+
+    pub fn flash(&mut self, msg: impl Into<String>) {
+        self.flash = Some((msg.into(), Instant::now()));
+    }
+
+    fn replaying(&self) -> bool {
+        matches!(self.mode, Mode::Replay { .. })
+    }
+
+    /// Applies a command to the UI state; returns what the loop must do.
+    pub fn on_command(&mut self, cmd: Command) -> Effect {
+        if self.replaying() && !BINDINGS.iter().any(|b| b.command == cmd && b.in_replay) {
+            self.flash("not available while replaying a recording");
+            return Effect::Redraw;
+        }
+        match cmd {
+            Command::Quit => Effect::Quit,
+            Command::Back if self.help => {
+                self.help = false;
+                Effect::Redraw
+            }
+            Command::Back if self.zoom => {
+                self.zoom = false;
+                Effect::Redraw
+            }
+            Command::Back => Effect::Quit,
+            Command::ToggleHelp => {
+                self.help = !self.help;
+                Effect::Redraw
+            }
+            Command::ToggleFreeze => {
+                self.frozen = !self.frozen;
+                Effect::Redraw
+            }
+            Command::FocusNext => {
+                self.focus = (self.focus + 1) % PaneId::ALL.len();
+                Effect::Redraw
+            }
+            Command::FocusPrev => {
+                self.focus = (self.focus + PaneId::ALL.len() - 1) % PaneId::ALL.len();
+                Effect::Redraw
+            }
+            Command::ToggleZoom => {
+                self.zoom = !self.zoom;
+                Effect::Redraw
+            }
+            Command::CycleWindow => {
+                self.window = (self.window + 1) % WINDOWS_S.len();
+                Effect::Redraw
+            }
+            Command::Act(a) => Effect::Control(a),
+            Command::AddSlowSubscriber => Effect::AddSlowSubscriber,
+            Command::RemoveSlowSubscriber => Effect::RemoveSlowSubscriber,
+            Command::ToggleRecording => Effect::ToggleRecording,
+            Command::Seek(s) => Effect::Seek(s),
+        }
+    }
+
+    /// Focuses the pane under a mouse click at (`col`, `row`) of `screen`.
+    pub fn on_click(&mut self, screen: Rect, col: u16, row: u16) -> Effect {
+        let areas = self.layout(screen);
+        for (i, a) in areas.panes.iter().enumerate() {
+            if a.width > 0 && a.contains(ratatui::layout::Position { x: col, y: row }) {
+                self.focus = i;
+                return Effect::Redraw;
+            }
+        }
+        Effect::None
+    }
+
+    pub fn focused(&self) -> PaneId {
+        PaneId::ALL[self.focus]
+    }
+
+    /// Where everything goes on a screen of `area`.
+    pub fn layout(&self, area: Rect) -> Areas {
+        let [header, flash, body, footer] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(u16::from(self.flash.is_some())),
+            Constraint::Fill(1),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        let mut panes = [Rect::default(); 5];
+        if self.zoom {
+            panes[self.focus] = body;
+        } else {
+            let subs_rows = (self.fanout.subscribers.len() as u16 + 3).clamp(5, 14);
+            let [top, subs, bottom] = Layout::vertical([
+                Constraint::Percentage(42),
+                Constraint::Length(subs_rows.min(body.height / 3).max(4)),
+                Constraint::Fill(1),
+            ])
+            .areas(body);
+            let [tp, lat] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(top);
+            let [wk, ev] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+            panes = [tp, lat, subs, wk, ev];
+        }
+        Areas { header, flash, footer, panes }
+    }
+
+    /// Draws the whole screen.
+    pub fn draw(&self, frame: &mut Frame) {
+        let area = frame.area();
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            let msg = format!(
+                "terminal too small: {}x{} (need at least {MIN_WIDTH}x{MIN_HEIGHT})",
+                area.width, area.height
+            );
+            frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+            return;
+        }
+        let areas = self.layout(area);
+        let t = self.theme;
+        let state = match &self.mode {
+            Mode::Replay { position, length, paused, .. } => RunState::Replay {
+                position: *position,
+                length: *length,
+                paused: *paused,
+            },
+            Mode::Live { .. } if self.frozen => RunState::Frozen,
+            Mode::Live { .. } => RunState::Running,
+        };
+        let seed = match self.mode {
+            Mode::Live { seed } => Some(seed),
+            Mode::Replay { seed, .. } => seed,
+        };
+        let state = if self.frozen && matches!(state, RunState::Replay { .. }) { RunState::Frozen } else { state };
+        header::render(&self.header.view, &HeaderInfo { state, seed }, t, frame, areas.header);
+        if let Some((msg, _)) = &self.flash {
+            frame.render_widget(Paragraph::new(Span::styled(format!(" {msg}"), t.warn())), areas.flash);
+        }
+        let ctx = Ctx {
+            theme: t,
+            window_s: WINDOWS_S[self.window],
+            fanout: &self.fanout,
+        };
+        let clock_now = self.broadcaster.clock().now();
+        for (i, id) in PaneId::ALL.iter().enumerate() {
+            let area = areas.panes[i];
+            if area.width == 0 || area.height == 0 {
+                continue;
+            }
+            let pane = |evictions, lost| panes::Frame {
+                focused: i == self.focus,
+                evictions,
+                lost,
+            };
+            match id {
+                PaneId::Throughput => {
+                    let f = &self.throughput;
+                    panes::throughput::render(&f.view, &ctx, pane(f.evictions, f.lost), frame, area)
+                }
+                PaneId::Latency => {
+                    let f = &self.latency;
+                    panes::latency::render(&f.view, &ctx, pane(f.evictions, f.lost), frame, area)
+                }
+                PaneId::Subscribers => {
+                    let f = &self.subscribers;
+                    panes::subscribers::render(&f.view, &ctx, clock_now, pane(f.evictions, f.lost), frame, area)
+                }
+                PaneId::Workers => {
+                    let f = &self.workers;
+                    panes::workers::render(&f.view, &ctx, pane(f.evictions, f.lost), frame, area)
+                }
+                PaneId::Events => {
+                    let f = &self.events;
+                    panes::events::render(&f.view, &ctx, pane(f.evictions, f.lost), frame, area)
+                }
+            }
+        }
+        frame.render_widget(Paragraph::new(footer_line(areas.footer.width, self.replaying(), t)), areas.footer);
+        if self.help {
+            draw_help(frame, area, self.replaying(), t);
+        }
+    }
+}
+
+/// The screen's regions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Areas {
+    pub header: Rect,
+    pub flash: Rect,
+    pub footer: Rect,
+    /// Indexed like [`PaneId::ALL`]; zero-sized when hidden by zoom.
+    pub panes: [Rect; 5],
+}
+
+/// Key hints that fit `width`: `q quit` first, `? help` always kept.
+pub fn footer_line(width: u16, replay: bool, t: Theme) -> Line<'static> {
+    let hints: Vec<(&str, &str)> = keys::hints(replay).collect();
+    let help = hints.iter().find(|h| h.1 == "help").copied();
+    let cost = |(k, h): &(&str, &str)| k.chars().count() + h.chars().count() + 4;
+    let budget = (width as usize).saturating_sub(help.as_ref().map_or(0, cost) + 1);
+    let mut used = 0;
+    let mut spans = vec![Span::raw(" ")];
+    for h in hints.iter().filter(|h| h.1 != "help") {
+        if used + cost(h) > budget {
+            break;
+        }
+        used += cost(h);
+        spans.push(Span::styled(h.0.to_string(), t.key()));
+        spans.push(Span::styled(format!(" {}   ", h.1), t.label()));
+    }
+    if let Some((k, h)) = help {
+        spans.push(Span::styled(k.to_string(), t.key()));
+        spans.push(Span::styled(format!(" {h}"), t.label()));
+    }
+    Line::from(spans)
+}
+
+fn draw_help(frame: &mut Frame, area: Rect, replay: bool, t: Theme) {
+    let rows: Vec<Line> = BINDINGS
+        .iter()
+        .filter(|b| !replay || b.in_replay)
+        .map(|b| {
+            Line::from(vec![
+                Span::styled(format!("{:>11}  ", b.label), t.key()),
+                Span::raw(b.help),
+            ])
+        })
+        .collect();
+    let h = (rows.len() as u16 + 2).min(area.height);
+    let w = 62.min(area.width);
+    let popup = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(rows).block(
+            Block::bordered()
+                .title(Span::styled(" Keys (? or Esc to close) ", t.title()))
+                .border_style(t.border(true)),
+        ),
+        popup,
+    );
+}

@@ -1,0 +1,374 @@
+//! Every key binding, defined once: [`BINDINGS`] feeds the key handler, the
+//! footer hints and the `?` help overlay. Only key *presses* count (a
+//! terminal that reports releases and repeats does not fire keys twice).
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::event::SECONDS;
+use crate::sim::Action;
+
+/// What a key asks for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Command {
+    Quit,
+    /// Close the help or unzoom; quit if neither is open.
+    Back,
+    /// A change to the pipeline.
+    Act(Action),
+    AddSlowSubscriber,
+    RemoveSlowSubscriber,
+    ToggleFreeze,
+    FocusNext,
+    FocusPrev,
+    ToggleZoom,
+    CycleWindow,
+    ToggleHelp,
+    ToggleRecording,
+    /// Replay only: seek by this many seconds.
+    Seek(i64),
+}
+
+/// One binding: the keys, how the footer and help name it, what it does.
+pub struct Binding {
+    /// Key codes (with required modifiers) that trigger it.
+    pub keys: &'static [(KeyCode, KeyModifiers)],
+    /// How help shows the keys.
+    pub label: &'static str,
+    /// Short footer hint; `None` keeps it out of the footer.
+    pub hint: Option<&'static str>,
+    pub help: &'static str,
+    pub command: Command,
+    /// Whether it works while replaying a recording.
+    pub in_replay: bool,
+}
+
+const NONE: KeyModifiers = KeyModifiers::NONE;
+const CTRL: KeyModifiers = KeyModifiers::CONTROL;
+
+const fn ch(c: char) -> (KeyCode, KeyModifiers) {
+    (KeyCode::Char(c), NONE)
+}
+
+/// The stall and crash keys' fault size.
+pub const STALL_FOR: u64 = 5 * SECONDS;
+/// The burst key's size.
+pub const BURST_FACTOR: f64 = 5.0;
+pub const BURST_FOR: u64 = 5 * SECONDS;
+
+pub static BINDINGS: &[Binding] = &[
+    Binding {
+        keys: &[ch('q'), (KeyCode::Char('c'), CTRL)],
+        label: "q Ctrl-C",
+        hint: Some("quit"),
+        help: "quit (Esc closes help or zoom first)",
+        command: Command::Quit,
+        in_replay: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Esc, NONE)],
+        label: "Esc",
+        hint: None,
+        help: "close help / unzoom, else quit",
+        command: Command::Back,
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('+'), ch('='), (KeyCode::Up, NONE)],
+        label: "+ = ↑",
+        hint: Some("rate"),
+        help: "arrival rate ×1.25",
+        command: Command::Act(Action::ScaleRate(1.25)),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch('-'), (KeyCode::Down, NONE)],
+        label: "- ↓",
+        hint: None,
+        help: "arrival rate ÷1.25",
+        command: Command::Act(Action::ScaleRate(0.8)),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch(']')],
+        label: "]",
+        hint: Some("workers"),
+        help: "one more worker",
+        command: Command::Act(Action::AddWorkers(1)),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch('[')],
+        label: "[",
+        hint: None,
+        help: "one worker fewer (a busy one finishes first)",
+        command: Command::Act(Action::AddWorkers(-1)),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch('l')],
+        label: "l",
+        hint: Some("service"),
+        help: "service time ×1.5",
+        command: Command::Act(Action::ScaleService(1.5)),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch('L')],
+        label: "L",
+        hint: None,
+        help: "service time ÷1.5",
+        command: Command::Act(Action::ScaleService(1.0 / 1.5)),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch('e')],
+        label: "e",
+        hint: Some("errors"),
+        help: "error rate +1 percentage point",
+        command: Command::Act(Action::AddErrorRate(0.01)),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch('E')],
+        label: "E",
+        hint: None,
+        help: "error rate −1 percentage point",
+        command: Command::Act(Action::AddErrorRate(-0.01)),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch('b')],
+        label: "b",
+        hint: Some("burst"),
+        help: "burst: arrivals ×5 for 5 s",
+        command: Command::Act(Action::Burst { factor: BURST_FACTOR, duration: BURST_FOR }),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch(' ')],
+        label: "space",
+        hint: Some("pause"),
+        help: "pause / resume arrivals (replay: pause playback)",
+        command: Command::Act(Action::TogglePause),
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('f')],
+        label: "f",
+        hint: Some("freeze"),
+        help: "freeze the display (the pipeline keeps running)",
+        command: Command::ToggleFreeze,
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('s')],
+        label: "s",
+        hint: Some("slow sub"),
+        help: "add a deliberately slow subscriber",
+        command: Command::AddSlowSubscriber,
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('S')],
+        label: "S",
+        hint: None,
+        help: "remove a slow subscriber",
+        command: Command::RemoveSlowSubscriber,
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('k')],
+        label: "k",
+        hint: Some("stall"),
+        help: "stall a random worker for 5 s",
+        command: Command::Act(Action::Stall { worker: None, duration: STALL_FOR }),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch('K')],
+        label: "K",
+        hint: Some("crash"),
+        help: "crash a random worker",
+        command: Command::Act(Action::Crash { worker: None }),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Tab, NONE)],
+        label: "Tab",
+        hint: Some("focus"),
+        help: "focus the next pane",
+        command: Command::FocusNext,
+        in_replay: true,
+    },
+    Binding {
+        keys: &[(KeyCode::BackTab, NONE), (KeyCode::BackTab, KeyModifiers::SHIFT)],
+        label: "Shift-Tab",
+        hint: None,
+        help: "focus the previous pane",
+        command: Command::FocusPrev,
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('z'), (KeyCode::Enter, NONE)],
+        label: "z Enter",
+        hint: Some("zoom"),
+        help: "zoom the focused pane to full screen",
+        command: Command::ToggleZoom,
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('t')],
+        label: "t",
+        hint: Some("window"),
+        help: "chart window: 30 s, 1 min, 5 min",
+        command: Command::CycleWindow,
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('r')],
+        label: "r",
+        hint: Some("record"),
+        help: "start / stop recording the event stream",
+        command: Command::ToggleRecording,
+        in_replay: false,
+    },
+    Binding {
+        keys: &[(KeyCode::Left, NONE)],
+        label: "←",
+        hint: None,
+        help: "replay: back 10 s",
+        command: Command::Seek(-10),
+        in_replay: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Right, NONE)],
+        label: "→",
+        hint: None,
+        help: "replay: forward 10 s",
+        command: Command::Seek(10),
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('?')],
+        label: "?",
+        hint: Some("help"),
+        help: "this help",
+        command: Command::ToggleHelp,
+        in_replay: true,
+    },
+];
+
+fn matches(key: &KeyEvent, (code, mods): (KeyCode, KeyModifiers)) -> bool {
+    if key.code != code {
+        return false;
+    }
+    if mods.is_empty() {
+        // Shift is part of the character ('K', '+', '?'); Ctrl or Alt are not.
+        !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+    } else {
+        key.modifiers.contains(mods)
+    }
+}
+
+/// The binding a key press triggers, if any. Releases and repeats are ignored.
+pub fn binding_for(key: &KeyEvent) -> Option<&'static Binding> {
+    if key.kind != KeyEventKind::Press {
+        return None;
+    }
+    BINDINGS.iter().find(|b| b.keys.iter().any(|k| matches(key, *k)))
+}
+
+/// The footer's hints: `(keys, hint)` in table order, for the mode.
+pub fn hints(replay: bool) -> impl Iterator<Item = (&'static str, &'static str)> {
+    BINDINGS
+        .iter()
+        .filter(move |b| !replay || b.in_replay)
+        .filter_map(|b| b.hint.map(|h| (footer_keys(b), h)))
+}
+
+/// Keys as the footer shows them: a pair like `+/-` when the next binding
+/// is the opposite step and has no hint of its own.
+fn footer_keys(b: &Binding) -> &'static str {
+    match b.label {
+        "+ = ↑" => "+/-",
+        "]" => "]/[",
+        "l" => "l/L",
+        "e" => "e/E",
+        "s" => "s/S",
+        "q Ctrl-C" => "q",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::crossterm::event::KeyEventState;
+
+    fn press(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent { code, modifiers, kind: KeyEventKind::Press, state: KeyEventState::NONE }
+    }
+
+    #[test]
+    fn every_documented_key_maps_to_its_command() {
+        let cases = [
+            (press(KeyCode::Char('q'), NONE), Command::Quit),
+            (press(KeyCode::Char('c'), CTRL), Command::Quit),
+            (press(KeyCode::Esc, NONE), Command::Back),
+            (press(KeyCode::Char('+'), KeyModifiers::SHIFT), Command::Act(Action::ScaleRate(1.25))),
+            (press(KeyCode::Char('='), NONE), Command::Act(Action::ScaleRate(1.25))),
+            (press(KeyCode::Up, NONE), Command::Act(Action::ScaleRate(1.25))),
+            (press(KeyCode::Char('-'), NONE), Command::Act(Action::ScaleRate(0.8))),
+            (press(KeyCode::Down, NONE), Command::Act(Action::ScaleRate(0.8))),
+            (press(KeyCode::Char(']'), NONE), Command::Act(Action::AddWorkers(1))),
+            (press(KeyCode::Char('['), NONE), Command::Act(Action::AddWorkers(-1))),
+            (press(KeyCode::Char('l'), NONE), Command::Act(Action::ScaleService(1.5))),
+            (press(KeyCode::Char('L'), KeyModifiers::SHIFT), Command::Act(Action::ScaleService(1.0 / 1.5))),
+            (press(KeyCode::Char('e'), NONE), Command::Act(Action::AddErrorRate(0.01))),
+            (press(KeyCode::Char('E'), KeyModifiers::SHIFT), Command::Act(Action::AddErrorRate(-0.01))),
+            (press(KeyCode::Char('b'), NONE), Command::Act(Action::Burst { factor: 5.0, duration: 5 * SECONDS })),
+            (press(KeyCode::Char(' '), NONE), Command::Act(Action::TogglePause)),
+            (press(KeyCode::Char('f'), NONE), Command::ToggleFreeze),
+            (press(KeyCode::Char('s'), NONE), Command::AddSlowSubscriber),
+            (press(KeyCode::Char('S'), KeyModifiers::SHIFT), Command::RemoveSlowSubscriber),
+            (press(KeyCode::Char('k'), NONE), Command::Act(Action::Stall { worker: None, duration: 5 * SECONDS })),
+            (press(KeyCode::Char('K'), KeyModifiers::SHIFT), Command::Act(Action::Crash { worker: None })),
+            (press(KeyCode::Tab, NONE), Command::FocusNext),
+            (press(KeyCode::BackTab, KeyModifiers::SHIFT), Command::FocusPrev),
+            (press(KeyCode::Char('z'), NONE), Command::ToggleZoom),
+            (press(KeyCode::Enter, NONE), Command::ToggleZoom),
+            (press(KeyCode::Char('t'), NONE), Command::CycleWindow),
+            (press(KeyCode::Char('r'), NONE), Command::ToggleRecording),
+            (press(KeyCode::Char('?'), KeyModifiers::SHIFT), Command::ToggleHelp),
+        ];
+        for (key, cmd) in cases {
+            assert_eq!(binding_for(&key).map(|b| b.command), Some(cmd), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn only_presses_count() {
+        for kind in [KeyEventKind::Release, KeyEventKind::Repeat] {
+            let key = KeyEvent { kind, ..press(KeyCode::Char('+'), NONE) };
+            assert!(binding_for(&key).is_none());
+        }
+    }
+
+    #[test]
+    fn ctrl_and_alt_letters_are_not_plain_keys() {
+        assert!(binding_for(&press(KeyCode::Char('k'), CTRL)).is_none());
+        assert!(binding_for(&press(KeyCode::Char('q'), KeyModifiers::ALT)).is_none());
+    }
+
+    #[test]
+    fn every_binding_has_help_and_a_unique_key() {
+        let mut seen = Vec::new();
+        for b in BINDINGS {
+            assert!(!b.help.is_empty());
+            for k in b.keys {
+                assert!(!seen.contains(k), "{k:?} bound twice");
+                seen.push(*k);
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The header line: load settings as last announced on the stream, run
+//! state, seed and elapsed time.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::collector::LoadSettings;
+use crate::event::{Event, EventKind, LoadChange, Nanos, ServiceDist};
+use crate::format;
+use crate::ui::feed::View;
+use crate::ui::theme::Theme;
+
+#[derive(Clone, Debug, Default)]
+pub struct HeaderView {
+    pub load: LoadSettings,
+    pub now: Nanos,
+    pub recording: bool,
+}
+
+impl View for HeaderView {
+    fn apply(&mut self, ev: &Event) {
+        self.now = self.now.max(ev.t);
+        if let EventKind::LoadChanged { change } = ev.kind {
+            self.load.apply(change);
+            if let LoadChange::Recording { on } = change {
+                self.recording = on;
+            }
+        }
+    }
+}
+
+/// What the run is doing, for the header.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunState {
+    Running,
+    Paused,
+    Frozen,
+    /// Replaying a recording; position and length in ns.
+    Replay { position: Nanos, length: Nanos, paused: bool },
+}
+
+/// Everything the header shows besides the view.
+pub struct HeaderInfo {
+    pub state: RunState,
+    pub seed: Option<u64>,
+}
+
+pub fn service_text(d: &ServiceDist) -> String {
+    match *d {
+        ServiceDist::Const { ns } => format!("const {}", format::duration(ns)),
+        ServiceDist::Exp { mean_ns } => format!("exp mean {}", format::duration(mean_ns)),
+        ServiceDist::LogNormal { median_ns, p99_ns } => {
+            format!("lognormal p50 {} p99 {}", format::duration(median_ns), format::duration(p99_ns))
+        }
+    }
+}
+
+pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Frame, area: Rect) {
+    let l = &view.load;
+    let rate = match l.burst {
+        Some(f) => format!("{}/s ×{f} burst", format::count((l.rate * f).round() as u64)),
+        None => format!("{}/s", format::count(l.rate.round() as u64)),
+    };
+    let state = match &info.state {
+        RunState::Running if l.paused => ("PAUSED".to_string(), theme.warn()),
+        RunState::Running => ("RUNNING".to_string(), theme.ok()),
+        RunState::Paused => ("PAUSED".to_string(), theme.warn()),
+        RunState::Frozen => ("FROZEN".to_string(), theme.warn()),
+        RunState::Replay { position, length, paused } => (
+            format!(
+                "REPLAY{} {}/{}",
+                if *paused { " PAUSED" } else { "" },
+                format::clock(*position),
+                format::clock(*length)
+            ),
+            theme.accent(),
+        ),
+    };
+    let sep = Span::raw("  ");
+    let mut left = vec![
+        Span::styled(" fantop", theme.title()),
+        sep.clone(),
+        Span::raw("rate "),
+        Span::styled(rate, theme.value()),
+        sep.clone(),
+        Span::raw("workers "),
+        Span::styled(l.workers.to_string(), theme.value()),
+    ];
+    if let Some(d) = &l.service {
+        left.extend([sep.clone(), Span::raw("service "), Span::styled(service_text(d), theme.value())]);
+    }
+    left.extend([
+        sep.clone(),
+        Span::raw("errors "),
+        Span::styled(format!("{:.1}%", l.error_rate * 100.0), theme.value()),
+        sep.clone(),
+        Span::styled(state.0, state.1),
+    ]);
+    if view.recording {
+        left.extend([sep.clone(), Span::styled("● REC", theme.bad())]);
+    }
+    let right = match info.seed {
+        Some(s) => format!("seed {s}  {} ", format::clock(view.now)),
+        None => format!("{} ", format::clock(view.now)),
+    };
+    let left_w: usize = left.iter().map(|s| s.width()).sum();
+    let pad = (area.width as usize).saturating_sub(left_w + right.chars().count());
+    if pad > 0 {
+        left.push(Span::raw(" ".repeat(pad)));
+        left.push(Span::raw(right));
+    }
+    frame.render_widget(Paragraph::new(Line::from(left)).style(theme.header()), area);
+}

@@ -1,0 +1,258 @@
+//! Latency from arrival (queue wait + service): percentiles over a sliding
+//! window, a histogram of that window, and p50/p99 per second over the chart
+//! window.
+
+use hdrhistogram::Histogram;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
+
+use super::{Ctx, HISTORY_S, block, has_room, sec, series, time_labels, title};
+use crate::collector::LatencySummary;
+use crate::event::{Event, EventKind, Nanos};
+use crate::format;
+use crate::stats::{SecondRing, WindowedHistogram, latency_histogram};
+use crate::ui::feed::View;
+
+/// Seconds the percentiles and histogram cover.
+pub const WINDOW_S: u64 = 10;
+
+#[derive(Clone, Debug)]
+pub struct LatencyView {
+    window: WindowedHistogram,
+    /// p50 and p99 of each finished second.
+    history: SecondRing<Option<(Nanos, Nanos)>>,
+    /// The merged window, refreshed after each drain.
+    merged: Histogram<u64>,
+    pub summary: LatencySummary,
+    pub now: Nanos,
+    /// The last second whose p50/p99 went into `history`.
+    done_sec: u64,
+}
+
+impl Default for LatencyView {
+    fn default() -> Self {
+        LatencyView {
+            window: WindowedHistogram::new(WINDOW_S as usize),
+            history: SecondRing::new(HISTORY_S),
+            merged: latency_histogram(),
+            summary: LatencySummary::default(),
+            now: 0,
+            done_sec: 0,
+        }
+    }
+}
+
+impl View for LatencyView {
+    fn apply(&mut self, ev: &Event) {
+        let s = sec(ev.t);
+        // Seal the seconds that ended before this event.
+        while self.done_sec < s {
+            let h = self.window.second(self.done_sec);
+            let p = h.map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99)));
+            *self.history.at(self.done_sec) = p;
+            self.done_sec += 1;
+        }
+        self.now = self.now.max(ev.t);
+        if let EventKind::RequestCompleted { latency, .. } = ev.kind {
+            self.window.record(ev.t, latency);
+        }
+    }
+
+    fn settle(&mut self) {
+        self.window.merge_into(self.now, &mut self.merged);
+        self.summary = LatencySummary::of(&self.merged);
+    }
+}
+
+impl LatencyView {
+    /// Histogram rows: (label, count), on a 1-2-5 scale spanning the
+    /// window's values, at most `rows` of them.
+    pub fn bins(&self, rows: usize) -> Vec<(String, u64)> {
+        let h = &self.merged;
+        if h.is_empty() || rows == 0 {
+            return Vec::new();
+        }
+        let (lo, hi) = (h.min().max(1), h.max().max(1));
+        let mut edges: Vec<u64> = Vec::new();
+        let mut decade = 1u64;
+        while decade <= hi.saturating_mul(10) && decade < u64::MAX / 10 {
+            for m in [1, 2, 5] {
+                let e = decade * m;
+                if e > lo && e <= hi {
+                    edges.push(e);
+                }
+            }
+            decade *= 10;
+        }
+        // Too many bins for the rows: keep every k-th edge.
+        let step = edges.len().div_ceil(rows.saturating_sub(1).max(1)).max(1);
+        let edges: Vec<u64> = edges.into_iter().step_by(step).collect();
+        let mut out = Vec::with_capacity(edges.len() + 1);
+        let mut from = 0u64;
+        for &e in &edges {
+            let n = count_in(h, from, e);
+            out.push((format!("<{}", format::duration(e)), n));
+            from = e;
+        }
+        out.push((format!("≥{}", format::duration(from.max(lo))), count_in(h, from, u64::MAX)));
+        out
+    }
+}
+
+/// Values in `[from, to)`.
+fn count_in(h: &Histogram<u64>, from: u64, to: u64) -> u64 {
+    h.iter_recorded()
+        .filter(|v| {
+            let x = v.value_iterated_to();
+            x >= from && x < to
+        })
+        .map(|v| v.count_since_last_iteration())
+        .sum()
+}
+
+const EIGHTHS: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
+
+/// A horizontal bar of `frac` of `width` cells, in eighths.
+pub fn bar(frac: f64, width: usize) -> String {
+    let eighths = (frac.clamp(0.0, 1.0) * width as f64 * 8.0).round() as usize;
+    let mut s = "█".repeat(eighths / 8);
+    s.push_str(EIGHTHS[eighths % 8]);
+    s
+}
+
+pub fn render(view: &LatencyView, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
+    let t = ctx.theme;
+    let block = block(title("Latency", format!("from arrival, last {WINDOW_S}s · p50/p99 per second"), t), t, pane);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if !has_room(area) {
+        return;
+    }
+    let s = &view.summary;
+    let d = |ns: Nanos| format::duration(ns);
+    let line = if s.count == 0 {
+        Line::from(Span::styled("no completions in the window", t.dim()))
+    } else {
+        Line::from(vec![
+            Span::styled("p50 ", t.label()),
+            Span::styled(d(s.p50), t.series(0)),
+            Span::styled("  p90 ", t.label()),
+            Span::styled(d(s.p90), t.value()),
+            Span::styled("  p99 ", t.label()),
+            Span::styled(d(s.p99), t.series(3)),
+            Span::styled("  p99.9 ", t.label()),
+            Span::styled(d(s.p999), t.value()),
+            Span::styled("  max ", t.label()),
+            Span::styled(d(s.max), t.value()),
+        ])
+    };
+    let [top, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+    frame.render_widget(Paragraph::new(line), top);
+    if body.height < 3 || body.width < 20 {
+        return;
+    }
+    let [hist_area, chart_area] = if body.width >= 60 {
+        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+            .spacing(2)
+            .areas(body)
+    } else {
+        [body, Rect::default()]
+    };
+    render_histogram(view, ctx, frame, hist_area);
+    if chart_area.width >= 20 && chart_area.height >= 4 {
+        render_history(view, ctx, frame, chart_area);
+    }
+}
+
+fn render_histogram(view: &LatencyView, ctx: &Ctx, frame: &mut Frame, area: Rect) {
+    let t = ctx.theme;
+    let bins = view.bins(area.height as usize);
+    let total: u64 = bins.iter().map(|b| b.1).sum();
+    let peak = bins.iter().map(|b| b.1).max().unwrap_or(0).max(1);
+    let label_w = bins.iter().map(|b| b.0.chars().count()).max().unwrap_or(0);
+    let bar_w = (area.width as usize).saturating_sub(label_w + 6);
+    let lines: Vec<Line> = bins
+        .iter()
+        .map(|(label, n)| {
+            let pct = if total > 0 { *n as f64 * 100.0 / total as f64 } else { 0.0 };
+            let b = bar(*n as f64 / peak as f64, bar_w.saturating_sub(1));
+            let pad = bar_w.saturating_sub(b.chars().count());
+            Line::from(vec![
+                Span::styled(format!("{label:>label_w$} "), t.label()),
+                Span::styled(b, t.accent()),
+                Span::raw(" ".repeat(pad)),
+                Span::styled(format!("{pct:>3.0}%"), t.dim()),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn render_history(view: &LatencyView, ctx: &Ctx, frame: &mut Frame, area: Rect) {
+    let t = ctx.theme;
+    let w = ctx.window_s;
+    let p50 = series(view.now, w, |s| view.history.get(s).copied().flatten().map(|p| p.0 as f64));
+    let p99 = series(view.now, w, |s| view.history.get(s).copied().flatten().map(|p| p.1 as f64));
+    let max = p99.iter().chain(&p50).map(|p| p.1).fold(1.0, f64::max) * 1.1;
+    let datasets = vec![
+        Dataset::default()
+            .name("p99")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(t.series(3))
+            .data(&p99),
+        Dataset::default()
+            .name("p50")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(t.series(0))
+            .data(&p50),
+    ];
+    let chart = Chart::new(datasets)
+        .x_axis(Axis::default().bounds([-(w as f64), 0.0]).labels(time_labels(w)).style(t.dim()))
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, max])
+                .labels([
+                    Span::raw("0"),
+                    Span::raw(format::duration((max / 2.0) as u64)),
+                    Span::raw(format::duration(max as u64)),
+                ])
+                .style(t.dim()),
+        )
+        .legend_position(None);
+    frame.render_widget(chart, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::MILLIS;
+
+    #[test]
+    fn bars_are_drawn_in_eighths() {
+        assert_eq!(bar(0.0, 4), "");
+        assert_eq!(bar(1.0, 4), "████");
+        assert_eq!(bar(0.5, 1), "▌");
+    }
+
+    #[test]
+    fn histogram_bins_count_every_value_once() {
+        let mut v = LatencyView::default();
+        for (i, ms) in [1u64, 2, 3, 5, 8, 13, 21, 34].iter().enumerate() {
+            v.apply(&Event::new(
+                i as u64,
+                EventKind::RequestCompleted { id: i as u64, worker: 0, latency: ms * MILLIS, ok: true },
+            ));
+        }
+        v.settle();
+        for rows in [1, 3, 5, 20] {
+            let bins = v.bins(rows);
+            assert_eq!(bins.iter().map(|b| b.1).sum::<u64>(), 8, "{rows}: {bins:?}");
+            assert!(bins.len() <= rows.max(2), "{rows}: {bins:?}");
+        }
+    }
+}

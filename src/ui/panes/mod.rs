@@ -1,0 +1,119 @@
+//! The panes. Each module owns one view type (built only from its own
+//! subscription, see [`super::feed`]) and one `render` function that only
+//! borrows it. Rendering never panics on a tiny area: every size
+//! computation saturates, and a pane with no room for content shows its
+//! border alone.
+
+pub mod events;
+pub mod header;
+pub mod latency;
+pub mod subscribers;
+pub mod throughput;
+pub mod workers;
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Block;
+
+use crate::broadcast::{PublisherStats, SubscriberStats};
+use crate::event::Nanos;
+
+use super::theme::Theme;
+
+/// Chart time windows `t` cycles through, in seconds.
+pub const WINDOWS_S: [u64; 3] = [30, 60, 300];
+/// Seconds of history a pane keeps (the longest window, plus the current second).
+pub const HISTORY_S: usize = 301;
+
+/// The fan-out's health, read once per frame from the broadcaster's
+/// counters (not from the stream: the stream cannot carry its own counts).
+#[derive(Clone, Debug, Default)]
+pub struct Fanout {
+    pub subscribers: Vec<SubscriberStats>,
+    pub publisher: PublisherStats,
+    /// Events published per second, over the last measurement interval.
+    pub events_per_s: f64,
+    /// Publish cost per event over the last interval, ns.
+    pub ns_per_event: f64,
+}
+
+impl Fanout {
+    /// The name of subscriber `id`, if the broadcaster still lists it.
+    pub fn name(&self, id: u32) -> String {
+        self.subscribers
+            .iter()
+            .find(|s| s.id == id)
+            .map_or_else(|| format!("subscriber #{id}"), |s| s.name.clone())
+    }
+}
+
+/// What every render function may read besides its own view.
+pub struct Ctx<'a> {
+    pub theme: Theme,
+    /// Chart window, seconds.
+    pub window_s: u64,
+    pub fanout: &'a Fanout,
+}
+
+/// How a pane's frame looks: focus, and its own subscription's health.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Frame {
+    pub focused: bool,
+    pub evictions: u32,
+    pub lost: u64,
+}
+
+/// A pane's bordered block with its title, focus and eviction note.
+pub fn block<'a>(title: Line<'a>, theme: Theme, frame: Frame) -> Block<'a> {
+    let mut b = Block::bordered().border_style(theme.border(frame.focused)).title(title);
+    if frame.evictions > 0 {
+        b = b.title_bottom(Line::from(vec![Span::styled(
+            format!(
+                " evicted {}×, lost {} events, resubscribed ",
+                frame.evictions,
+                crate::format::count(frame.lost)
+            ),
+            theme.warn(),
+        )]));
+    }
+    b
+}
+
+/// A title line: the name in bold, then optional details.
+pub fn title<'a>(name: &'a str, detail: String, theme: Theme) -> Line<'a> {
+    let mut spans = vec![Span::styled(format!(" {name} "), theme.title())];
+    if !detail.is_empty() {
+        spans.push(Span::styled(format!("{detail} "), theme.label()));
+    }
+    Line::from(spans)
+}
+
+/// Whether an area can show anything inside a border.
+pub fn has_room(area: Rect) -> bool {
+    area.width > 2 && area.height > 2
+}
+
+/// Seconds since start of event time `t`.
+pub fn sec(t: Nanos) -> u64 {
+    t / crate::event::SECONDS
+}
+
+/// The points of a per-second series over the window ending at `now`:
+/// x = seconds before now (negative), only complete seconds.
+pub fn series(now: Nanos, window_s: u64, mut value: impl FnMut(u64) -> Option<f64>) -> Vec<(f64, f64)> {
+    let now_sec = sec(now);
+    let first = now_sec.saturating_sub(window_s);
+    (first..now_sec)
+        .filter_map(|s| value(s).map(|v| (s as f64 - now_sec as f64, v)))
+        .collect()
+}
+
+/// Axis labels for a window: `-60s  -30s  now`.
+pub fn time_labels(window_s: u64) -> Vec<Span<'static>> {
+    let w = window_s as f64;
+    vec![
+        Span::raw(format!("-{}", crate::format::duration((w * 1e9) as u64))),
+        Span::raw(format!("-{}", crate::format::duration((w / 2.0 * 1e9) as u64))),
+        Span::raw("now"),
+    ]
+}

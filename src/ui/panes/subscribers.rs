@@ -1,0 +1,138 @@
+//! Subscribers: the health of the fan-out. One row per broadcaster
+//! subscriber (the panes themselves, the collector, the recorder, injected
+//! slow ones), from the broadcaster's live counters; the title carries the
+//! publisher's rate and cost per event. The view folds the stream's
+//! subscriber announcements into per-subscriber "last seen lagging" times.
+
+use std::collections::HashMap;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, Table};
+
+use super::{Ctx, block, has_room, title};
+use crate::broadcast::{SubscriberState, SubscriberStats};
+use crate::event::{Event, EventKind, Nanos, SubscriberId};
+use crate::format;
+use crate::ui::feed::View;
+use crate::ui::panes::latency::bar;
+use crate::ui::theme::Theme;
+
+/// Announcements seen, per subscriber (bounded by the broadcaster's ids in
+/// use: entries of subscribers that left are removed).
+#[derive(Clone, Debug, Default)]
+pub struct SubscribersView {
+    pub now: Nanos,
+    /// When each subscriber last started lagging.
+    pub lagging_since: HashMap<SubscriberId, Nanos>,
+    pub evictions_seen: u64,
+}
+
+impl View for SubscribersView {
+    fn apply(&mut self, ev: &Event) {
+        self.now = self.now.max(ev.t);
+        match ev.kind {
+            EventKind::SubscriberLagging { id, .. } => {
+                self.lagging_since.insert(id, ev.t);
+            }
+            EventKind::SubscriberEvicted { id, .. } => {
+                self.evictions_seen += 1;
+                self.lagging_since.remove(&id);
+            }
+            EventKind::SubscriberLeft { id } => {
+                self.lagging_since.remove(&id);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn state_style(s: SubscriberState, t: Theme) -> Style {
+    match s {
+        SubscriberState::Healthy => t.ok(),
+        SubscriberState::Joining => t.dim(),
+        SubscriberState::Lagging => t.warn(),
+        SubscriberState::Evicted => t.bad(),
+        SubscriberState::Closed => t.dim(),
+    }
+}
+
+/// "12ms" since the last receive, "-" if none or ended.
+fn last_rx(s: &SubscriberStats, clock_now: Nanos) -> String {
+    match s.last_recv {
+        Some(t) if !s.state.is_ended() => format::duration(clock_now.saturating_sub(t)),
+        _ => "-".into(),
+    }
+}
+
+pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::Frame, frame: &mut Frame, area: Rect) {
+    let t = ctx.theme;
+    let f = ctx.fanout;
+    let live = f.subscribers.iter().filter(|s| !s.state.is_ended()).count();
+    let detail = format!(
+        "{live} live  publish {} ev/s, {:.0} ns/ev",
+        format::compact(f.events_per_s),
+        f.ns_per_event
+    );
+    let block = block(title("Subscribers", detail, t), t, pane);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if !has_room(area) {
+        return;
+    }
+    let gauge_w = if inner.width >= 100 { 10 } else { 5 };
+    let header = Row::new(
+        ["name", "state", "queue", "lag", "delivered", "dropped", "last rx", "evictions"]
+            .map(|h| Cell::from(Line::from(h).right_aligned_if(h != "name" && h != "state" && h != "queue" && h != "evictions"))),
+    )
+    .style(t.label());
+    let rows = f.subscribers.iter().map(|s| {
+        let fill = if s.capacity > 0 { s.queued as f64 / s.capacity as f64 } else { 0.0 };
+        let state = if s.state == SubscriberState::Healthy && view.lagging_since.contains_key(&s.id) && s.dropped > 0 {
+            // Recovered from a lag spell: healthy now, with drops on record.
+            SubscriberState::Healthy
+        } else {
+            s.state
+        };
+        let gauge = format!("{:<gauge_w$}{:>4.0}%", bar(fill, gauge_w), fill * 100.0);
+        let evictions = match (s.evictions, s.last_evict_reason) {
+            (0, _) => "0".to_string(),
+            (n, Some(r)) => format!("{n} ({r})"),
+            (n, None) => n.to_string(),
+        };
+        let lag = if s.state.is_ended() { "-".to_string() } else { format::count(s.queued) };
+        Row::new(vec![
+            Cell::from(s.name.clone()),
+            Cell::from(Span::styled(state.label(), state_style(state, t))),
+            Cell::from(Span::styled(gauge, if fill > 0.8 { t.warn() } else { t.accent() })),
+            Cell::from(Line::from(lag).right_aligned()),
+            Cell::from(Line::from(format::count(s.delivered)).right_aligned()),
+            Cell::from(Line::from(Span::styled(format::count(s.dropped), if s.dropped > 0 { t.bad() } else { t.text() })).right_aligned()),
+            Cell::from(Line::from(last_rx(s, clock_now)).right_aligned()),
+            Cell::from(Span::styled(evictions, if s.evictions > 0 { t.warn() } else { t.text() })),
+        ])
+    });
+    let widths = [
+        Constraint::Min(12),
+        Constraint::Length(8),
+        Constraint::Length(gauge_w as u16 + 5),
+        Constraint::Length(8),
+        Constraint::Length(12),
+        Constraint::Length(11),
+        Constraint::Length(8),
+        Constraint::Fill(1),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), inner);
+}
+
+trait RightIf {
+    fn right_aligned_if(self, yes: bool) -> Self;
+}
+
+impl RightIf for Line<'_> {
+    fn right_aligned_if(self, yes: bool) -> Self {
+        if yes { self.right_aligned() } else { self }
+    }
+}

@@ -1,0 +1,176 @@
+//! Throughput: completed, failed and arriving requests per second, now and
+//! over the chart window, with the target rate marked.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, LegendPosition, Paragraph};
+
+use super::{Ctx, HISTORY_S, block, has_room, sec, series, time_labels, title};
+use crate::event::{Event, EventKind, LoadChange, Nanos, SECONDS};
+use crate::format;
+use crate::stats::SecondRing;
+use crate::ui::feed::View;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub arrived: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub rejected: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ThroughputView {
+    secs: SecondRing<Counts>,
+    /// Target rate per second over time (rate × burst), sampled per second.
+    target_at: SecondRing<f64>,
+    pub now: Nanos,
+    pub rate: f64,
+    pub burst: Option<f64>,
+}
+
+impl Default for ThroughputView {
+    fn default() -> Self {
+        ThroughputView {
+            secs: SecondRing::new(HISTORY_S),
+            target_at: SecondRing::new(HISTORY_S),
+            now: 0,
+            rate: 0.0,
+            burst: None,
+        }
+    }
+}
+
+impl View for ThroughputView {
+    fn apply(&mut self, ev: &Event) {
+        self.now = self.now.max(ev.t);
+        let s = sec(ev.t);
+        match ev.kind {
+            EventKind::RequestArrived { .. } => self.secs.at(s).arrived += 1,
+            EventKind::RequestCompleted { ok: true, .. } => self.secs.at(s).succeeded += 1,
+            EventKind::RequestCompleted { ok: false, .. } => self.secs.at(s).failed += 1,
+            EventKind::RequestRejected { .. } => self.secs.at(s).rejected += 1,
+            EventKind::LoadChanged { change } => match change {
+                LoadChange::Rate { per_s } => self.rate = per_s,
+                LoadChange::BurstStarted { factor, .. } => self.burst = Some(factor),
+                LoadChange::BurstEnded => self.burst = None,
+                _ => {}
+            },
+            _ => {}
+        }
+        *self.target_at.at(s) = self.target();
+    }
+}
+
+impl ThroughputView {
+    /// The target arrival rate now (rate × burst factor).
+    pub fn target(&self) -> f64 {
+        self.rate * self.burst.unwrap_or(1.0)
+    }
+
+    /// Counts per second now: the last complete second, or the partial
+    /// first second scaled to a rate.
+    pub fn per_second(&self) -> (f64, f64, f64, f64) {
+        let now_sec = sec(self.now);
+        let f = |c: &Counts, scale: f64| {
+            (
+                c.succeeded as f64 * scale,
+                c.failed as f64 * scale,
+                c.arrived as f64 * scale,
+                c.rejected as f64 * scale,
+            )
+        };
+        if now_sec == 0 {
+            let elapsed = self.now as f64 / SECONDS as f64;
+            return match self.secs.get(0) {
+                Some(c) if elapsed > 0.05 => f(c, 1.0 / elapsed),
+                _ => (0.0, 0.0, 0.0, 0.0),
+            };
+        }
+        self.secs.get(now_sec - 1).map_or((0.0, 0.0, 0.0, 0.0), |c| f(c, 1.0))
+    }
+}
+
+pub fn render(view: &ThroughputView, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
+    let t = ctx.theme;
+    let detail = format!("target {}/s", format::count(view.target().round() as u64));
+    let block = block(title("Throughput", detail, t), t, pane);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if !has_room(area) {
+        return;
+    }
+    let (ok, failed, arrived, rejected) = view.per_second();
+    let mut spans = vec![
+        Span::styled("completed ", t.label()),
+        Span::styled(format!("{}/s", format::count((ok + failed).round() as u64)), t.series(0)),
+        Span::styled("  failed ", t.label()),
+        Span::styled(format!("{}/s", format::count(failed.round() as u64)), t.series(1)),
+        Span::styled("  in ", t.label()),
+        Span::styled(format!("{}/s", format::count(arrived.round() as u64)), t.series(2)),
+    ];
+    if rejected > 0.0 {
+        spans.push(Span::styled("  rejected ", t.label()));
+        spans.push(Span::styled(format!("{}/s", format::count(rejected.round() as u64)), t.bad()));
+    }
+    let [line, chart_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+    frame.render_widget(Paragraph::new(Line::from(spans)), line);
+    if chart_area.height < 4 || chart_area.width < 20 {
+        return;
+    }
+    let w = ctx.window_s;
+    let get = |f: fn(&Counts) -> u64| series(view.now, w, |s| view.secs.get(s).map(|c| f(c) as f64));
+    let completed = get(|c| c.succeeded + c.failed);
+    let failed_pts = get(|c| c.failed);
+    let arrivals = get(|c| c.arrived);
+    let target = series(view.now, w, |s| view.target_at.get(s).copied());
+    let max = [&completed, &failed_pts, &arrivals, &target]
+        .iter()
+        .flat_map(|v| v.iter().map(|p| p.1))
+        .fold(view.target(), f64::max)
+        .max(1.0)
+        * 1.1;
+    let datasets = vec![
+        Dataset::default()
+            .name("target")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(t.series(3))
+            .data(&target),
+        Dataset::default()
+            .name("arrivals")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(t.series(2))
+            .data(&arrivals),
+        Dataset::default()
+            .name("completed")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(t.series(0))
+            .data(&completed),
+        Dataset::default()
+            .name("failed")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(t.series(1))
+            .data(&failed_pts),
+    ];
+    let chart = Chart::new(datasets)
+        .x_axis(Axis::default().bounds([-(w as f64), 0.0]).labels(time_labels(w)).style(t.dim()))
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, max])
+                .labels([
+                    Span::raw("0"),
+                    Span::raw(format::compact(max / 2.0)),
+                    Span::raw(format::compact(max)),
+                ])
+                .style(t.dim()),
+        )
+        .legend_position(Some(LegendPosition::TopLeft))
+        .hidden_legend_constraints((Constraint::Percentage(50), Constraint::Percentage(60)));
+    frame.render_widget(chart, chart_area);
+}

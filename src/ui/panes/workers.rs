@@ -1,0 +1,177 @@
+//! Workers: the pool's size, who is busy, each worker's completions and
+//! health (alive / stalled / crashed), and the pipeline queue's depth.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{Ctx, block, has_room, title};
+use crate::event::{Event, EventKind, LoadChange, Nanos};
+use crate::format;
+use crate::ui::feed::View;
+
+/// Workers tracked (the pool's limit).
+pub const MAX_TRACKED: usize = crate::sim::control::MAX_WORKERS as usize;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Health {
+    #[default]
+    Alive,
+    Stalled,
+    Crashed,
+    Stopped,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerCell {
+    pub present: bool,
+    pub busy: bool,
+    pub health: Health,
+    /// Completed requests (ok or failed).
+    pub completed: u64,
+    /// When the current health began.
+    pub since: Nanos,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct WorkersView {
+    pub cells: Vec<WorkerCell>,
+    pub pool: u16,
+    pub queue_depth: u32,
+    pub queue_capacity: u32,
+    pub now: Nanos,
+}
+
+impl WorkersView {
+    fn cell(&mut self, w: u16) -> Option<&mut WorkerCell> {
+        let i = w as usize;
+        if i >= MAX_TRACKED {
+            return None;
+        }
+        if self.cells.len() <= i {
+            self.cells.resize(i + 1, WorkerCell::default());
+        }
+        Some(&mut self.cells[i])
+    }
+
+    fn set_health(&mut self, w: u16, t: Nanos, health: Health) {
+        if let Some(c) = self.cell(w) {
+            c.present = true;
+            c.health = health;
+            c.since = t;
+        }
+    }
+
+    /// Workers present and not stopped: (live, busy).
+    pub fn counts(&self) -> (usize, usize) {
+        let live = self.cells.iter().filter(|c| c.present && matches!(c.health, Health::Alive | Health::Stalled));
+        let busy = live.clone().filter(|c| c.busy).count();
+        (live.count(), busy)
+    }
+}
+
+impl View for WorkersView {
+    fn apply(&mut self, ev: &Event) {
+        self.now = self.now.max(ev.t);
+        match ev.kind {
+            EventKind::WorkerSpawned { worker } => {
+                self.set_health(worker, ev.t, Health::Alive);
+                if let Some(c) = self.cell(worker) {
+                    c.busy = false;
+                }
+            }
+            EventKind::WorkerStopped { worker } => {
+                self.set_health(worker, ev.t, Health::Stopped);
+                if let Some(c) = self.cell(worker) {
+                    c.busy = false;
+                }
+            }
+            EventKind::WorkerStalled { worker } => self.set_health(worker, ev.t, Health::Stalled),
+            EventKind::WorkerRecovered { worker } => self.set_health(worker, ev.t, Health::Alive),
+            EventKind::WorkerCrashed { worker, .. } => {
+                self.set_health(worker, ev.t, Health::Crashed);
+                if let Some(c) = self.cell(worker) {
+                    c.busy = false;
+                }
+            }
+            EventKind::RequestStarted { worker, .. } => {
+                if let Some(c) = self.cell(worker) {
+                    c.present = true;
+                    c.busy = true;
+                }
+            }
+            EventKind::RequestCompleted { worker, .. } => {
+                if let Some(c) = self.cell(worker) {
+                    c.completed += 1;
+                    c.busy = false;
+                }
+            }
+            EventKind::QueueDepth { depth, capacity, .. } => {
+                self.queue_depth = depth;
+                self.queue_capacity = capacity;
+            }
+            EventKind::LoadChanged { change: LoadChange::Workers { count } } => self.pool = count,
+            EventKind::LoadChanged { change: LoadChange::QueueCapacity { capacity } } => self.queue_capacity = capacity,
+            _ => {}
+        }
+    }
+}
+
+/// Width of one worker cell: `w12 ● busy     12.3k  ` (id, symbol, state, count).
+const CELL_W: usize = 27;
+
+pub fn render(view: &WorkersView, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
+    let t = ctx.theme;
+    let (live, busy) = view.counts();
+    let detail = format!(
+        "{} ({busy} busy)  queue {}/{}",
+        view.pool,
+        format::count(view.queue_depth as u64),
+        format::count(view.queue_capacity as u64)
+    );
+    let block = block(title("Workers", detail, t), t, pane);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if !has_room(area) {
+        return;
+    }
+    let shown: Vec<(usize, &WorkerCell)> =
+        view.cells.iter().enumerate().filter(|(_, c)| c.present && c.health != Health::Stopped).collect();
+    let cols = (inner.width as usize / CELL_W).max(1);
+    let rows = inner.height as usize;
+    let capacity = cols * rows;
+    let overflow = shown.len() > capacity;
+    let take = if overflow { capacity.saturating_sub(1) } else { shown.len() };
+    let mut lines: Vec<Line> = Vec::new();
+    for chunk in shown[..take].chunks(cols) {
+        let mut spans = Vec::new();
+        for (id, c) in chunk {
+            let (sym, state, style) = match c.health {
+                Health::Crashed => ("✖", "CRASHED".to_string(), t.bad()),
+                Health::Stalled => ("◌", format!("STALLED {}", format::duration_s(view.now.saturating_sub(c.since))), t.warn()),
+                Health::Stopped => (" ", "stopped".to_string(), t.dim()),
+                Health::Alive if c.busy => ("●", "busy".to_string(), t.ok()),
+                Health::Alive => ("●", "idle".to_string(), t.dim()),
+            };
+            let cell = format!("{:<11}{:>6}", state, format::compact(c.completed as f64));
+            spans.push(Span::styled(format!("{:<5}", format!("w{id}")), t.label()));
+            spans.push(Span::styled(format!("{sym} "), style));
+            spans.push(Span::styled(cell, style));
+            spans.push(Span::raw("  "));
+        }
+        lines.push(Line::from(spans));
+    }
+    if overflow {
+        let hidden = shown.len() - take;
+        let extra = Span::styled(format!("… {hidden} more ({live} live)"), t.dim());
+        match lines.last_mut() {
+            Some(l) if l.spans.len() / 4 < cols => l.spans.push(extra),
+            _ => lines.push(Line::from(extra)),
+        }
+    }
+    if shown.is_empty() {
+        lines.push(Line::from(Span::styled("no workers running", t.dim())));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,380 @@
+//! The simulated pipeline over the library API, in fast (virtual-time) mode:
+//! overload behaves like an overloaded queue, scripted actions happen at
+//! their exact simulated times, and refused actions change nothing.
+//!
+//! Events are observed through a lossless ([`Delivery::Wait`]) subscription
+//! drained on its own thread until the publisher closes; nothing waits on
+//! wall time and nothing asserts on it.
+
+use std::thread::JoinHandle;
+
+use fantop::broadcast::{self, BroadcastConfig, Broadcaster, Delivery, RecvError, SubscribeOptions};
+use fantop::clock::Clock;
+use fantop::event::{Event, EventKind, LoadChange, MILLIS, Nanos, SECONDS, ServiceDist};
+use fantop::run::{self, HeadlessOptions, HeadlessRun};
+use fantop::sim::{Action, Pace, Pipeline, PipelineOptions, PipelineReport, Scheduled, SimConfig};
+
+/// Subscribes losslessly now and collects every event matching `keep` on a
+/// thread, until the publisher closes.
+fn record(broadcaster: &Broadcaster, keep: fn(&Event) -> bool) -> JoinHandle<Vec<Event>> {
+    let sub = broadcaster.subscribe_with(
+        SubscribeOptions::new("test-recorder")
+            .capacity(1 << 20)
+            .delivery(Delivery::Wait),
+    );
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        loop {
+            match sub.recv() {
+                Ok(batch) => out.extend(batch.iter().filter(|e| keep(e))),
+                Err(RecvError::Closed) => return out,
+                Err(e) => panic!("a waiting subscriber ended early: {e}"),
+            }
+        }
+    })
+}
+
+/// Runs a fast pipeline with `timeline` to its end, recording what `keep` selects.
+fn run_pipeline(config: SimConfig, timeline: Vec<Scheduled>, keep: fn(&Event) -> bool) -> (PipelineReport, Vec<Event>) {
+    let clock = Clock::start();
+    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
+    let recorder = record(&broadcaster, keep);
+    let mut opts = PipelineOptions::new(config, Pace::Fast);
+    opts.timeline = timeline;
+    let report = Pipeline::start(opts, publisher, clock).expect("pipeline starts").join();
+    (report, recorder.join().expect("recorder thread"))
+}
+
+fn at(t: Nanos, action: Action) -> Scheduled {
+    Scheduled { at: t, action }
+}
+
+fn not_subscriber_news(e: &Event) -> bool {
+    !matches!(
+        e.kind,
+        EventKind::SubscriberJoined { .. }
+            | EventKind::SubscriberLagging { .. }
+            | EventKind::SubscriberEvicted { .. }
+            | EventKind::SubscriberLeft { .. }
+    )
+}
+
+fn is_load_change(e: &Event) -> bool {
+    matches!(e.kind, EventKind::LoadChanged { .. })
+}
+
+fn load_changes(events: &[Event]) -> Vec<(Nanos, LoadChange)> {
+    events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::LoadChanged { change } => Some((e.t, change)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `LoadChanged` events a pipeline announces at start.
+fn initial_settings(c: &SimConfig) -> Vec<(Nanos, LoadChange)> {
+    vec![
+        (0, LoadChange::Rate { per_s: c.rate }),
+        (0, LoadChange::Workers { count: c.workers }),
+        (0, LoadChange::Service { dist: c.service }),
+        (0, LoadChange::ErrorRate { fraction: c.error_rate }),
+        (
+            0,
+            LoadChange::QueueCapacity {
+                capacity: c.queue_capacity,
+            },
+        ),
+        (0, LoadChange::AutoRestart { on: c.auto_restart }),
+    ]
+}
+
+fn times(events: &[Event], kind: EventKind) -> Vec<Nanos> {
+    events.iter().filter(|e| e.kind == kind).map(|e| e.t).collect()
+}
+
+/// 4 workers at 1 ms mean service (capacity 4,000/s) offered 20,000/s.
+fn overload(queue_capacity: u32) -> SimConfig {
+    SimConfig {
+        rate: 20_000.0,
+        workers: 4,
+        service: ServiceDist::Exp { mean_ns: MILLIS },
+        error_rate: 0.0,
+        queue_capacity,
+        seed: 5,
+        ..SimConfig::default()
+    }
+}
+
+fn headless_fast(sim: SimConfig, duration: Nanos) -> HeadlessRun {
+    run::headless(HeadlessOptions {
+        sim,
+        duration: Some(duration),
+        fast: true,
+        timeline: Vec::new(),
+    })
+    .expect("headless run")
+}
+
+/// Offered more than the pool can serve, an unbounded queue grows at the
+/// excess rate λ − cμ.
+#[test]
+fn an_overloaded_pool_grows_its_queue_at_the_excess_rate() {
+    let excess = 20_000.0 - 4_000.0;
+    let at_1s = headless_fast(overload(1_000_000), SECONDS);
+    let at_2s = headless_fast(overload(1_000_000), 2 * SECONDS);
+    for (run, secs) in [(&at_1s, 1.0), (&at_2s, 2.0)] {
+        let s = &run.snapshot;
+        let expect = excess * secs;
+        let depth = s.queue_depth as f64;
+        assert!(
+            (depth - expect).abs() < 0.05 * expect,
+            "queue {depth} after {secs} s, expected about {expect}"
+        );
+        assert_eq!(s.totals.rejected, 0, "the queue has room");
+        // Served at the pool's capacity, no faster.
+        let completed = s.totals.completed() as f64;
+        assert!(
+            (completed - 4_000.0 * secs).abs() < 0.05 * 4_000.0 * secs,
+            "{completed} completed in {secs} s"
+        );
+    }
+    assert!(at_2s.snapshot.queue_depth > at_1s.snapshot.queue_depth);
+    assert!(at_2s.snapshot.queue_max_depth >= at_2s.snapshot.queue_depth);
+}
+
+/// Overloaded with a small queue, the queue fills, arrivals are rejected, and
+/// latency (queue wait + service) is far above the service time.
+#[test]
+fn an_overloaded_pool_with_a_small_queue_rejects_and_latency_far_exceeds_service() {
+    let run = headless_fast(overload(100), 2 * SECONDS);
+    let s = &run.snapshot;
+    let r = &run.summary.requests;
+    assert_eq!(s.queue_max_depth, 100, "the queue filled");
+    assert_eq!(run.summary.queue.max_depth, 100);
+    // About (λ − cμ)/λ = 80% of arrivals are turned away.
+    let rejected = r.rejected as f64 / r.arrived as f64;
+    assert!((0.7..0.9).contains(&rejected), "rejected fraction {rejected}");
+    assert_eq!(r.arrived, r.succeeded + r.failed + r.rejected + r.in_flight_at_end);
+    // A full queue of 100 drains at 4/ms: about 25 ms of wait on a 1 ms service.
+    let service_us = 1_000.0;
+    let l = &run.summary.latency_us;
+    assert!(l.mean > 10.0 * service_us, "mean latency {} us", l.mean);
+    assert!(l.p50 > 10.0 * service_us, "median latency {} us", l.p50);
+}
+
+/// A scripted timeline's actions happen at exactly their simulated times,
+/// faults run their course (stall → detected → recovered, crash → restart),
+/// and a scripted `Stop` ends the run at its time.
+#[test]
+fn scripted_actions_take_effect_at_their_exact_simulated_times() {
+    let config = SimConfig {
+        rate: 1_000.0,
+        workers: 4,
+        service: ServiceDist::Exp { mean_ns: MILLIS },
+        error_rate: 0.0,
+        seed: 21,
+        ..SimConfig::default()
+    };
+    let timeline = vec![
+        at(SECONDS, Action::SetRate(500.0)),
+        at(
+            2 * SECONDS,
+            Action::Stall {
+                worker: Some(0),
+                duration: SECONDS,
+            },
+        ),
+        at(3 * SECONDS, Action::Crash { worker: Some(1) }),
+        at(4 * SECONDS, Action::Stop),
+    ];
+    let (report, events) = run_pipeline(config, timeline, not_subscriber_news);
+
+    let mut expected = initial_settings(&config);
+    expected.extend([
+        (SECONDS, LoadChange::Rate { per_s: 500.0 }),
+        (
+            2 * SECONDS,
+            LoadChange::StallInjected {
+                worker: 0,
+                duration: SECONDS,
+            },
+        ),
+        (3 * SECONDS, LoadChange::CrashInjected { worker: 1 }),
+    ]);
+    assert_eq!(load_changes(&events), expected);
+
+    // w0: detected stalled after missing heartbeats, recovered at the first beat after the stall.
+    let stalled = times(&events, EventKind::WorkerStalled { worker: 0 });
+    let recovered = times(&events, EventKind::WorkerRecovered { worker: 0 });
+    assert_eq!(stalled.len(), 1, "{stalled:?}");
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert!(
+        stalled[0] > 2 * SECONDS && stalled[0] < 3 * SECONDS,
+        "stalled at {}",
+        stalled[0]
+    );
+    assert!(recovered[0] >= 3 * SECONDS && recovered[0] <= 3 * SECONDS + config.heartbeat_every);
+    for w in [1, 2, 3] {
+        assert!(
+            times(&events, EventKind::WorkerStalled { worker: w }).is_empty(),
+            "w{w} never stalled"
+        );
+    }
+
+    // w1: crashed at 3 s, restarted after the restart delay.
+    let crashes: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::WorkerCrashed { worker: 1, .. }))
+        .collect();
+    assert_eq!(crashes.len(), 1);
+    assert_eq!(crashes[0].t, 3 * SECONDS);
+    assert_eq!(
+        times(&events, EventKind::WorkerSpawned { worker: 1 }),
+        vec![0, 3 * SECONDS + config.restart_delay]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| !matches!(e.kind, EventKind::WorkerCrashed { worker: w, .. } if w != 1))
+    );
+
+    // Ended by the scripted Stop at 4 s simulated, with the events in time order.
+    assert_eq!(report.simulated_ns, 4 * SECONDS);
+    assert!(events.windows(2).all(|w| w[0].t <= w[1].t), "events in time order");
+    assert!(events.iter().all(|e| e.t <= 4 * SECONDS));
+    assert_eq!(report.config.rate, 500.0);
+    assert_eq!(report.workers.len(), 4);
+    for w in &report.workers {
+        assert!(matches!(w.state, "idle" | "busy"), "w{} ended {}", w.id, w.state);
+    }
+}
+
+/// A scripted action with an invalid value is skipped: it changes nothing
+/// and leaves no `LoadChanged` in the stream; a valid one after it applies.
+#[test]
+fn an_invalid_scripted_action_is_refused_and_changes_nothing() {
+    let config = SimConfig {
+        rate: 1_000.0,
+        workers: 4,
+        error_rate: 0.0,
+        seed: 22,
+        ..SimConfig::default()
+    };
+    let timeline = vec![
+        at(SECONDS, Action::SetRate(-5.0)),
+        at(SECONDS, Action::SetRate(f64::NAN)),
+        at(SECONDS, Action::SetWorkers(0)),
+        at(SECONDS, Action::SetErrorRate(1.5)),
+        at(SECONDS, Action::SetQueueCapacity(0)),
+        at(
+            SECONDS,
+            Action::Stall {
+                worker: Some(0),
+                duration: 0,
+            },
+        ),
+        at(SECONDS, Action::Crash { worker: Some(9) }),
+        at(2 * SECONDS, Action::SetRate(250.0)),
+        at(3 * SECONDS, Action::Stop),
+    ];
+    let (report, events) = run_pipeline(config, timeline, not_subscriber_news);
+
+    let mut expected = initial_settings(&config);
+    expected.push((2 * SECONDS, LoadChange::Rate { per_s: 250.0 }));
+    assert_eq!(load_changes(&events), expected);
+    assert!(
+        !events.iter().any(|e| matches!(
+            e.kind,
+            EventKind::WorkerStopped { .. } | EventKind::WorkerStalled { .. } | EventKind::WorkerCrashed { .. }
+        )),
+        "no worker was touched"
+    );
+    assert_eq!(report.config, SimConfig { rate: 250.0, ..config });
+    assert_eq!(report.simulated_ns, 3 * SECONDS);
+}
+
+/// An invalid value sent through `Control` is refused with an error and
+/// never reaches the stream; a valid one sent after it does.
+#[test]
+fn an_invalid_control_action_is_refused_and_never_reaches_the_stream() {
+    let config = SimConfig {
+        rate: 1_000.0,
+        workers: 4,
+        error_rate: 0.0,
+        seed: 23,
+        ..SimConfig::default()
+    };
+    let clock = Clock::start();
+    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
+    let recorder = record(&broadcaster, is_load_change);
+    // No duration and no timeline: the run lasts until it is stopped.
+    let pipeline =
+        Pipeline::start(PipelineOptions::new(config, Pace::Fast), publisher, clock).expect("pipeline starts");
+    let control = pipeline.control();
+
+    for bad in [
+        Action::SetRate(-5.0),
+        Action::SetRate(f64::INFINITY),
+        Action::SetWorkers(0),
+        Action::SetErrorRate(1.5),
+        Action::SetQueueCapacity(0),
+        Action::SetService(ServiceDist::Exp { mean_ns: 0 }),
+    ] {
+        let err = control.apply(bad).expect_err("invalid value refused");
+        assert!(!err.0.is_empty(), "{bad:?} refused with a reason");
+    }
+    assert!(control.apply(Action::SetRate(-5.0)).unwrap_err().0.contains("rate"));
+    control
+        .apply(Action::SetRate(250.0))
+        .expect("a valid action is accepted");
+    let report = pipeline.stop();
+    let events = recorder.join().expect("recorder thread");
+
+    let changes = load_changes(&events);
+    assert_eq!(changes[..6], initial_settings(&config)[..]);
+    let later: Vec<LoadChange> = changes[6..].iter().map(|c| c.1).collect();
+    assert_eq!(
+        later,
+        vec![LoadChange::Rate { per_s: 250.0 }],
+        "only the valid action shows"
+    );
+    assert_eq!(report.config, SimConfig { rate: 250.0, ..config });
+}
+
+/// The summary's worker states (from the event stream) agree with the
+/// simulation's own at the end, including a worker that recovered from a
+/// stall with nothing to do.
+#[test]
+fn summary_worker_states_agree_with_the_simulation_after_a_stall() {
+    let sim = SimConfig {
+        rate: 1_000.0,
+        workers: 2,
+        service: ServiceDist::Exp { mean_ns: MILLIS },
+        error_rate: 0.0,
+        seed: 24,
+        ..SimConfig::default()
+    };
+    let timeline = vec![
+        at(SECONDS, Action::Pause),
+        at(
+            SECONDS + 100 * MILLIS,
+            Action::Stall {
+                worker: Some(0),
+                duration: SECONDS,
+            },
+        ),
+    ];
+    let run = run::headless(HeadlessOptions {
+        sim,
+        duration: Some(3 * SECONDS),
+        fast: true,
+        timeline,
+    })
+    .expect("headless run");
+    let from_events: Vec<(u16, &str)> = run.summary.workers.iter().map(|w| (w.id, w.state.as_str())).collect();
+    let from_sim: Vec<(u16, &str)> = run.report.workers.iter().map(|w| (w.id, w.state)).collect();
+    assert_eq!(from_events, from_sim);
+    assert_eq!(from_sim, vec![(0, "idle"), (1, "idle")]);
+}
