@@ -390,18 +390,31 @@ pub fn footer_line(width: u16, replay: bool, t: Theme) -> Line<'static> {
 }
 
 fn draw_help(frame: &mut Frame, area: Rect, replay: bool, t: Theme) {
-    let rows: Vec<Line> = BINDINGS
-        .iter()
-        .filter(|b| !replay || b.in_replay)
-        .map(|b| {
-            Line::from(vec![
-                Span::styled(format!("{:>11}  ", b.label), t.key()),
-                Span::raw(b.help),
-            ])
+    let entries: Vec<&keys::Binding> = BINDINGS.iter().filter(|b| !replay || b.in_replay).collect();
+    // As many columns as the height needs.
+    let fit = area.height.saturating_sub(2).max(1) as usize;
+    let cols = entries.len().div_ceil(fit).max(1);
+    let per_col = entries.len().div_ceil(cols);
+    let col_w = 60usize.min((area.width as usize).saturating_sub(2) / cols);
+    let lines: Vec<Line> = (0..per_col)
+        .map(|r| {
+            let mut spans = Vec::new();
+            for c in 0..cols {
+                if let Some(b) = entries.get(c * per_col + r) {
+                    let text: String = format!("{:>11}  {}", b.label, b.help).chars().take(col_w.saturating_sub(1)).collect();
+                    let key_len = 13.min(text.chars().count());
+                    let (k, h): (String, String) = (text.chars().take(key_len).collect(), text.chars().skip(key_len).collect());
+                    let pad = col_w.saturating_sub(text.chars().count());
+                    spans.push(Span::styled(k, t.key()));
+                    spans.push(Span::raw(h));
+                    spans.push(Span::raw(" ".repeat(pad)));
+                }
+            }
+            Line::from(spans)
         })
         .collect();
-    let h = (rows.len() as u16 + 2).min(area.height);
-    let w = 62.min(area.width);
+    let h = (per_col as u16 + 2).min(area.height);
+    let w = ((col_w * cols) as u16 + 2).min(area.width);
     let popup = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
@@ -410,7 +423,7 @@ fn draw_help(frame: &mut Frame, area: Rect, replay: bool, t: Theme) {
     };
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(rows).block(
+        Paragraph::new(lines).block(
             Block::bordered()
                 .title(Span::styled(" Keys (? or Esc to close) ", t.title()))
                 .border_style(t.border(true)),

@@ -78,37 +78,50 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
             theme.accent(),
         ),
     };
-    let sep = Span::raw("  ");
-    let mut left = vec![
-        Span::styled(" fantop", theme.title()),
-        sep.clone(),
-        Span::raw("rate "),
-        Span::styled(rate, theme.value()),
-        sep.clone(),
-        Span::raw("workers "),
-        Span::styled(l.workers.to_string(), theme.value()),
+    // Segments in priority order; those that do not fit are left out, and
+    // the rest keep their natural order.
+    let mut segments: Vec<(u8, Vec<Span>)> = vec![
+        (0, vec![Span::styled(" fantop", theme.title())]),
+        (1, vec![Span::raw("rate "), Span::styled(rate, theme.value())]),
+        (2, vec![Span::raw("workers "), Span::styled(l.workers.to_string(), theme.value())]),
     ];
     if let Some(d) = &l.service {
-        left.extend([sep.clone(), Span::raw("service "), Span::styled(service_text(d), theme.value())]);
+        segments.push((5, vec![Span::raw("service "), Span::styled(service_text(d), theme.value())]));
     }
-    left.extend([
-        sep.clone(),
-        Span::raw("errors "),
-        Span::styled(format!("{:.1}%", l.error_rate * 100.0), theme.value()),
-        sep.clone(),
-        Span::styled(state.0, state.1),
-    ]);
+    segments.push((4, vec![Span::raw("errors "), Span::styled(format!("{:.1}%", l.error_rate * 100.0), theme.value())]));
+    segments.push((0, vec![Span::styled(state.0, state.1)]));
     if view.recording {
-        left.extend([sep.clone(), Span::styled("● REC", theme.bad())]);
+        segments.push((0, vec![Span::styled("● REC", theme.bad())]));
     }
     let right = match info.seed {
         Some(s) => format!("seed {s}  {} ", format::clock(view.now)),
         None => format!("{} ", format::clock(view.now)),
     };
+    let width = area.width as usize;
+    let seg_w = |spans: &Vec<Span>| spans.iter().map(|s| s.width()).sum::<usize>() + 2;
+    let right_w = right.chars().count();
+    let mut keep = vec![false; segments.len()];
+    let mut used = 0;
+    for prio in 0..=5u8 {
+        for (i, (p, spans)) in segments.iter().enumerate() {
+            if *p == prio && used + seg_w(spans) <= width {
+                used += seg_w(spans);
+                keep[i] = true;
+            }
+        }
+    }
+    let mut left: Vec<Span> = Vec::new();
+    for (i, (_, spans)) in segments.into_iter().enumerate() {
+        if keep[i] {
+            if !left.is_empty() {
+                left.push(Span::raw("  "));
+            }
+            left.extend(spans);
+        }
+    }
     let left_w: usize = left.iter().map(|s| s.width()).sum();
-    let pad = (area.width as usize).saturating_sub(left_w + right.chars().count());
-    if pad > 0 {
-        left.push(Span::raw(" ".repeat(pad)));
+    if left_w + right_w + 2 <= width {
+        left.push(Span::raw(" ".repeat(width - left_w - right_w)));
         left.push(Span::raw(right));
     }
     frame.render_widget(Paragraph::new(Line::from(left)).style(theme.header()), area);

@@ -71,8 +71,9 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::
     let t = ctx.theme;
     let f = ctx.fanout;
     let live = f.subscribers.iter().filter(|s| !s.state.is_ended()).count();
+    let evicted = if view.evictions_seen > 0 { format!(", {} evicted", view.evictions_seen) } else { String::new() };
     let detail = format!(
-        "{live} live  publish {} ev/s, {:.0} ns/ev",
+        "{live} live{evicted}  publish {} ev/s, {:.0} ns/ev",
         format::compact(f.events_per_s),
         f.ns_per_event
     );
@@ -82,48 +83,61 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::
     if !has_room(area) {
         return;
     }
-    let gauge_w = if inner.width >= 100 { 10 } else { 5 };
-    let header = Row::new(
-        ["name", "state", "queue", "lag", "delivered", "dropped", "last rx", "evictions"]
-            .map(|h| Cell::from(Line::from(h).right_aligned_if(h != "name" && h != "state" && h != "queue" && h != "evictions"))),
-    )
-    .style(t.label());
-    let rows = f.subscribers.iter().map(|s| {
-        let fill = if s.capacity > 0 { s.queued as f64 / s.capacity as f64 } else { 0.0 };
-        let state = if s.state == SubscriberState::Healthy && view.lagging_since.contains_key(&s.id) && s.dropped > 0 {
-            // Recovered from a lag spell: healthy now, with drops on record.
-            SubscriberState::Healthy
-        } else {
-            s.state
-        };
-        let gauge = format!("{:<gauge_w$}{:>4.0}%", bar(fill, gauge_w), fill * 100.0);
-        let evictions = match (s.evictions, s.last_evict_reason) {
-            (0, _) => "0".to_string(),
-            (n, Some(r)) => format!("{n} ({r})"),
-            (n, None) => n.to_string(),
-        };
-        let lag = if s.state.is_ended() { "-".to_string() } else { format::count(s.queued) };
-        Row::new(vec![
-            Cell::from(s.name.clone()),
-            Cell::from(Span::styled(state.label(), state_style(state, t))),
-            Cell::from(Span::styled(gauge, if fill > 0.8 { t.warn() } else { t.accent() })),
-            Cell::from(Line::from(lag).right_aligned()),
-            Cell::from(Line::from(format::count(s.delivered)).right_aligned()),
-            Cell::from(Line::from(Span::styled(format::count(s.dropped), if s.dropped > 0 { t.bad() } else { t.text() })).right_aligned()),
-            Cell::from(Line::from(last_rx(s, clock_now)).right_aligned()),
-            Cell::from(Span::styled(evictions, if s.evictions > 0 { t.warn() } else { t.text() })),
-        ])
-    });
-    let widths = [
-        Constraint::Min(12),
-        Constraint::Length(8),
-        Constraint::Length(gauge_w as u16 + 5),
-        Constraint::Length(8),
-        Constraint::Length(12),
-        Constraint::Length(11),
-        Constraint::Length(8),
-        Constraint::Fill(1),
+    let gauge_w: usize = if inner.width >= 100 { 10 } else { 5 };
+    // Columns by priority; narrow panes drop the least important ones.
+    let wide = inner.width >= 96;
+    let medium = inner.width >= 72;
+    let rows: Vec<Row> = f
+        .subscribers
+        .iter()
+        .map(|s| {
+            let fill = if s.capacity > 0 { s.queued as f64 / s.capacity as f64 } else { 0.0 };
+            let gauge = format!("{:<gauge_w$}{:>4.0}%", bar(fill, gauge_w), fill * 100.0);
+            let evictions = match (s.evictions, s.last_evict_reason) {
+                (0, _) => "0".to_string(),
+                (n, Some(r)) => format!("{n} ({r})"),
+                (n, None) => n.to_string(),
+            };
+            let lag = if s.state.is_ended() { "-".to_string() } else { format::count(s.queued) };
+            let dropped_style = if s.dropped > 0 { t.bad() } else { t.text() };
+            let mut cells = vec![
+                Cell::from(s.name.clone()),
+                Cell::from(Span::styled(s.state.label(), state_style(s.state, t))),
+            ];
+            if medium {
+                cells.push(Cell::from(Span::styled(gauge, if fill > 0.8 { t.warn() } else { t.accent() })));
+            }
+            cells.push(Cell::from(Line::from(lag).right_aligned()));
+            cells.push(Cell::from(Line::from(format::count(s.delivered)).right_aligned()));
+            cells.push(Cell::from(Line::from(Span::styled(format::count(s.dropped), dropped_style)).right_aligned()));
+            if wide {
+                cells.push(Cell::from(Line::from(last_rx(s, clock_now)).right_aligned()));
+            }
+            if medium {
+                cells.push(Cell::from(Span::styled(evictions, if s.evictions > 0 { t.warn() } else { t.text() })));
+            }
+            Row::new(cells)
+        })
+        .collect();
+    let mut names: Vec<(&str, Constraint, bool)> = vec![
+        ("name", Constraint::Min(10), false),
+        ("state", Constraint::Length(8), false),
     ];
+    if medium {
+        names.push(("queue", Constraint::Length(gauge_w as u16 + 5), false));
+    }
+    names.push(("lag", Constraint::Length(7), true));
+    names.push(("delivered", Constraint::Length(11), true));
+    names.push(("dropped", Constraint::Length(10), true));
+    if wide {
+        names.push(("last rx", Constraint::Length(8), true));
+    }
+    if medium {
+        names.push(("evictions", Constraint::Fill(1), false));
+    }
+    let header = Row::new(names.iter().map(|(h, _, right)| Cell::from(Line::from(*h).right_aligned_if(*right))))
+        .style(t.label());
+    let widths: Vec<Constraint> = names.iter().map(|n| n.1).collect();
     frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), inner);
 }
 
