@@ -43,17 +43,19 @@
 //! publisher does not wait. The first drop of a lagging spell publishes
 //! [`EventKind::SubscriberLagging`] to everyone.
 //!
-//! A lagging subscriber that drains its queue so that the next batch fits is
-//! healthy again; the events it lost stay counted. It never sees a gap marker
-//! in the stream itself: the counters in [`Subscription::stats`] are the record.
+//! A lagging subscriber is healthy again once it has received something since
+//! its last drop and its queue is back to half its capacity or less (the
+//! hysteresis keeps a consumer that nibbles one batch at a time from flapping
+//! between the two states). The events it lost stay counted. It never sees a
+//! gap marker in the stream itself: the counters in [`Subscription::stats`]
+//! are the record.
 //!
 //! # Eviction
 //!
-//! Under the [`EvictionPolicy`] a subscriber whose queue stays full for
-//! `full_for` (default 2 s, measured on the broadcaster's clock from its first
-//! drop, reset by any delivery), or that loses `max_drops` events in one
-//! lagging spell (off by default), is evicted at the publish that crosses the
-//! limit. Eviction removes its queue from the publisher, publishes
+//! Under the [`EvictionPolicy`] a subscriber that stays lagging for
+//! `full_for` (default 2 s on the broadcaster's clock, from the first drop of
+//! the spell), or that loses `max_drops` events in one lagging spell (off by
+//! default), is evicted at the publish that crosses the limit. Eviction removes its queue from the publisher, publishes
 //! [`EventKind::SubscriberEvicted`] to everyone else, and makes the evicted
 //! subscription's next receive return [`RecvError::Evicted`] with the reason
 //! and its total drop count; events still in its queue at that point are
@@ -94,7 +96,7 @@ use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::clock::Clock;
-use crate::event::{EvictReason, Event, EventKind, Nanos, SECONDS, SubscriberId};
+use crate::event::{Event, EventKind, EvictReason, Nanos, SECONDS, SubscriberId};
 
 /// A published batch: shared, immutable, in publish order.
 pub type Batch = Arc<[Event]>;
@@ -451,9 +453,13 @@ impl Broadcaster {
             let mut next: Vec<Arc<Shared>> = Vec::with_capacity(list.len() + 1);
             for s in list.iter() {
                 if s.name == shared.name && s.state().is_ended() {
-                    shared.evictions.fetch_max(s.evictions.load(Ordering::Acquire), Ordering::AcqRel);
+                    shared
+                        .evictions
+                        .fetch_max(s.evictions.load(Ordering::Acquire), Ordering::AcqRel);
                     if shared.evict_reason.load(Ordering::Acquire) == 0 {
-                        shared.evict_reason.store(s.evict_reason.load(Ordering::Acquire), Ordering::Release);
+                        shared
+                            .evict_reason
+                            .store(s.evict_reason.load(Ordering::Acquire), Ordering::Release);
                     }
                 } else {
                     next.push(s.clone());
@@ -468,7 +474,9 @@ impl Broadcaster {
         } else if hub.closed.load(Ordering::Acquire) {
             // The publisher closed while we joined: it may already have
             // drained its joins, and would then never close this one.
-            let _ = shared.state.compare_exchange(STATE_JOINING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
+            let _ = shared
+                .state
+                .compare_exchange(STATE_JOINING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
         }
         Subscription {
             shared,
@@ -481,7 +489,12 @@ impl Broadcaster {
     /// subscription order.
     pub fn stats(&self) -> Vec<SubscriberStats> {
         let published = self.hub.events.load(Ordering::Acquire);
-        self.hub.registry.load().iter().map(|s| stats_of(s, published)).collect()
+        self.hub
+            .registry
+            .load()
+            .iter()
+            .map(|s| stats_of(s, published))
+            .collect()
     }
 
     pub fn publisher_stats(&self) -> PublisherStats {
@@ -660,24 +673,18 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let _ = self.shared.state.compare_exchange(
-            STATE_JOINING,
-            STATE_CLOSED,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        let _ = self.shared.state.compare_exchange(
-            STATE_HEALTHY,
-            STATE_CLOSED,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        let _ = self.shared.state.compare_exchange(
-            STATE_LAGGING,
-            STATE_CLOSED,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        let _ = self
+            .shared
+            .state
+            .compare_exchange(STATE_JOINING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self
+            .shared
+            .state
+            .compare_exchange(STATE_HEALTHY, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self
+            .shared
+            .state
+            .compare_exchange(STATE_LAGGING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
         self.shared.discard(&self.rx);
     }
 }
@@ -752,7 +759,14 @@ impl Publisher {
         let old = self
             .buf_oldest
             .is_some_and(|t| self.hub.clock.now().saturating_sub(t) >= self.hub.config.max_batch_age);
-        if old || !self.notices.is_empty() || !self.joins_rx.is_empty() || self.slots.iter().any(|s| s.shared.state.load(Ordering::Acquire) == STATE_CLOSED) {
+        if old
+            || !self.notices.is_empty()
+            || !self.joins_rx.is_empty()
+            || self
+                .slots
+                .iter()
+                .any(|s| s.shared.state.load(Ordering::Acquire) == STATE_CLOSED)
+        {
             self.flush();
         }
     }
@@ -767,8 +781,10 @@ impl Publisher {
         self.slots.len()
     }
 
-    /// Offers everything buffered to every subscriber, as one batch (plus one
-    /// batch of announcements, if the flush produced any).
+    /// Offers everything buffered to every subscriber, as one batch (plus
+    /// batches of announcements, if the flush produced any). Pending
+    /// announcements share that batch when it stays within `max_batch`, and
+    /// go first in batches of their own otherwise: no batch is ever larger.
     pub fn flush(&mut self) {
         let started = Instant::now();
         self.maintain();
@@ -847,7 +863,8 @@ impl Publisher {
                     continue;
                 }
             }
-            if s.queued.load(Ordering::Acquire) + n <= s.capacity {
+            let queued_before = s.queued.load(Ordering::Acquire);
+            if queued_before + n <= s.capacity {
                 s.queued.fetch_add(n, Ordering::AcqRel);
                 if slot.tx.send(batch.clone()).is_err() {
                     s.queued.fetch_sub(n, Ordering::AcqRel);
@@ -855,18 +872,26 @@ impl Publisher {
                     removed = true;
                     continue;
                 }
-                if slot.full_since.is_some() && s.delivered.load(Ordering::Acquire) != slot.delivered_at_drop {
+                // Hysteresis: a lagging spell ends only once the subscriber
+                // has received since its last drop *and* its queue is back to
+                // half full or less, so a consumer that nibbles one batch at a
+                // time stays lagging (and is evicted) instead of flapping.
+                if slot.full_since.is_some()
+                    && s.delivered.load(Ordering::Acquire) != slot.delivered_at_drop
+                    && queued_before <= s.capacity / 2
+                {
                     slot.full_since = None;
                     slot.drops_in_spell = 0;
-                    let _ = s.state.compare_exchange(STATE_LAGGING, STATE_HEALTHY, Ordering::AcqRel, Ordering::Acquire);
+                    let _ = s
+                        .state
+                        .compare_exchange(STATE_LAGGING, STATE_HEALTHY, Ordering::AcqRel, Ordering::Acquire);
                 }
             } else {
                 s.dropped.fetch_add(n as u64, Ordering::AcqRel);
                 slot.drops_in_spell += n as u64;
                 slot.delivered_at_drop = s.delivered.load(Ordering::Acquire);
                 let since = *slot.full_since.get_or_insert(now);
-                if s
-                    .state
+                if s.state
                     .compare_exchange(STATE_HEALTHY, STATE_LAGGING, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
@@ -877,12 +902,12 @@ impl Publisher {
                 }
                 let full_for = now.saturating_sub(since);
                 let reason = match policy {
-                    EvictionPolicy { full_for: Some(limit), .. } if full_for >= limit => {
-                        Some(EvictReason::QueueFull { for_ns: limit })
-                    }
-                    EvictionPolicy { max_drops: Some(limit), .. } if slot.drops_in_spell >= limit => {
-                        Some(EvictReason::TooManyDrops { dropped: limit })
-                    }
+                    EvictionPolicy {
+                        full_for: Some(limit), ..
+                    } if full_for >= limit => Some(EvictReason::QueueFull { for_ns: limit }),
+                    EvictionPolicy {
+                        max_drops: Some(limit), ..
+                    } if slot.drops_in_spell >= limit => Some(EvictReason::TooManyDrops { dropped: limit }),
                     _ => None,
                 };
                 if let Some(reason) = reason {
@@ -941,7 +966,9 @@ impl Publisher {
             let state = slot.shared.state.load(Ordering::Acquire);
             let keep = state == STATE_HEALTHY || state == STATE_LAGGING;
             if !keep {
-                slot.shared.left_seq.store(slot.left_at.unwrap_or(seq), Ordering::Release);
+                slot.shared
+                    .left_seq
+                    .store(slot.left_at.unwrap_or(seq), Ordering::Release);
                 if state == STATE_CLOSED {
                     notices.push(EventKind::SubscriberLeft { id: slot.shared.id });
                 }
@@ -973,18 +1000,14 @@ impl Publisher {
         let seq = self.seq;
         for slot in self.slots.drain(..) {
             slot.shared.left_seq.store(seq, Ordering::Release);
-            let _ = slot.shared.state.compare_exchange(
-                STATE_HEALTHY,
-                STATE_CLOSED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-            let _ = slot.shared.state.compare_exchange(
-                STATE_LAGGING,
-                STATE_CLOSED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
+            let _ =
+                slot.shared
+                    .state
+                    .compare_exchange(STATE_HEALTHY, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
+            let _ =
+                slot.shared
+                    .state
+                    .compare_exchange(STATE_LAGGING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
         }
         // Late joiners: nothing more will be published.
         while let Ok((shared, _tx)) = self.joins_rx.try_recv() {
@@ -1005,9 +1028,7 @@ impl Drop for Publisher {
 /// Waits until `n` more events fit `s`'s queue, or it closes.
 fn wait_for_room(s: &Shared, n: usize) {
     let mut spins = 0u32;
-    while s.queued.load(Ordering::Acquire) + n > s.capacity
-        && s.state.load(Ordering::Acquire) != STATE_CLOSED
-    {
+    while s.queued.load(Ordering::Acquire) + n > s.capacity && s.state.load(Ordering::Acquire) != STATE_CLOSED {
         spins += 1;
         if spins < 64 {
             std::hint::spin_loop();

@@ -1,0 +1,302 @@
+//! Publish cost per event against the number of subscribers N, for fantop's
+//! broadcaster and for a plain crossbeam-channel fan-out baseline.
+//!
+//! # What is measured
+//!
+//! One iteration publishes `EVENTS_PER_ITER` events to N subscribers and is
+//! timed from the first publish to the return of the last call that hands
+//! the events to the queues (including the final `flush` for fantop). The
+//! group's throughput is `EVENTS_PER_ITER` elements, so results read per event
+//! published (not per event delivered: one event reaches N queues).
+//!
+//! - `fantop_batched`: `max_batch` 256, so every 256 publishes make one
+//!   shared `Arc<[Event]>` offered to every queue; then `flush`.
+//! - `fantop_unbatched`: `max_batch` 1: a flush (one batch of one) per event.
+//! - `crossbeam_batched`: N bounded channels of `Arc<[Event]>`; the same
+//!   256-event batches built the same way, `try_send` of a clone to each.
+//! - `crossbeam_unbatched`: N bounded channels of `Event`, `try_send` of
+//!   each event to each.
+//!
+//! Every subscriber is drained concurrently by one drainer thread for all of
+//! them, as a real consumer would, so the publisher pays for the contention
+//! on the queues. Between iterations, outside the timed section, the bench
+//! waits until the drainer has received every event of the iteration, so
+//! every timed iteration starts with empty queues; and every queue holds at
+//! least `EVENTS_PER_ITER` events, so no event can be dropped (fantop) or
+//! refused (crossbeam). What is measured is therefore successful delivery to
+//! every subscriber, never the cheaper path of dropping; each benchmark
+//! asserts afterwards that nothing was dropped or refused.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use crossbeam_channel::{Receiver, Sender};
+
+use fantop::broadcast::{Batch, BroadcastConfig, Broadcaster, Publisher, channel};
+use fantop::clock::Clock;
+use fantop::event::{Event, EventKind};
+
+const SUBSCRIBERS: [usize; 6] = [1, 4, 16, 64, 256, 1024];
+/// Events published per timed iteration.
+const EVENTS_PER_ITER: usize = 1024;
+/// Batch size of the batched variants (fantop's default `max_batch`).
+const BATCH: usize = 256;
+
+/// One thread that drains every subscriber's queue, round-robin, until dropped.
+struct Drainer {
+    received: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drainer {
+    /// `drain` receives everything queued for one subscriber now and returns
+    /// how many events that was.
+    fn spawn<R, F>(receivers: Vec<R>, mut drain: F) -> Self
+    where
+        R: Send + 'static,
+        F: FnMut(&R) -> u64 + Send + 'static,
+    {
+        let received = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let (received, stop) = (received.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    let n: u64 = receivers.iter().map(&mut drain).sum();
+                    if n == 0 {
+                        thread::yield_now();
+                    } else {
+                        received.fetch_add(n, Ordering::Release);
+                    }
+                }
+            })
+        };
+        Drainer {
+            received,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Waits until `total` events have been received since the drainer started.
+    fn wait_for(&self, total: u64) {
+        while self.received.load(Ordering::Acquire) < total {
+            thread::yield_now();
+        }
+    }
+}
+
+impl Drop for Drainer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(h) = self.handle.take() {
+            h.join().expect("drainer thread");
+        }
+    }
+}
+
+/// A fan-out under test: publishes one iteration's events to all subscribers.
+trait Fanout {
+    fn publish_round(&mut self, events: &[Event]);
+    /// Panics if any event was dropped or refused.
+    fn assert_nothing_lost(&self);
+}
+
+struct Fantop {
+    publisher: Publisher,
+    broadcaster: Broadcaster,
+}
+
+impl Fantop {
+    fn new(n: usize, max_batch: usize) -> (Self, Drainer, u64) {
+        let config = BroadcastConfig {
+            max_batch,
+            ..BroadcastConfig::default()
+        };
+        assert!(config.default_capacity >= EVENTS_PER_ITER);
+        let (mut publisher, broadcaster) = channel(config, Clock::start());
+        let subs: Vec<_> = (0..n).map(|i| broadcaster.subscribe(format!("bench{i}"))).collect();
+        publisher.tick(); // takes them all on and announces the joins
+        let drainer = Drainer::spawn(subs, |s| {
+            s.drain(|e| {
+                black_box(e);
+            })
+            .expect("subscription open") as u64
+        });
+        // Each subscriber gets every event published so far (the joins).
+        let received = n as u64 * broadcaster.publisher_stats().events;
+        drainer.wait_for(received);
+        (Fantop { publisher, broadcaster }, drainer, received)
+    }
+}
+
+impl Fanout for Fantop {
+    fn publish_round(&mut self, events: &[Event]) {
+        for e in events {
+            self.publisher.publish(*e);
+        }
+        self.publisher.flush();
+    }
+
+    fn assert_nothing_lost(&self) {
+        for s in self.broadcaster.stats() {
+            assert_eq!((s.dropped, s.evictions), (0, 0), "measured drops: {s:?}");
+        }
+    }
+}
+
+struct CrossbeamUnbatched {
+    senders: Vec<Sender<Event>>,
+    refused: u64,
+}
+
+impl CrossbeamUnbatched {
+    fn new(n: usize) -> (Self, Drainer, u64) {
+        let (senders, receivers): (Vec<_>, Vec<Receiver<Event>>) =
+            (0..n).map(|_| crossbeam_channel::bounded(2 * EVENTS_PER_ITER)).unzip();
+        let drainer = Drainer::spawn(receivers, |rx| {
+            let mut n = 0;
+            for e in rx.try_iter() {
+                black_box(e);
+                n += 1;
+            }
+            n
+        });
+        (CrossbeamUnbatched { senders, refused: 0 }, drainer, 0)
+    }
+}
+
+impl Fanout for CrossbeamUnbatched {
+    fn publish_round(&mut self, events: &[Event]) {
+        for e in events {
+            for tx in &self.senders {
+                if tx.try_send(*e).is_err() {
+                    self.refused += 1;
+                }
+            }
+        }
+    }
+
+    fn assert_nothing_lost(&self) {
+        assert_eq!(self.refused, 0, "measured refusals");
+    }
+}
+
+struct CrossbeamBatched {
+    senders: Vec<Sender<Batch>>,
+    buf: Vec<Event>,
+    refused: u64,
+}
+
+impl CrossbeamBatched {
+    fn new(n: usize) -> (Self, Drainer, u64) {
+        let (senders, receivers): (Vec<_>, Vec<Receiver<Batch>>) = (0..n)
+            .map(|_| crossbeam_channel::bounded(2 * EVENTS_PER_ITER.div_ceil(BATCH)))
+            .unzip();
+        let drainer = Drainer::spawn(receivers, |rx| {
+            let mut n = 0;
+            for batch in rx.try_iter() {
+                for e in batch.iter() {
+                    black_box(e);
+                }
+                n += batch.len() as u64;
+            }
+            n
+        });
+        let fanout = CrossbeamBatched {
+            senders,
+            buf: Vec::with_capacity(BATCH),
+            refused: 0,
+        };
+        (fanout, drainer, 0)
+    }
+
+    fn send_buffered(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let batch: Batch = Arc::from(self.buf.as_slice());
+        self.buf.clear();
+        for tx in &self.senders {
+            if tx.try_send(batch.clone()).is_err() {
+                self.refused += batch.len() as u64;
+            }
+        }
+    }
+}
+
+impl Fanout for CrossbeamBatched {
+    fn publish_round(&mut self, events: &[Event]) {
+        for e in events {
+            self.buf.push(*e);
+            if self.buf.len() >= BATCH {
+                self.send_buffered();
+            }
+        }
+        self.send_buffered();
+    }
+
+    fn assert_nothing_lost(&self) {
+        assert_eq!(self.refused, 0, "measured refusals");
+    }
+}
+
+/// Benchmarks one fan-out: times each iteration's publishing only, then
+/// (untimed) waits for the drainer to receive all of it.
+fn bench_fanout<F: Fanout>(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    n: usize,
+    (mut fanout, drainer, mut received): (F, Drainer, u64),
+    events: &[Event],
+) {
+    c.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
+        b.iter_custom(|iters| {
+            let mut busy = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                fanout.publish_round(events);
+                busy += started.elapsed();
+                received += (n * events.len()) as u64;
+                drainer.wait_for(received);
+            }
+            busy
+        })
+    });
+    fanout.assert_nothing_lost();
+    drop(drainer);
+}
+
+fn publish_per_event(c: &mut Criterion) {
+    let events: Vec<Event> = (0..EVENTS_PER_ITER as u64)
+        .map(|i| Event::new(i, EventKind::RequestArrived { id: i }))
+        .collect();
+    let mut group = c.benchmark_group("publish_per_event");
+    group
+        .throughput(Throughput::Elements(EVENTS_PER_ITER as u64))
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for n in SUBSCRIBERS {
+        bench_fanout(&mut group, "fantop_batched", n, Fantop::new(n, BATCH), &events);
+        bench_fanout(&mut group, "fantop_unbatched", n, Fantop::new(n, 1), &events);
+        bench_fanout(&mut group, "crossbeam_batched", n, CrossbeamBatched::new(n), &events);
+        bench_fanout(
+            &mut group,
+            "crossbeam_unbatched",
+            n,
+            CrossbeamUnbatched::new(n),
+            &events,
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, publish_per_event);
+criterion_main!(benches);

@@ -1,0 +1,804 @@
+//! Integration tests of the broadcaster's contract (see `fantop::broadcast`),
+//! over its public API only.
+//!
+//! Nothing here sleeps to synchronize or asserts on timing: eviction timing runs
+//! on `Clock::manual()`, and threads meet through joins, channels, barriers or
+//! by spinning on an observable state change.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use fantop::broadcast::{
+    BroadcastConfig, Broadcaster, Delivery, EvictionPolicy, Publisher, RecvError, SubscribeOptions, SubscriberState,
+    SubscriberStats, Subscription, channel,
+};
+use fantop::clock::Clock;
+use fantop::event::{Event, EventKind, EvictReason, MILLIS, SECONDS, SubscriberId};
+
+/// The `i`-th data event: its payload is its publish index.
+fn ev(i: u64) -> Event {
+    Event::new(i, EventKind::RequestArrived { id: i })
+}
+
+fn publish_range(publisher: &mut Publisher, ids: std::ops::Range<u64>) {
+    for i in ids {
+        publisher.publish(ev(i));
+    }
+}
+
+fn config(max_batch: usize, eviction: EvictionPolicy) -> BroadcastConfig {
+    BroadcastConfig {
+        max_batch,
+        eviction,
+        ended_retained: 4096,
+        ..BroadcastConfig::default()
+    }
+}
+
+const NO_EVICTION: EvictionPolicy = EvictionPolicy {
+    full_for: None,
+    max_drops: None,
+};
+
+/// Everything one subscriber has received so far, split into data ids and
+/// announcements.
+#[derive(Debug, Default)]
+struct Seen {
+    ids: Vec<u64>,
+    notices: Vec<EventKind>,
+    events: u64,
+}
+
+impl Seen {
+    fn take(&mut self, batch: &[Event]) {
+        for e in batch {
+            self.events += 1;
+            match e.kind {
+                EventKind::RequestArrived { id } => self.ids.push(id),
+                other => self.notices.push(other),
+            }
+        }
+    }
+
+    /// Receives everything queued now; returns how the subscription ended, if it did.
+    fn drain(&mut self, sub: &Subscription) -> Option<RecvError> {
+        loop {
+            match sub.try_recv() {
+                Ok(Some(batch)) => self.take(&batch),
+                Ok(None) => return None,
+                Err(end) => return Some(end),
+            }
+        }
+    }
+
+    /// Receives until the subscription ends.
+    fn recv_to_end(&mut self, sub: &Subscription) -> RecvError {
+        loop {
+            match sub.recv() {
+                Ok(batch) => self.take(&batch),
+                Err(end) => return end,
+            }
+        }
+    }
+
+    fn assert_strictly_increasing(&self, who: &str) {
+        for w in self.ids.windows(2) {
+            assert!(w[0] < w[1], "{who}: {} then {} (ids {:?})", w[0], w[1], self.ids);
+        }
+    }
+
+    /// Ids missing between the first and the last received.
+    fn gaps(&self) -> u64 {
+        match (self.ids.first(), self.ids.last()) {
+            (Some(first), Some(last)) => last - first + 1 - self.ids.len() as u64,
+            _ => 0,
+        }
+    }
+
+    fn saw(&self, f: impl Fn(&EventKind) -> bool) -> bool {
+        self.notices.iter().any(f)
+    }
+}
+
+fn row(b: &Broadcaster, id: SubscriberId) -> SubscriberStats {
+    b.stats()
+        .into_iter()
+        .find(|s| s.id == id)
+        .unwrap_or_else(|| panic!("subscriber {id} not in stats"))
+}
+
+fn assert_accounted(s: &SubscriberStats) {
+    assert_eq!(
+        s.published_while_subscribed,
+        s.delivered + s.dropped + s.queued,
+        "published_while_subscribed != delivered + dropped + queued for {s:?}"
+    );
+}
+
+/// Spins (yielding) until `cond` holds: synchronization on an observable state.
+fn spin_until(mut cond: impl FnMut() -> bool) {
+    while !cond() {
+        thread::yield_now();
+    }
+}
+
+/// Subscribers joining and leaving from several threads while the publisher
+/// runs all get events in publish order, every gap counted as dropped, and
+/// every one's counters add up once quiescent.
+#[test]
+fn concurrent_joins_and_leaves_keep_order_and_account_for_every_event() {
+    const MIN_EVENTS: u64 = 20_000;
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 12;
+
+    let (mut publisher, broadcaster) = channel(config(32, EvictionPolicy::default()), Clock::manual());
+    // Two subscribers present from the very start stay to the end.
+    let from_start: Vec<Subscription> = (0..2).map(|i| broadcaster.subscribe(format!("start{i}"))).collect();
+    publisher.tick();
+
+    let go = Arc::new(Barrier::new(THREADS + 1 + from_start.len()));
+    let (churned_tx, churned_rx) = mpsc::channel::<()>();
+    // Publishes until every churner is done leaving (so all the churn happens
+    // while it publishes), then closes; returns how many events it published.
+    let pub_thread = {
+        let go = go.clone();
+        thread::spawn(move || {
+            go.wait();
+            let mut churned = 0;
+            let mut i = 0;
+            while i < MIN_EVENTS || churned < THREADS {
+                publisher.publish(ev(i));
+                if i % 97 == 0 {
+                    publisher.tick(); // take on joiners, retire leavers
+                    churned += churned_rx.try_iter().count();
+                }
+                if i % 211 == 0 {
+                    publisher.flush(); // a partial batch
+                }
+                i += 1;
+            }
+            publisher.close();
+            i
+        })
+    };
+
+    // Each churner subscribes, takes a few batches and leaves, round after
+    // round; then subscribes once more and stays to the end.
+    let churners: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let b = broadcaster.clone();
+            let go = go.clone();
+            let churned = churned_tx.clone();
+            thread::spawn(move || {
+                go.wait();
+                let mut left = Vec::new();
+                for round in 0..ROUNDS - 1 {
+                    let sub = b.subscribe(format!("t{t}r{round}"));
+                    let who = format!("{} ({})", sub.name(), sub.id());
+                    let mut seen = Seen::default();
+                    for _ in 0..(t + round) % 5 + 1 {
+                        // The publisher runs until this thread is done: it gets batches.
+                        seen.take(&sub.recv().unwrap_or_else(|e| panic!("{who}: {e}")));
+                    }
+                    seen.assert_strictly_increasing(&who);
+                    left.push((sub.id(), seen.gaps()));
+                    drop(sub); // leaves, with whatever is still queued
+                }
+                let sub = b.subscribe(format!("t{t}r{}", ROUNDS - 1));
+                churned.send(()).unwrap();
+                let mut seen = Seen::default();
+                assert_eq!(seen.recv_to_end(&sub), RecvError::Closed);
+                (sub.id(), seen, left)
+            })
+        })
+        .collect();
+
+    let starters: Vec<_> = from_start
+        .into_iter()
+        .map(|sub| {
+            let go = go.clone();
+            thread::spawn(move || {
+                go.wait();
+                let mut seen = Seen::default();
+                assert_eq!(seen.recv_to_end(&sub), RecvError::Closed);
+                (sub.id(), seen, Vec::new())
+            })
+        })
+        .collect();
+
+    let total = pub_thread.join().expect("publisher thread");
+    let mut stayers: Vec<(SubscriberId, Seen)> = Vec::new();
+    let mut leavers: Vec<(SubscriberId, u64)> = Vec::new();
+    for h in starters.into_iter().chain(churners) {
+        let (id, seen, left) = h.join().expect("subscriber thread");
+        stayers.push((id, seen));
+        leavers.extend(left);
+    }
+    assert_eq!(leavers.len(), THREADS * (ROUNDS - 1));
+
+    // Quiescent: the publisher is closed and every thread has finished.
+    let stats = broadcaster.stats();
+    assert_eq!(stats.len(), 2 + THREADS * ROUNDS, "every subscriber has a row");
+    for s in &stats {
+        assert_accounted(s);
+        assert_eq!(s.state, SubscriberState::Closed, "{s:?}");
+        assert!(s.queued <= s.capacity, "{s:?}");
+    }
+    assert_eq!(broadcaster.publisher_stats().subscribers, 0);
+
+    let by_id: HashMap<_, _> = stats.iter().map(|s| (s.id, s)).collect();
+    for (id, gaps) in &leavers {
+        assert!(*gaps <= by_id[id].dropped, "{:?}: {gaps} ids missing", by_id[id]);
+    }
+    for (i, (id, seen)) in stayers.iter().enumerate() {
+        let s = by_id[id];
+        let who = format!("{} ({id})", s.name);
+        seen.assert_strictly_increasing(&who);
+        assert_eq!(seen.events, s.delivered, "{who}");
+        assert_eq!(s.queued, 0, "{who}: drained to the end");
+        assert_eq!(s.delivered + s.dropped, s.published_while_subscribed, "{who}");
+        // No gap it was not told about: whatever is missing was counted as
+        // dropped (with the default capacity, normally nothing is).
+        let first = if i < 2 {
+            0
+        } else {
+            seen.ids.first().copied().unwrap_or(total)
+        };
+        let missing = total - first - seen.ids.len() as u64;
+        assert!(missing <= s.dropped, "{who}: {missing} missing, {} dropped", s.dropped);
+        if s.dropped == 0 {
+            assert_eq!(seen.ids, (first..total).collect::<Vec<_>>(), "{who}");
+        }
+    }
+}
+
+/// A stalled subscriber goes Lagging at its first drop and is evicted at the
+/// first publish after its queue has stayed full for `full_for`; the others
+/// are told and lose nothing.
+#[test]
+fn stalled_subscriber_is_evicted_once_full_for_has_passed() {
+    let clock = Clock::manual();
+    let policy = EvictionPolicy {
+        full_for: Some(SECONDS),
+        max_drops: None,
+    };
+    let (mut publisher, b) = channel(config(4, policy), clock.clone());
+    let healthy = b.subscribe("healthy");
+    let stalled = b.subscribe_with(SubscribeOptions::new("stalled").capacity(8));
+    let mut seen = Seen::default();
+    publisher.tick(); // [Joined healthy, Joined stalled]: stalled holds 2
+
+    publish_range(&mut publisher, 0..4); // stalled holds 6
+    assert_eq!(row(&b, stalled.id()).state, SubscriberState::Healthy);
+    publish_range(&mut publisher, 4..8); // does not fit: lost
+    seen.drain(&healthy);
+    let s = row(&b, stalled.id());
+    assert_eq!(s.state, SubscriberState::Lagging);
+    assert_eq!(s.dropped, 4);
+    assert!(seen.saw(|k| *k
+        == EventKind::SubscriberLagging {
+            id: stalled.id(),
+            dropped: 4
+        }));
+
+    // Not yet: full for half of `full_for`.
+    clock.advance(SECONDS / 2);
+    publish_range(&mut publisher, 8..12);
+    seen.drain(&healthy);
+    let s = row(&b, stalled.id());
+    assert_eq!(s.state, SubscriberState::Lagging);
+    assert_eq!(s.dropped, 8);
+    assert_accounted(&s);
+
+    // Past `full_for` since the first drop: the next publish evicts it.
+    clock.advance(SECONDS / 2 + 1);
+    publish_range(&mut publisher, 12..16);
+    let s = row(&b, stalled.id());
+    assert_eq!(s.state, SubscriberState::Evicted);
+    assert_eq!(s.evictions, 1);
+    let reason = EvictReason::QueueFull { for_ns: SECONDS };
+    assert_eq!(s.last_evict_reason, Some(reason));
+    assert_accounted(&s);
+    assert_eq!(publisher.subscriber_count(), 1);
+
+    // The others hear of it in the same flush.
+    seen.drain(&healthy);
+    assert!(seen.saw(|k| *k
+        == EventKind::SubscriberEvicted {
+            id: stalled.id(),
+            reason,
+            dropped: 12
+        }));
+
+    // Its next receive ends it; what was still queued counts as dropped, so
+    // its loss is everything published to it.
+    let published_to_it = s.published_while_subscribed;
+    match stalled.try_recv() {
+        Err(RecvError::Evicted { reason: r, dropped }) => {
+            assert_eq!(r, reason);
+            assert_eq!(dropped, published_to_it);
+            assert_eq!(dropped, 12 + s.queued);
+        }
+        other => panic!("expected eviction, got {other:?}"),
+    }
+    assert!(
+        matches!(stalled.recv(), Err(RecvError::Evicted { .. })),
+        "eviction is sticky"
+    );
+    let s = row(&b, stalled.id());
+    assert_eq!((s.queued, s.delivered), (0, 0));
+    assert_accounted(&s);
+
+    // The healthy one got every event, in order, and dropped nothing.
+    publish_range(&mut publisher, 16..20);
+    publisher.close();
+    assert_eq!(seen.recv_to_end(&healthy), RecvError::Closed);
+    assert_eq!(seen.ids, (0..20).collect::<Vec<_>>());
+    let h = row(&b, healthy.id());
+    assert_eq!(h.dropped, 0);
+    assert_eq!(h.delivered, seen.events);
+    assert_accounted(&h);
+}
+
+/// Under `max_drops`, a stalled subscriber is evicted at the publish whose
+/// drop brings its loss in the lagging spell to the limit, whatever the clock.
+#[test]
+fn stalled_subscriber_is_evicted_once_it_has_dropped_max_drops() {
+    let clock = Clock::manual();
+    let policy = EvictionPolicy {
+        full_for: None,
+        max_drops: Some(10),
+    };
+    let (mut publisher, b) = channel(config(4, policy), clock.clone());
+    let healthy = b.subscribe("healthy");
+    let stalled = b.subscribe_with(SubscribeOptions::new("stalled").capacity(6));
+    let mut seen = Seen::default();
+    publisher.tick(); // stalled holds 2
+    publish_range(&mut publisher, 0..4); // stalled holds 6: full
+    for (batch, dropped) in [(1u64, 5u64), (2, 9)] {
+        // Time does not matter under this policy.
+        clock.advance(3600 * SECONDS);
+        publish_range(&mut publisher, batch * 4..batch * 4 + 4);
+        let s = row(&b, stalled.id());
+        assert_eq!(s.state, SubscriberState::Lagging, "after batch {batch}");
+        // Its own lagging notice did not fit either.
+        assert_eq!(s.dropped, dropped, "after batch {batch}");
+    }
+    publish_range(&mut publisher, 12..16); // 13 >= 10
+    let s = row(&b, stalled.id());
+    assert_eq!(s.state, SubscriberState::Evicted);
+    let reason = EvictReason::TooManyDrops { dropped: 10 };
+    assert_eq!(s.last_evict_reason, Some(reason));
+    assert_eq!(s.evictions, 1);
+    assert_eq!(
+        stalled.try_recv(),
+        Err(RecvError::Evicted {
+            reason,
+            dropped: s.published_while_subscribed
+        })
+    );
+
+    publisher.close();
+    assert_eq!(seen.recv_to_end(&healthy), RecvError::Closed);
+    assert!(seen.saw(|k| matches!(k, EventKind::SubscriberEvicted { id, reason: r, dropped: 13 } if *id == stalled.id() && *r == reason)));
+    assert_eq!(seen.ids, (0..16).collect::<Vec<_>>());
+    assert_eq!(row(&b, healthy.id()).dropped, 0);
+}
+
+/// A subscriber that never receives stays Lagging while only small
+/// announcement batches still fit its queue: only receiving ends a spell.
+#[test]
+fn stalled_subscriber_stays_lagging_while_announcements_still_fit() {
+    let clock = Clock::manual();
+    let policy = EvictionPolicy {
+        full_for: Some(SECONDS),
+        max_drops: None,
+    };
+    let (mut publisher, b) = channel(config(4, policy), clock.clone());
+    let _healthy = b.subscribe("healthy");
+    let stalled = b.subscribe_with(SubscribeOptions::new("stalled").capacity(8));
+    publisher.tick(); // stalled holds 2
+    publish_range(&mut publisher, 0..4); // 6
+    publish_range(&mut publisher, 4..8); // lost; its own lagging notice fits: 7
+    let s = row(&b, stalled.id());
+    assert_eq!((s.state, s.queued, s.dropped), (SubscriberState::Lagging, 7, 4));
+
+    // Another subscriber joining is announced in a batch of one, which fits.
+    let _late = b.subscribe("late");
+    publisher.tick();
+    let s = row(&b, stalled.id());
+    assert_eq!((s.state, s.queued, s.dropped), (SubscriberState::Lagging, 8, 4));
+
+    // The spell (and its timer) ran on from the first drop.
+    clock.advance(SECONDS);
+    publish_range(&mut publisher, 8..12);
+    assert_eq!(row(&b, stalled.id()).state, SubscriberState::Evicted);
+}
+
+/// Dropping a subscription frees the batches queued for it at once; the
+/// publisher forgets it at its next tick and announces that it left.
+#[test]
+fn dropping_a_subscription_frees_its_queue_and_is_announced() {
+    let (mut publisher, b) = channel(config(4, NO_EVICTION), Clock::manual());
+    let a = b.subscribe("a");
+    let quiet = b.subscribe("quiet");
+    publisher.tick();
+    let mut seen = Seen::default();
+    seen.drain(&a);
+
+    publish_range(&mut publisher, 0..4);
+    let batch = a.try_recv().unwrap().expect("a batch");
+    assert_eq!(batch.len(), 4);
+    let weak = Arc::downgrade(&batch);
+    drop(batch);
+    assert!(weak.upgrade().is_some(), "still queued for the quiet subscriber");
+    let q = row(&b, quiet.id());
+    assert_eq!(q.queued, 2 + 4);
+
+    let quiet_id = quiet.id();
+    drop(quiet);
+    assert!(weak.upgrade().is_none(), "dropping the subscription freed its queue");
+    let q = row(&b, quiet_id);
+    assert_eq!(q.state, SubscriberState::Closed);
+    assert_eq!((q.queued, q.dropped), (0, 6));
+    assert_accounted(&q);
+
+    assert_eq!(
+        publisher.subscriber_count(),
+        2,
+        "forgotten only at the next flush or tick"
+    );
+    publisher.tick();
+    assert_eq!(publisher.subscriber_count(), 1);
+    assert_eq!(b.publisher_stats().subscribers, 1);
+    let mut after = Seen::default();
+    after.drain(&a);
+    assert_eq!(after.notices, vec![EventKind::SubscriberLeft { id: quiet_id }]);
+    let q = row(&b, quiet_id);
+    assert_accounted(&q);
+    assert_eq!(q.published_while_subscribed, 6);
+}
+
+/// Closing the publisher flushes what is buffered, and every subscriber then
+/// receives everything published before `Closed`.
+#[test]
+fn close_delivers_everything_then_closed() {
+    let (mut publisher, b) = channel(config(16, NO_EVICTION), Clock::manual());
+    let subs: Vec<Subscription> = (0..3).map(|i| b.subscribe(format!("s{i}"))).collect();
+    publish_range(&mut publisher, 0..100); // the last 4 stay buffered
+    assert_eq!(publisher.buffered(), 4);
+    publisher.close();
+
+    let late = b.subscribe("late");
+    assert_eq!(late.try_recv(), Err(RecvError::Closed), "subscribing after close");
+
+    for sub in &subs {
+        let mut seen = Seen::default();
+        assert_eq!(seen.recv_to_end(sub), RecvError::Closed);
+        assert_eq!(seen.ids, (0..100).collect::<Vec<_>>());
+        assert_eq!(sub.recv(), Err(RecvError::Closed), "closed stays closed");
+        assert_eq!(sub.try_recv(), Err(RecvError::Closed));
+        let s = row(&b, sub.id());
+        assert_eq!(s.state, SubscriberState::Closed);
+        assert_eq!((s.dropped, s.queued), (0, 0));
+        assert_eq!(s.delivered, seen.events);
+        assert_accounted(&s);
+    }
+}
+
+/// Closing with receivers blocked on other threads wakes them with everything
+/// published, then `Closed`.
+#[test]
+fn close_wakes_blocked_receivers_after_delivering_everything() {
+    let (mut publisher, b) = channel(config(8, NO_EVICTION), Clock::manual());
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let receivers: Vec<_> = (0..3)
+        .map(|i| {
+            let sub = b.subscribe(format!("r{i}"));
+            let ready = ready_tx.clone();
+            thread::spawn(move || {
+                ready.send(()).unwrap();
+                let mut seen = Seen::default();
+                let end = seen.recv_to_end(&sub);
+                (end, seen.ids)
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        ready_rx.recv().unwrap();
+    }
+    publish_range(&mut publisher, 0..1000);
+    publisher.close();
+    for h in receivers {
+        let (end, ids) = h.join().unwrap();
+        assert_eq!(end, RecvError::Closed);
+        assert_eq!(ids, (0..1000).collect::<Vec<_>>());
+    }
+}
+
+/// A `Delivery::Wait` subscriber with a slow consumer loses nothing and is
+/// never evicted, even under a policy that evicts others at their first drop.
+#[test]
+fn wait_subscriber_loses_nothing_and_is_never_evicted() {
+    const TOTAL: u64 = 5_000;
+    let clock = Clock::manual();
+    let policy = EvictionPolicy {
+        full_for: Some(0),
+        max_drops: Some(1),
+    };
+    let (mut publisher, b) = channel(config(8, policy), clock.clone());
+    // Its queue holds one full batch: the publisher must wait at nearly every flush.
+    let waiter = b.subscribe_with(SubscribeOptions::new("waiter").capacity(8).delivery(Delivery::Wait));
+    let stalled = b.subscribe_with(SubscribeOptions::new("stalled").capacity(8));
+    let waiter_id = waiter.id();
+
+    let consumer = thread::spawn(move || {
+        let mut seen = Seen::default();
+        let mut work = 0u64;
+        let end = loop {
+            match waiter.recv() {
+                Ok(batch) => {
+                    seen.take(&batch);
+                    // Slower than the publisher: some work per event.
+                    for e in batch.iter() {
+                        for k in 0..200 {
+                            work = std::hint::black_box(work.wrapping_mul(31).wrapping_add(e.t ^ k));
+                        }
+                    }
+                }
+                Err(end) => break end,
+            }
+        };
+        (end, seen)
+    });
+
+    let (mid_tx, mid_rx) = mpsc::channel();
+    let (joined_tx, joined_rx) = mpsc::channel::<()>();
+    let producer = thread::spawn(move || {
+        for i in 0..TOTAL {
+            clock.advance(MILLIS);
+            publisher.publish(ev(i));
+            if i == TOTAL / 2 {
+                // Someone joins mid-stream, announced in the flush of a full batch.
+                mid_tx.send(()).unwrap();
+                joined_rx.recv().unwrap();
+            }
+        }
+        publisher.close();
+    });
+    mid_rx.recv().unwrap();
+    let late = b.subscribe("late");
+    joined_tx.send(()).unwrap();
+
+    producer.join().unwrap();
+    let (end, seen) = consumer.join().unwrap();
+    assert_eq!(end, RecvError::Closed, "closed, not evicted");
+    assert_eq!(seen.ids, (0..TOTAL).collect::<Vec<_>>());
+    assert!(seen.saw(|k| *k == EventKind::SubscriberJoined { id: late.id() }));
+    assert!(seen.saw(|k| matches!(k, EventKind::SubscriberEvicted { id, .. } if *id == stalled.id())));
+
+    let w = row(&b, waiter_id);
+    assert_eq!(w.delivery, Delivery::Wait);
+    assert_eq!((w.dropped, w.evictions, w.last_evict_reason), (0, 0, None));
+    assert_eq!(w.delivered, seen.events);
+    assert_accounted(&w);
+    // The policy was live: the drop subscriber beside it was evicted.
+    assert_eq!(row(&b, stalled.id()).state, SubscriberState::Evicted);
+}
+
+/// A lagging subscriber that drains its queue is Healthy again at the next
+/// batch that fits, and the events it lost stay counted.
+#[test]
+fn lagging_subscriber_that_catches_up_is_healthy_again_and_keeps_its_drops() {
+    let (mut publisher, b) = channel(config(4, EvictionPolicy::default()), Clock::manual());
+    let slow = b.subscribe_with(SubscribeOptions::new("slow").capacity(6));
+    publisher.tick(); // holds 1
+    publish_range(&mut publisher, 0..4); // 5
+    publish_range(&mut publisher, 4..8); // lost; its lagging notice fits: 6
+    publish_range(&mut publisher, 8..12); // lost
+    let s = row(&b, slow.id());
+    assert_eq!((s.state, s.dropped, s.queued), (SubscriberState::Lagging, 8, 6));
+
+    let mut seen = Seen::default();
+    assert_eq!(seen.drain(&slow), None);
+    assert_eq!(seen.ids, (0..4).collect::<Vec<_>>());
+    assert!(seen.saw(|k| *k
+        == EventKind::SubscriberLagging {
+            id: slow.id(),
+            dropped: 4
+        }));
+    // Still Lagging until a batch is offered again.
+    assert_eq!(row(&b, slow.id()).state, SubscriberState::Lagging);
+
+    publish_range(&mut publisher, 12..16);
+    let s = row(&b, slow.id());
+    assert_eq!((s.state, s.dropped), (SubscriberState::Healthy, 8));
+    assert_accounted(&s);
+    seen.drain(&slow);
+    assert_eq!(seen.ids, [0, 1, 2, 3, 12, 13, 14, 15]);
+    assert_eq!(seen.gaps(), 8, "the gap is exactly what was counted as dropped");
+
+    // A second spell adds to the count and is announced again.
+    publish_range(&mut publisher, 16..20); // 4
+    publish_range(&mut publisher, 20..24); // lost
+    let s = row(&b, slow.id());
+    assert_eq!((s.state, s.dropped), (SubscriberState::Lagging, 12));
+    seen.drain(&slow);
+    assert!(seen.saw(|k| *k
+        == EventKind::SubscriberLagging {
+            id: slow.id(),
+            dropped: 12
+        }));
+}
+
+/// An evicted subscriber keeps its row in `Broadcaster::stats()` (state,
+/// count, reason), and a new subscription under its name inherits the count.
+#[test]
+fn eviction_stays_in_stats_and_resubscription_inherits_the_count() {
+    let clock = Clock::manual();
+    let policy = EvictionPolicy {
+        full_for: Some(SECONDS),
+        max_drops: None,
+    };
+    let (mut publisher, b) = channel(config(4, policy), clock.clone());
+    let _other = b.subscribe("other");
+
+    let evict = |publisher: &mut Publisher, sub: &Subscription, next: &mut u64| {
+        while row(&b, sub.id()).dropped == 0 {
+            publish_range(publisher, *next..*next + 4);
+            *next += 4;
+        }
+        clock.advance(2 * SECONDS);
+        publish_range(publisher, *next..*next + 4);
+        *next += 4;
+    };
+    let mut next = 0;
+    let first = b.subscribe_with(SubscribeOptions::new("panel").capacity(4));
+    publisher.tick();
+    evict(&mut publisher, &first, &mut next);
+
+    let reason = EvictReason::QueueFull { for_ns: SECONDS };
+    let s = row(&b, first.id());
+    assert_eq!(s.name, "panel");
+    assert_eq!(
+        (s.state, s.evictions, s.last_evict_reason),
+        (SubscriberState::Evicted, 1, Some(reason))
+    );
+    assert!(s.dropped > 0);
+    assert_accounted(&s);
+    assert!(matches!(first.try_recv(), Err(RecvError::Evicted { .. })));
+    // The row outlives the subscription.
+    let first_id = first.id();
+    drop(first);
+    let s = row(&b, first_id);
+    assert_eq!((s.state, s.evictions), (SubscriberState::Evicted, 1));
+
+    // Coming back under the same name inherits the history and takes the row.
+    let second = b.subscribe_with(SubscribeOptions::new("panel").capacity(4));
+    assert_ne!(second.id(), first_id);
+    let s = row(&b, second.id());
+    assert_eq!(
+        (s.state, s.evictions, s.last_evict_reason),
+        (SubscriberState::Joining, 1, Some(reason))
+    );
+    assert_eq!(s.dropped, 0, "counters start afresh");
+    assert!(b.stats().iter().all(|s| s.id != first_id), "the old row is replaced");
+    publisher.tick();
+    assert_eq!(row(&b, second.id()).state, SubscriberState::Healthy);
+
+    evict(&mut publisher, &second, &mut next);
+    let s = row(&b, second.id());
+    assert_eq!((s.state, s.evictions), (SubscriberState::Evicted, 2));
+
+    // A different name starts from zero.
+    let fresh = b.subscribe("another");
+    assert_eq!(row(&b, fresh.id()).evictions, 0);
+}
+
+/// No batch holds more than `max_batch` events, even when announcements share
+/// a flush with a full batch, so a full batch always fits an empty queue.
+#[test]
+fn no_batch_exceeds_max_batch_even_when_announcements_share_the_flush() {
+    let (mut publisher, b) = channel(config(4, NO_EVICTION), Clock::manual());
+    let watcher = b.subscribe("watcher");
+    let mut batches = Vec::new();
+    let mut others = Vec::new();
+    let mut next = 0;
+    for joiners in [1, 2, 0, 9, 0, 3] {
+        if joiners == 0 {
+            others.clear(); // everyone else leaves
+        }
+        others
+            .extend((0..joiners).map(|j| b.subscribe_with(SubscribeOptions::new(format!("o{next}-{j}")).capacity(4))));
+        // A full batch: flushes, with the joins and leaves announced.
+        publish_range(&mut publisher, next..next + 4);
+        next += 4;
+        while let Some(batch) = watcher.try_recv().unwrap() {
+            batches.push(batch);
+        }
+    }
+    publisher.close();
+    while let Ok(batch) = watcher.recv() {
+        batches.push(batch);
+    }
+    let mut seen = Seen::default();
+    for batch in &batches {
+        assert!(batch.len() <= 4, "batch of {}: {batch:?}", batch.len());
+        seen.take(batch);
+    }
+    assert_eq!(seen.ids, (0..next).collect::<Vec<_>>());
+    let joined = seen
+        .notices
+        .iter()
+        .filter(|k| matches!(k, EventKind::SubscriberJoined { .. }))
+        .count();
+    assert_eq!(joined, 1 + 15);
+    assert_eq!(row(&b, watcher.id()).dropped, 0);
+}
+
+/// A subscriber that unsubscribes while a flush is under way is not charged
+/// with the batch it was skipped for.
+#[test]
+fn unsubscribing_during_a_flush_is_not_charged_for_the_skipped_batch() {
+    let (mut publisher, b) = channel(config(4, NO_EVICTION), Clock::manual());
+    // Taken on first, so each flush offers to `gate` before `leaver`.
+    let gate = b.subscribe_with(SubscribeOptions::new("gate").capacity(4).delivery(Delivery::Wait));
+    let leaver = b.subscribe("leaver");
+    publisher.tick(); // gate holds 2
+    publish_range(&mut publisher, 0..2);
+    publisher.flush(); // gate holds 4: full
+    let leaver_id = leaver.id();
+
+    // Its join is taken on at the start of the next flush, which then waits
+    // for room in `gate`.
+    let marker = b.subscribe("marker");
+    let producer = thread::spawn(move || {
+        publish_range(&mut publisher, 2..6);
+        publisher.close();
+    });
+    spin_until(|| row(&b, marker.id()).state != SubscriberState::Joining);
+    drop(leaver); // while the flush waits on `gate`
+
+    let mut seen = Seen::default();
+    assert_eq!(seen.recv_to_end(&gate), RecvError::Closed);
+    producer.join().unwrap();
+    assert_eq!(seen.ids, (0..6).collect::<Vec<_>>());
+
+    let l = row(&b, leaver_id);
+    assert_eq!(l.state, SubscriberState::Closed);
+    assert_accounted(&l);
+    for s in b.stats() {
+        assert_accounted(&s);
+    }
+}
+
+/// A subscriber that takes one batch at a time from a full queue stays
+/// Lagging (no flapping, one announcement) until its queue is half empty.
+#[test]
+fn a_nibbling_subscriber_stays_lagging_until_its_queue_is_half_empty() {
+    let (mut publisher, b) = channel(config(2, EvictionPolicy::default()), Clock::manual());
+    let slow = b.subscribe_with(SubscribeOptions::new("slow").capacity(8));
+    publisher.tick(); // its join notice: 1 queued
+    publish_range(&mut publisher, 0..6); // 7 queued
+    publish_range(&mut publisher, 6..8); // does not fit: lagging
+    assert_eq!(row(&b, slow.id()).state, SubscriberState::Lagging);
+    slow.try_recv().unwrap().expect("a batch"); // nibble the join notice: 7 queued
+    slow.try_recv().unwrap().expect("a batch"); // nibble ids 0 and 1: 5 queued
+    publish_range(&mut publisher, 8..10); // fits, but the queue was over half full
+    assert_eq!(row(&b, slow.id()).state, SubscriberState::Lagging);
+    let mut seen = Seen::default();
+    seen.drain(&slow);
+    publish_range(&mut publisher, 10..12); // drained: healthy again
+    let s = row(&b, slow.id());
+    assert_eq!(s.state, SubscriberState::Healthy);
+    assert_accounted(&s);
+    seen.drain(&slow);
+    let lagging = seen
+        .notices
+        .iter()
+        .filter(|k| matches!(k, EventKind::SubscriberLagging { .. }))
+        .count();
+    assert_eq!(lagging, 1, "one spell, one announcement");
+}
