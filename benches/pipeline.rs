@@ -58,6 +58,7 @@ fn headless() -> u64 {
         duration: Some(SIMULATED),
         fast: true,
         timeline: Vec::new(),
+        ..Default::default()
     })
     .expect("headless run");
     run.summary.requests.arrived

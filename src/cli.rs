@@ -2,6 +2,8 @@
 //! a bad flag is a usage error (exit 2) that names the flag and the accepted
 //! form, before anything starts.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::event::{Nanos, ServiceDist};
@@ -34,12 +36,57 @@ pub struct Cli {
     #[command(flatten)]
     pub ui: UiArgs,
 
+    /// Record the event stream to FILE (JSON Lines; `fantop replay FILE` plays it).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Play a scripted timeline of actions (TOML; see assets/scenarios/).
+    #[arg(long, value_name = "FILE.toml")]
+    pub scenario: Option<PathBuf>,
+
+    /// Write what the monitor draws to FILE as an asciicast v2 (asciinema) file.
+    #[arg(long, value_name = "FILE.cast", conflicts_with = "headless")]
+    pub cast: Option<PathBuf>,
+
+    /// Render without a terminal, in simulated time, straight into --cast.
+    #[arg(long, requires = "cast", conflicts_with = "headless")]
+    pub offscreen: bool,
+
+    /// Screen size for --offscreen, COLSxROWS (e.g. 120x36).
+    #[arg(long, value_name = "COLSxROWS", default_value = "120x36", value_parser = parse_size, requires = "offscreen")]
+    pub size: (u16, u16),
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug, Clone)]
-pub enum Command {}
+pub enum Command {
+    /// Replay a recording into the monitor (or, --headless, into a JSON summary).
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReplayArgs {
+    /// A recording made with --record or the r key.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Playback speed relative to the original pace, 0.1..=100.
+    #[arg(long, value_name = "X", default_value = "1", value_parser = parse_speed)]
+    pub speed: f64,
+
+    /// No UI: print the same JSON summary as a live headless run.
+    #[arg(long)]
+    pub headless: bool,
+
+    /// With --headless: as fast as possible instead of at the original pace.
+    #[arg(long, requires = "headless")]
+    pub fast: bool,
+
+    #[command(flatten)]
+    pub ui: UiArgs,
+}
 
 /// The terminal UI.
 #[derive(Args, Debug, Clone)]
@@ -106,23 +153,58 @@ impl LoadArgs {
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|_| "expected a number of requests per second, e.g. 2000".to_string())?;
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "expected a number of requests per second, e.g. 2000".to_string())?;
     check_rate(v).map_err(|e| e.0)
 }
 
 fn parse_workers(s: &str) -> Result<u16, String> {
-    let v: u64 = s.trim().parse().map_err(|_| "expected a whole number from 1 to 1024".to_string())?;
+    let v: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "expected a whole number from 1 to 1024".to_string())?;
     check_workers(v).map_err(|e| e.0)
 }
 
 fn parse_error_rate(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim().parse().map_err(|_| "expected a fraction from 0 to 1, e.g. 0.01".to_string())?;
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "expected a fraction from 0 to 1, e.g. 0.01".to_string())?;
     check_error_rate(v).map_err(|e| e.0)
 }
 
 fn parse_queue(s: &str) -> Result<u32, String> {
-    let v: u64 = s.trim().parse().map_err(|_| "expected a whole number of at least 1".to_string())?;
+    let v: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "expected a whole number of at least 1".to_string())?;
     check_queue(v).map_err(|e| e.0)
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "expected a number from 0.1 to 100, e.g. 2".to_string())?;
+    if !(crate::replay::MIN_SPEED..=crate::replay::MAX_SPEED).contains(&v) {
+        return Err(format!("speed must be from 0.1 to 100 (got {v})"));
+    }
+    Ok(v)
+}
+
+/// Parses `COLSxROWS`, e.g. `120x36`.
+pub fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("expected COLSxROWS with 20..=1000 columns and 6..=500 rows, e.g. 120x36 (got '{s}')");
+    let (c, r) = s.trim().split_once(['x', 'X']).ok_or_else(bad)?;
+    let c: u16 = c.parse().map_err(|_| bad())?;
+    let r: u16 = r.parse().map_err(|_| bad())?;
+    if !(20..=1000).contains(&c) || !(6..=500).contains(&r) {
+        return Err(bad());
+    }
+    Ok((c, r))
 }
 
 pub fn parse_duration(s: &str) -> Result<Nanos, String> {

@@ -285,7 +285,9 @@ impl Metrics {
                     w.state = WorkerHealth::Busy;
                 }
             }
-            EventKind::RequestCompleted { worker, latency, ok, .. } => {
+            EventKind::RequestCompleted {
+                worker, latency, ok, ..
+            } => {
                 if ok {
                     self.totals.succeeded += 1;
                     self.bucket(sec).succeeded += 1;
@@ -522,16 +524,23 @@ impl Collector {
     }
 }
 
-fn run(mut sub: Subscription, broadcaster: Broadcaster, opts: CollectorOptions, cell: Arc<ArcSwap<Snapshot>>) -> Arc<Snapshot> {
+fn run(
+    mut sub: Subscription,
+    broadcaster: Broadcaster,
+    opts: CollectorOptions,
+    cell: Arc<ArcSwap<Snapshot>>,
+) -> Arc<Snapshot> {
     let mut metrics = Metrics::new();
     let mut next_snapshot = Instant::now() + opts.snapshot_every;
     let mut dirty = false;
     loop {
         let received = match opts.poll_every {
-            None => sub.recv_deadline(next_snapshot).map(|b| b.map_or(0, |batch| {
-                batch.iter().for_each(|ev| metrics.apply(ev));
-                batch.len()
-            })),
+            None => sub.recv_deadline(next_snapshot).map(|b| {
+                b.map_or(0, |batch| {
+                    batch.iter().for_each(|ev| metrics.apply(ev));
+                    batch.len()
+                })
+            }),
             Some(every) => {
                 let r = sub.drain(|ev| metrics.apply(ev));
                 if matches!(r, Ok(0)) {
@@ -580,14 +589,52 @@ mod tests {
             ev(200 * MILLIS, RequestArrived { id: 1 }),
             ev(200 * MILLIS, RequestStarted { id: 1, worker: 1 }),
             ev(300 * MILLIS, RequestArrived { id: 2 }),
-            ev(300 * MILLIS, QueueDepth { depth: 1, peak: 1, capacity: 4 }),
+            ev(
+                300 * MILLIS,
+                QueueDepth {
+                    depth: 1,
+                    peak: 1,
+                    capacity: 4,
+                },
+            ),
             ev(400 * MILLIS, RequestArrived { id: 3 }),
             ev(400 * MILLIS, RequestRejected { id: 3 }),
-            ev(600 * MILLIS, RequestCompleted { id: 0, worker: 0, latency: 500 * MILLIS, ok: true }),
+            ev(
+                600 * MILLIS,
+                RequestCompleted {
+                    id: 0,
+                    worker: 0,
+                    latency: 500 * MILLIS,
+                    ok: true,
+                },
+            ),
             ev(600 * MILLIS, RequestStarted { id: 2, worker: 0 }),
-            ev(600 * MILLIS, QueueDepth { depth: 0, peak: 1, capacity: 4 }),
-            ev(1_200 * MILLIS, RequestCompleted { id: 1, worker: 1, latency: 1_000 * MILLIS, ok: false }),
-            ev(1_500 * MILLIS, RequestCompleted { id: 2, worker: 0, latency: 1_200 * MILLIS, ok: true }),
+            ev(
+                600 * MILLIS,
+                QueueDepth {
+                    depth: 0,
+                    peak: 1,
+                    capacity: 4,
+                },
+            ),
+            ev(
+                1_200 * MILLIS,
+                RequestCompleted {
+                    id: 1,
+                    worker: 1,
+                    latency: 1_000 * MILLIS,
+                    ok: false,
+                },
+            ),
+            ev(
+                1_500 * MILLIS,
+                RequestCompleted {
+                    id: 2,
+                    worker: 0,
+                    latency: 1_200 * MILLIS,
+                    ok: true,
+                },
+            ),
             ev(2_000 * MILLIS, WorkerStalled { worker: 1 }),
         ]
     }
@@ -603,20 +650,35 @@ mod tests {
         assert_eq!(s.events, 16);
         assert_eq!(
             s.totals,
-            Totals { arrived: 4, started: 3, succeeded: 2, failed: 1, rejected: 1 }
+            Totals {
+                arrived: 4,
+                started: 3,
+                succeeded: 2,
+                failed: 1,
+                rejected: 1
+            }
         );
         assert_eq!(s.in_flight, 0);
         assert_eq!((s.queue_depth, s.queue_capacity, s.queue_max_depth), (0, 4, 1));
         // Cumulative latency: 500 ms, 1000 ms, 1200 ms (3 significant digits).
         let l = s.latency_total;
         assert_eq!(l.count, 3);
-        assert!((l.mean - 900.0 * MILLIS as f64).abs() < 0.001 * 900.0 * MILLIS as f64, "{l:?}");
+        assert!(
+            (l.mean - 900.0 * MILLIS as f64).abs() < 0.001 * 900.0 * MILLIS as f64,
+            "{l:?}"
+        );
         assert!(l.p50.abs_diff(1_000 * MILLIS) <= MILLIS, "{l:?}");
         assert!(l.max.abs_diff(1_200 * MILLIS) <= 2 * MILLIS, "{l:?}");
         // Workers: w0 completed 2, w1 failed 1 and is stalled.
         assert_eq!(s.workers.len(), 2);
-        assert_eq!((s.workers[0].completed, s.workers[0].failed, s.workers[0].state), (2, 0, WorkerHealth::Idle));
-        assert_eq!((s.workers[1].completed, s.workers[1].failed, s.workers[1].state), (0, 1, WorkerHealth::Stalled));
+        assert_eq!(
+            (s.workers[0].completed, s.workers[0].failed, s.workers[0].state),
+            (2, 0, WorkerHealth::Idle)
+        );
+        assert_eq!(
+            (s.workers[1].completed, s.workers[1].failed, s.workers[1].state),
+            (0, 1, WorkerHealth::Stalled)
+        );
         // 10 s window at t = 2 s covers seconds 0..=2, i.e. 2 s of time: 4 arrivals -> 2/s.
         let r10 = s.rate(10).unwrap();
         assert!((r10.arrived - 2.0).abs() < 1e-9, "{r10:?}");
@@ -629,8 +691,24 @@ mod tests {
     #[test]
     fn windowed_latency_forgets_what_is_older_than_the_window() {
         let mut m = Metrics::new();
-        m.apply(&ev(SECONDS, EventKind::RequestCompleted { id: 0, worker: 0, latency: 900 * MILLIS, ok: true }));
-        m.apply(&ev(20 * SECONDS, EventKind::RequestCompleted { id: 1, worker: 0, latency: 3 * MILLIS, ok: true }));
+        m.apply(&ev(
+            SECONDS,
+            EventKind::RequestCompleted {
+                id: 0,
+                worker: 0,
+                latency: 900 * MILLIS,
+                ok: true,
+            },
+        ));
+        m.apply(&ev(
+            20 * SECONDS,
+            EventKind::RequestCompleted {
+                id: 1,
+                worker: 0,
+                latency: 3 * MILLIS,
+                ok: true,
+            },
+        ));
         let s = m.snapshot();
         assert_eq!(s.latency_window.count, 1);
         assert!(s.latency_window.max < 4 * MILLIS);
@@ -640,14 +718,27 @@ mod tests {
     #[test]
     fn huge_latencies_are_clamped_not_lost() {
         let mut m = Metrics::new();
-        m.apply(&ev(0, EventKind::RequestCompleted { id: 0, worker: 0, latency: u64::MAX, ok: true }));
+        m.apply(&ev(
+            0,
+            EventKind::RequestCompleted {
+                id: 0,
+                worker: 0,
+                latency: u64::MAX,
+                ok: true,
+            },
+        ));
         assert_eq!(m.snapshot().latency_total.count, 1);
     }
 
     #[test]
     fn workers_beyond_the_bound_are_not_tracked() {
         let mut m = Metrics::new();
-        m.apply(&ev(0, EventKind::WorkerSpawned { worker: MAX_WORKERS as WorkerId }));
+        m.apply(&ev(
+            0,
+            EventKind::WorkerSpawned {
+                worker: MAX_WORKERS as WorkerId,
+            },
+        ));
         assert!(m.snapshot().workers.is_empty());
     }
 
@@ -690,7 +781,12 @@ mod tests {
         let stall = WorkerStalled { worker: 0 };
         let recover = WorkerRecovered { worker: 0 };
         let start = RequestStarted { id: 0, worker: 0 };
-        let done = RequestCompleted { id: 0, worker: 0, latency: 1, ok: true };
+        let done = RequestCompleted {
+            id: 0,
+            worker: 0,
+            latency: 1,
+            ok: true,
+        };
         assert_eq!(state(&[spawn, stall, recover]), WorkerHealth::Idle);
         assert_eq!(state(&[spawn, start, stall, recover]), WorkerHealth::Busy);
         assert_eq!(state(&[spawn, start, stall, done, recover]), WorkerHealth::Idle);

@@ -47,9 +47,14 @@ impl Event {
 #[serde(tag = "ev", rename_all = "snake_case")]
 pub enum EventKind {
     /// A request entered the pipeline's queue.
-    RequestArrived { id: RequestId },
+    RequestArrived {
+        id: RequestId,
+    },
     /// A worker took the request off the queue.
-    RequestStarted { id: RequestId, worker: WorkerId },
+    RequestStarted {
+        id: RequestId,
+        worker: WorkerId,
+    },
     /// The request finished; `latency` is completion − arrival (queue wait +
     /// service), so it is free of coordinated omission.
     RequestCompleted {
@@ -59,17 +64,29 @@ pub enum EventKind {
         ok: bool,
     },
     /// The queue was full when the request arrived: it was turned away.
-    RequestRejected { id: RequestId },
+    RequestRejected {
+        id: RequestId,
+    },
 
-    WorkerSpawned { worker: WorkerId },
+    WorkerSpawned {
+        worker: WorkerId,
+    },
     /// The worker left the pool (removed by a control; a busy worker finishes
     /// its request first).
-    WorkerStopped { worker: WorkerId },
-    WorkerHeartbeat { worker: WorkerId },
+    WorkerStopped {
+        worker: WorkerId,
+    },
+    WorkerHeartbeat {
+        worker: WorkerId,
+    },
     /// The health monitor saw the worker miss its heartbeats.
-    WorkerStalled { worker: WorkerId },
+    WorkerStalled {
+        worker: WorkerId,
+    },
     /// A stalled worker's heartbeats resumed.
-    WorkerRecovered { worker: WorkerId },
+    WorkerRecovered {
+        worker: WorkerId,
+    },
     /// The worker crashed; its in-flight request (if any) failed.
     WorkerCrashed {
         worker: WorkerId,
@@ -78,16 +95,29 @@ pub enum EventKind {
 
     /// A sample of the pipeline's FIFO queue: its depth now, and the
     /// deepest it was since the previous sample (so no peak is missed).
-    QueueDepth { depth: u32, peak: u32, capacity: u32 },
+    QueueDepth {
+        depth: u32,
+        peak: u32,
+        capacity: u32,
+    },
 
     /// A load setting changed (by a key, a scenario or the API).
-    LoadChanged { change: LoadChange },
+    LoadChanged {
+        change: LoadChange,
+    },
     /// A scripted scenario reached step `step` (0-based).
-    ScenarioStep { step: u16 },
+    ScenarioStep {
+        step: u16,
+    },
 
-    SubscriberJoined { id: SubscriberId },
+    SubscriberJoined {
+        id: SubscriberId,
+    },
     /// The subscriber's queue was full: it started losing events.
-    SubscriberLagging { id: SubscriberId, dropped: u64 },
+    SubscriberLagging {
+        id: SubscriberId,
+        dropped: u64,
+    },
     /// The broadcaster removed the subscriber under its eviction policy.
     SubscriberEvicted {
         id: SubscriberId,
@@ -95,7 +125,9 @@ pub enum EventKind {
         dropped: u64,
     },
     /// The subscriber unsubscribed (its `Subscription` was dropped).
-    SubscriberLeft { id: SubscriberId },
+    SubscriberLeft {
+        id: SubscriberId,
+    },
 }
 
 /// Why the broadcaster evicted a subscriber.
@@ -123,25 +155,49 @@ impl std::fmt::Display for EvictReason {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "set", rename_all = "snake_case")]
 pub enum LoadChange {
-    Rate { per_s: f64 },
-    Workers { count: u16 },
-    Service { dist: ServiceDist },
-    ErrorRate { fraction: f64 },
-    QueueCapacity { capacity: u32 },
+    Rate {
+        per_s: f64,
+    },
+    Workers {
+        count: u16,
+    },
+    Service {
+        dist: ServiceDist,
+    },
+    ErrorRate {
+        fraction: f64,
+    },
+    QueueCapacity {
+        capacity: u32,
+    },
     /// Arrivals run at `factor` × the rate until `duration` has passed.
-    BurstStarted { factor: f64, duration: Nanos },
+    BurstStarted {
+        factor: f64,
+        duration: Nanos,
+    },
     BurstEnded,
     Paused,
     Resumed,
     /// A fault was injected: `worker` stalls for `duration`.
-    StallInjected { worker: WorkerId, duration: Nanos },
+    StallInjected {
+        worker: WorkerId,
+        duration: Nanos,
+    },
     /// A fault was injected: `worker` crashes.
-    CrashInjected { worker: WorkerId },
-    AutoRestart { on: bool },
+    CrashInjected {
+        worker: WorkerId,
+    },
+    AutoRestart {
+        on: bool,
+    },
     /// A deliberately slow subscriber was added (`added`) or removed.
-    SlowSubscriber { added: bool },
+    SlowSubscriber {
+        added: bool,
+    },
     /// Event recording started or stopped.
-    Recording { on: bool },
+    Recording {
+        on: bool,
+    },
 }
 
 /// How long serving one request takes.
@@ -177,10 +233,38 @@ mod tests {
     #[test]
     fn events_round_trip_through_json() {
         let evs = [
-            Event::new(5, EventKind::RequestCompleted { id: 1, worker: 2, latency: 300, ok: false }),
-            Event::new(6, EventKind::LoadChanged { change: LoadChange::Service { dist: ServiceDist::default() } }),
-            Event::new(7, EventKind::SubscriberEvicted { id: 3, reason: EvictReason::QueueFull { for_ns: SECONDS }, dropped: 9 }),
-            Event::new(8, EventKind::WorkerCrashed { worker: 1, lost_request: None }),
+            Event::new(
+                5,
+                EventKind::RequestCompleted {
+                    id: 1,
+                    worker: 2,
+                    latency: 300,
+                    ok: false,
+                },
+            ),
+            Event::new(
+                6,
+                EventKind::LoadChanged {
+                    change: LoadChange::Service {
+                        dist: ServiceDist::default(),
+                    },
+                },
+            ),
+            Event::new(
+                7,
+                EventKind::SubscriberEvicted {
+                    id: 3,
+                    reason: EvictReason::QueueFull { for_ns: SECONDS },
+                    dropped: 9,
+                },
+            ),
+            Event::new(
+                8,
+                EventKind::WorkerCrashed {
+                    worker: 1,
+                    lost_request: None,
+                },
+            ),
         ];
         for ev in evs {
             let line = serde_json::to_string(&ev).unwrap();

@@ -69,7 +69,11 @@ pub fn clock(ns: Nanos) -> String {
 /// A duration in whole seconds: `4s`, `2m05s` (for ages shown live).
 pub fn duration_s(ns: Nanos) -> String {
     let s = ns / 1_000_000_000;
-    if s < 60 { format!("{s}s") } else { format!("{}m{:02}s", s / 60, s % 60) }
+    if s < 60 {
+        format!("{s}s")
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
 }
 
 #[cfg(test)]

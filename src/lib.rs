@@ -17,13 +17,17 @@
 #![forbid(unsafe_code)]
 
 pub mod broadcast;
+pub mod cast;
 pub mod cli;
 pub mod clock;
 pub mod collector;
 pub mod event;
 pub mod format;
 pub mod parse;
+pub mod record;
+pub mod replay;
 pub mod run;
+pub mod scenario;
 pub mod sim;
 pub mod slow;
 pub mod stats;

@@ -1,58 +1,27 @@
-//! The `fantop` binary: parses the command line and hands over to the library.
+//! The `fantop` binary: parses the command line, resolves the run's settings
+//! (flags given explicitly, then a scenario's settings, then defaults) and
+//! hands over to the library. Usage errors exit 2; a bad file or a failed
+//! run exits 1 with one line naming what was wrong.
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, error::ErrorKind};
-use fantop::cli::Cli;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, error::ErrorKind};
+use fantop::cli::{Cli, Command, ReplayArgs};
 use fantop::format;
+use fantop::record::{Recording, ScenarioInfo};
 use fantop::run::{self, HeadlessOptions};
-use fantop::ui::{self, Exit, LiveOptions, theme::Theme};
+use fantop::scenario::{self, Scenario};
+use fantop::sim::SimConfig;
+use fantop::ui::{self, Exit, MonitorOptions, Outcome, RecordingSetup, theme::Theme};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if cli.headless && cli.duration.is_none() {
-        Cli::command()
-            .error(ErrorKind::MissingRequiredArgument, "--headless needs --duration DUR (e.g. --duration 10s)")
-            .exit();
-    }
-    let seed = cli.load.seed.unwrap_or_else(rand::random);
-    let sim = cli.load.sim_config(seed);
-    let result = if cli.headless {
-        eprintln!("fantop: seed {seed} (rerun with --seed {seed} to reproduce)");
-        run::headless(HeadlessOptions {
-            sim,
-            duration: cli.duration,
-            fast: cli.fast,
-            timeline: Vec::new(),
-        })
-        .and_then(|r| {
-            println!("{}", serde_json::to_string_pretty(&r.summary)?);
-            Ok(())
-        })
-    } else {
-        ui::run_live(LiveOptions {
-            sim,
-            fps: cli.ui.fps,
-            mouse: !cli.ui.no_mouse,
-            theme: Theme::from_env(cli.ui.no_color),
-            duration: cli.duration,
-        })
-        .map(|(snapshot, exit)| {
-            let t = snapshot.totals;
-            let ok = if t.completed() > 0 { t.succeeded as f64 * 100.0 / t.completed() as f64 } else { 0.0 };
-            println!(
-                "fantop: ran {} (simulated), {} requests completed ({ok:.1}% ok), {} rejected, p99 {}; seed {seed}{}",
-                format::clock(snapshot.at),
-                format::count(t.completed()),
-                format::count(t.rejected),
-                format::duration(snapshot.latency_total.p99),
-                match exit {
-                    Exit::Signal(s) => format!(" (stopped by signal {s})"),
-                    Exit::Panicked => " (a thread panicked)".into(),
-                    _ => String::new(),
-                }
-            );
-        })
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let result = match &cli.command {
+        Some(Command::Replay(args)) => replay(args),
+        None => run(&cli, &matches),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,4 +30,183 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn usage(kind: ErrorKind, msg: &str) -> ! {
+    Cli::command().error(kind, msg).exit()
+}
+
+fn given(m: &ArgMatches, id: &str) -> bool {
+    m.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+/// The load: explicit flags win over the scenario's settings, which win
+/// over the defaults.
+fn sim_config(cli: &Cli, m: &ArgMatches, scenario: Option<&Scenario>) -> SimConfig {
+    let seed = cli
+        .load
+        .seed
+        .or_else(|| scenario.and_then(|s| s.settings.seed))
+        .unwrap_or_else(rand::random);
+    let mut c = cli.load.sim_config(seed);
+    if let Some(s) = scenario.map(|s| &s.settings) {
+        if let Some(v) = s.rate.filter(|_| !given(m, "rate")) {
+            c.rate = v;
+        }
+        if let Some(v) = s.workers.filter(|_| !given(m, "workers")) {
+            c.workers = v;
+        }
+        if let Some(v) = s.service.filter(|_| !given(m, "service")) {
+            c.service = v;
+        }
+        if let Some(v) = s.error_rate.filter(|_| !given(m, "error_rate")) {
+            c.error_rate = v;
+        }
+        if let Some(v) = s.queue.filter(|_| !given(m, "queue")) {
+            c.queue_capacity = v;
+        }
+        if let Some(v) = s.auto_restart.filter(|_| !given(m, "no_auto_restart")) {
+            c.auto_restart = v;
+        }
+    }
+    c
+}
+
+fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
+    let scenario = match &cli.scenario {
+        Some(p) => Some(scenario::load(p)?),
+        None => None,
+    };
+    let sim = sim_config(cli, m, scenario.as_ref());
+    let duration = cli.duration.or_else(|| scenario.as_ref().and_then(|s| s.end()));
+    if cli.headless && duration.is_none() {
+        usage(
+            ErrorKind::MissingRequiredArgument,
+            "--headless needs --duration DUR (e.g. --duration 10s) or a --scenario with an end step",
+        );
+    }
+    if cli.offscreen && duration.is_none() {
+        usage(
+            ErrorKind::MissingRequiredArgument,
+            "--offscreen needs --duration DUR or a --scenario with an end step",
+        );
+    }
+    let info = scenario.as_ref().map(|s| ScenarioInfo {
+        name: s.name.clone(),
+        steps: s.labels(),
+    });
+    let timeline = scenario.as_ref().map(|s| s.timeline()).unwrap_or_default();
+    let steps: Vec<_> = scenario
+        .as_ref()
+        .map(|s| s.steps.iter().map(|st| st.what).collect())
+        .unwrap_or_default();
+    if cli.headless {
+        eprintln!(
+            "fantop: seed {} (rerun with --seed {} to reproduce)",
+            sim.seed, sim.seed
+        );
+        let r = run::headless(HeadlessOptions {
+            sim,
+            duration,
+            fast: cli.fast,
+            timeline,
+            steps,
+            record: cli.record.clone(),
+            scenario: info,
+        })?;
+        println!("{}", serde_json::to_string_pretty(&r.summary)?);
+        for rec in &r.recordings {
+            eprintln!(
+                "fantop: recorded {} events to {}{}",
+                format::count(rec.events),
+                rec.path.display(),
+                if rec.missed > 0 {
+                    format!(" ({} missed, marked as gaps)", rec.missed)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        return Ok(());
+    }
+    let opts = MonitorOptions {
+        sim,
+        fps: cli.ui.fps,
+        mouse: !cli.ui.no_mouse,
+        theme: Theme::from_env(cli.ui.no_color),
+        duration,
+        timeline,
+        steps,
+        step_labels: info.as_ref().map(|i| i.steps.clone()).unwrap_or_default(),
+        recording: RecordingSetup {
+            seed: sim.seed,
+            config: run::config_summary(&sim, duration, false),
+            scenario: info,
+            path: cli.record.clone(),
+            delivery: fantop::broadcast::Delivery::Drop,
+        },
+        record_at_start: cli.record.is_some(),
+        cast: cli.cast.clone(),
+    };
+    let outcome = if cli.offscreen {
+        ui::run_offscreen(opts, cli.size.0, cli.size.1)?
+    } else {
+        ui::run_live(opts)?
+    };
+    report(&outcome, Some(sim.seed));
+    Ok(())
+}
+
+/// One line on how the run went, then the notes (files written).
+fn report(o: &Outcome, seed: Option<u64>) {
+    let s = &o.snapshot;
+    let t = s.totals;
+    let ok = if t.completed() > 0 {
+        t.succeeded as f64 * 100.0 / t.completed() as f64
+    } else {
+        0.0
+    };
+    println!(
+        "fantop: ran {} of pipeline time, {} requests completed ({ok:.1}% ok), {} rejected, p99 {}{}{}",
+        format::clock(s.at),
+        format::count(t.completed()),
+        format::count(t.rejected),
+        format::duration(s.latency_total.p99),
+        seed.map_or(String::new(), |s| format!("; seed {s}")),
+        match o.exit {
+            Exit::Signal(n) => format!(" (stopped by signal {n})"),
+            Exit::Panicked => " (a thread panicked)".into(),
+            _ => String::new(),
+        }
+    );
+    for n in &o.notes {
+        println!("fantop: {n}");
+    }
+}
+
+fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
+    let recording = Recording::load(Path::new(&args.file))?;
+    if let Some(w) = &recording.warning {
+        eprintln!("fantop: warning: {w}");
+    }
+    if recording.missed > 0 {
+        eprintln!(
+            "fantop: warning: the recorder missed {} events of this run (marked as gaps); figures cover what was recorded",
+            format::count(recording.missed)
+        );
+    }
+    if args.headless {
+        let summary = run::replay_headless(recording, args.fast, args.speed)?;
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    let outcome = ui::run_replay(
+        recording,
+        args.speed,
+        args.ui.fps,
+        !args.ui.no_mouse,
+        Theme::from_env(args.ui.no_color),
+    )?;
+    report(&outcome, None);
+    Ok(())
 }

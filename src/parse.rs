@@ -44,8 +44,12 @@ pub fn dist(s: &str) -> Result<ServiceDist, String> {
     let parts: Vec<&str> = s.trim().split(':').collect();
     let bad = |why: String| format!("bad distribution '{s}': {why}; expected {DIST_FORM}");
     match parts.as_slice() {
-        ["const", d] => Ok(ServiceDist::Const { ns: duration(d).map_err(bad)? }),
-        ["exp", d] => Ok(ServiceDist::Exp { mean_ns: duration(d).map_err(bad)? }),
+        ["const", d] => Ok(ServiceDist::Const {
+            ns: duration(d).map_err(bad)?,
+        }),
+        ["exp", d] => Ok(ServiceDist::Exp {
+            mean_ns: duration(d).map_err(bad)?,
+        }),
         ["lognormal", m, p] => {
             let median_ns = duration(m).map_err(bad)?;
             let p99_ns = duration(p).map_err(bad)?;
@@ -54,9 +58,7 @@ pub fn dist(s: &str) -> Result<ServiceDist, String> {
             }
             Ok(ServiceDist::LogNormal { median_ns, p99_ns })
         }
-        [kind, ..] if !matches!(*kind, "const" | "exp" | "lognormal") => {
-            Err(bad(format!("unknown kind '{kind}'")))
-        }
+        [kind, ..] if !matches!(*kind, "const" | "exp" | "lognormal") => Err(bad(format!("unknown kind '{kind}'"))),
         _ => Err(bad("wrong number of parts".into())),
     }
 }

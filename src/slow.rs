@@ -29,6 +29,9 @@ pub struct SlowSubscribers {
     broadcaster: Broadcaster,
     next: u32,
     live: Vec<Slow>,
+    /// Virtual-time runs: subscribers that never receive (no thread), so
+    /// what happens to them depends only on simulated time.
+    virtual_subs: Option<Vec<crate::broadcast::Subscription>>,
 }
 
 impl SlowSubscribers {
@@ -37,11 +40,35 @@ impl SlowSubscribers {
             broadcaster: broadcaster.clone(),
             next: 1,
             live: Vec::new(),
+            virtual_subs: None,
+        }
+    }
+
+    /// For offscreen runs in simulated time: slow subscribers hold their
+    /// subscription and never receive.
+    pub fn new_virtual(broadcaster: &Broadcaster) -> Self {
+        SlowSubscribers {
+            broadcaster: broadcaster.clone(),
+            next: 1,
+            live: Vec::new(),
+            virtual_subs: Some(Vec::new()),
         }
     }
 
     /// Adds one (`slow-1`, `slow-2`, ...); returns its name.
     pub fn add(&mut self) -> Result<String, String> {
+        if let Some(subs) = &mut self.virtual_subs {
+            if subs.len() >= MAX_SLOW {
+                return Err(format!("at most {MAX_SLOW} slow subscribers"));
+            }
+            let name = format!("slow-{}", self.next);
+            self.next += 1;
+            subs.push(
+                self.broadcaster
+                    .subscribe_with(SubscribeOptions::new(name.clone()).capacity(SLOW_CAPACITY)),
+            );
+            return Ok(name);
+        }
         self.reap();
         if self.live.len() >= MAX_SLOW {
             return Err(format!("at most {MAX_SLOW} slow subscribers"));
@@ -78,6 +105,9 @@ impl SlowSubscribers {
     /// Removes the newest one still subscribed (or, failing that, the newest
     /// ended one); returns its name.
     pub fn remove(&mut self) -> Option<String> {
+        if let Some(subs) = &mut self.virtual_subs {
+            return subs.pop().map(|s| s.name().to_string());
+        }
         let i = self
             .live
             .iter()
@@ -91,11 +121,11 @@ impl SlowSubscribers {
 
     /// How many there are (running or ended but not removed).
     pub fn len(&self) -> usize {
-        self.live.len()
+        self.live.len() + self.virtual_subs.as_ref().map_or(0, Vec::len)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.live.is_empty()
+        self.len() == 0
     }
 
     /// Forgets ended ones beyond the bound.

@@ -68,7 +68,10 @@ impl<T: Default + Clone> SecondRing<T> {
 
     /// Buckets for seconds `from..=to` that the ring holds.
     pub fn range(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, &T)> {
-        self.slots.iter().filter(move |(s, _)| *s != u64::MAX && *s >= from && *s <= to).map(|(s, t)| (*s, t))
+        self.slots
+            .iter()
+            .filter(move |(s, _)| *s != u64::MAX && *s >= from && *s <= to)
+            .map(|(s, t)| (*s, t))
     }
 }
 

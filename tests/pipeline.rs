@@ -113,6 +113,7 @@ fn headless_fast(sim: SimConfig, duration: Nanos) -> HeadlessRun {
         duration: Some(duration),
         fast: true,
         timeline: Vec::new(),
+        ..Default::default()
     })
     .expect("headless run")
 }
@@ -371,6 +372,7 @@ fn summary_worker_states_agree_with_the_simulation_after_a_stall() {
         duration: Some(3 * SECONDS),
         fast: true,
         timeline,
+        ..Default::default()
     })
     .expect("headless run");
     let from_events: Vec<(u16, &str)> = run.summary.workers.iter().map(|w| (w.id, w.state.as_str())).collect();

@@ -42,20 +42,31 @@ pub enum Action {
     AddErrorRate(f64),
     SetQueueCapacity(u32),
     /// Arrivals at `factor` × rate for `duration`.
-    Burst { factor: f64, duration: Nanos },
+    Burst {
+        factor: f64,
+        duration: Nanos,
+    },
     Pause,
     Resume,
     TogglePause,
     /// Stall a worker (`None`: a random live one) for `duration`.
-    Stall { worker: Option<WorkerId>, duration: Nanos },
+    Stall {
+        worker: Option<WorkerId>,
+        duration: Nanos,
+    },
     /// Crash a worker (`None`: a random live one).
-    Crash { worker: Option<WorkerId> },
+    Crash {
+        worker: Option<WorkerId>,
+    },
     SetAutoRestart(bool),
     /// Publish a change made outside the pipeline (slow subscribers,
     /// recording) so it is in the stream with everything else.
     Announce(LoadChange),
     /// Mark a scenario step in the stream.
     ScenarioStep(u16),
+    /// Publish every current setting again (so a recording started
+    /// mid-run knows the load it starts from).
+    AnnounceState,
     /// End the run.
     Stop,
 }
@@ -98,7 +109,9 @@ pub fn check_error_rate(f: f64) -> Result<f64, ControlError> {
 /// Checks a worker count: `1..=MAX_WORKERS`.
 pub fn check_workers(n: u64) -> Result<u16, ControlError> {
     if n == 0 || n > MAX_WORKERS as u64 {
-        return err(format!("workers must be between 1 and {MAX_WORKERS} (got {n}); pause to stop arrivals"));
+        return err(format!(
+            "workers must be between 1 and {MAX_WORKERS} (got {n}); pause to stop arrivals"
+        ));
     }
     Ok(n as u16)
 }
@@ -106,7 +119,9 @@ pub fn check_workers(n: u64) -> Result<u16, ControlError> {
 /// Checks a queue capacity: `1..=MAX_QUEUE_CAPACITY`.
 pub fn check_queue(n: u64) -> Result<u32, ControlError> {
     if n == 0 || n > MAX_QUEUE_CAPACITY as u64 {
-        return err(format!("queue capacity must be between 1 and {MAX_QUEUE_CAPACITY} (got {n})"));
+        return err(format!(
+            "queue capacity must be between 1 and {MAX_QUEUE_CAPACITY} (got {n})"
+        ));
     }
     Ok(n as u32)
 }
@@ -190,10 +205,19 @@ mod tests {
             Action::SetErrorRate(1.5),
             Action::SetErrorRate(-0.1),
             Action::SetQueueCapacity(0),
-            Action::SetService(ServiceDist::LogNormal { median_ns: 5, p99_ns: 1 }),
+            Action::SetService(ServiceDist::LogNormal {
+                median_ns: 5,
+                p99_ns: 1,
+            }),
             Action::SetService(ServiceDist::Const { ns: 0 }),
-            Action::Burst { factor: 0.0, duration: 1 },
-            Action::Stall { worker: None, duration: 0 },
+            Action::Burst {
+                factor: 0.0,
+                duration: 1,
+            },
+            Action::Stall {
+                worker: None,
+                duration: 0,
+            },
             Action::ScaleRate(0.0),
         ] {
             assert!(a.validate().is_err(), "{a:?} was accepted");
@@ -204,7 +228,12 @@ mod tests {
     fn refused_actions_are_not_sent() {
         let (tx, rx) = crossbeam_channel::bounded(4);
         let c = Control { actions_tx: tx };
-        assert!(c.apply(Action::SetErrorRate(2.0)).unwrap_err().0.contains("between 0 and 1"));
+        assert!(
+            c.apply(Action::SetErrorRate(2.0))
+                .unwrap_err()
+                .0
+                .contains("between 0 and 1")
+        );
         assert!(rx.is_empty());
         c.apply(Action::SetErrorRate(0.5)).unwrap();
         assert_eq!(rx.try_recv(), Ok(Action::SetErrorRate(0.5)));

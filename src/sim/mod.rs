@@ -103,7 +103,7 @@ impl Pipeline {
         let (actions_tx, actions_rx) = crossbeam_channel::bounded(control::CONTROL_QUEUE);
         let thread = std::thread::Builder::new()
             .name("fantop/pipeline".into())
-            .spawn(move || Runner::new(opts, publisher, clock, actions_rx).run())?;
+            .spawn(move || Stepper::new(opts, publisher, clock, Some(actions_rx)).run())?;
         Ok(Pipeline {
             control: Control { actions_tx },
             thread: Some(thread),
@@ -144,11 +144,14 @@ impl Drop for Pipeline {
     }
 }
 
-struct Runner {
+/// The pipeline's stepping logic: a sim, its publisher and its timeline.
+/// [`Pipeline`] runs one on its own thread; an offscreen render steps one
+/// frame by frame from the UI thread, in simulated time.
+pub struct Stepper {
     sim: Sim,
     publisher: Publisher,
     clock: Clock,
-    actions_rx: Receiver<Action>,
+    actions_rx: Option<Receiver<Action>>,
     pace: Pace,
     duration: Option<Nanos>,
     timeline: std::vec::IntoIter<Scheduled>,
@@ -157,13 +160,20 @@ struct Runner {
     stopped: bool,
 }
 
-impl Runner {
-    fn new(opts: PipelineOptions, publisher: Publisher, clock: Clock, actions_rx: Receiver<Action>) -> Self {
+impl Stepper {
+    /// A stepper whose actions come from `actions_rx` (if any) and its
+    /// timeline.
+    pub fn new(
+        opts: PipelineOptions,
+        publisher: Publisher,
+        clock: Clock,
+        actions_rx: Option<Receiver<Action>>,
+    ) -> Self {
         let mut timeline = opts.timeline;
         timeline.sort_by_key(|s| s.at);
         let mut timeline = timeline.into_iter();
         let next_step = timeline.next();
-        Runner {
+        Stepper {
             sim: Sim::new(opts.config),
             publisher,
             clock,
@@ -184,10 +194,15 @@ impl Runner {
             Pace::RealTime => self.run_real_time(),
             Pace::Fast => self.run_fast(),
         }
+        self.finish(started.elapsed())
+    }
+
+    /// Ends the run: flushes, reports and closes the publisher.
+    pub fn finish(mut self, elapsed: Duration) -> PipelineReport {
         self.publisher.flush();
         let report = PipelineReport {
             simulated_ns: self.sim.now(),
-            elapsed: started.elapsed(),
+            elapsed,
             in_flight_at_end: self.sim.queue_len() as u64
                 + self.sim.worker_report().iter().filter(|w| w.state == "busy").count() as u64,
             workers: self.sim.worker_report(),
@@ -199,7 +214,7 @@ impl Runner {
 
     /// Advances to `target` (capped at the duration), applying scripted
     /// steps at their exact times.
-    fn advance(&mut self, target: Nanos) {
+    pub fn advance(&mut self, target: Nanos) {
         let target = self.duration.map_or(target, |d| target.min(d));
         while let Some(step) = self.next_step.filter(|s| s.at <= target) {
             self.sim.advance_until(step.at, &mut self.publisher);
@@ -212,7 +227,18 @@ impl Runner {
         self.sim.advance_until(target, &mut self.publisher);
     }
 
-    fn apply(&mut self, action: Action) {
+    /// Publishes what is buffered.
+    pub fn flush(&mut self) {
+        self.publisher.flush();
+    }
+
+    /// Simulated time now.
+    pub fn now(&self) -> Nanos {
+        self.sim.now()
+    }
+
+    /// Applies an action now. Refused ones change nothing.
+    pub fn apply(&mut self, action: Action) {
         if action == Action::Stop {
             self.stopped = true;
         }
@@ -221,13 +247,15 @@ impl Runner {
         let _ = self.sim.apply(action, &mut self.publisher);
     }
 
-    fn ended(&self) -> bool {
+    /// Whether the run is over (duration reached, or stopped).
+    pub fn ended(&self) -> bool {
         self.stopped || self.duration.is_some_and(|d| self.sim.now() >= d)
     }
 
     fn take_actions(&mut self) {
+        let Some(rx) = self.actions_rx.clone() else { return };
         loop {
-            match self.actions_rx.try_recv() {
+            match rx.try_recv() {
                 Ok(a) => {
                     self.apply(a);
                 }
@@ -247,10 +275,15 @@ impl Runner {
             // Sleep until the next tick, or an action. How late we wake
             // changes when events are delivered, never their timestamps.
             let wait = match self.sim.next_event_at() {
-                Some(at) => Duration::from_nanos(at.saturating_sub(self.clock.now())).clamp(Duration::from_micros(200), self.tick),
+                Some(at) => Duration::from_nanos(at.saturating_sub(self.clock.now()))
+                    .clamp(Duration::from_micros(200), self.tick),
                 None => self.tick,
             };
-            match self.actions_rx.recv_timeout(wait) {
+            let Some(rx) = self.actions_rx.clone() else {
+                std::thread::sleep(wait);
+                continue;
+            };
+            match rx.recv_timeout(wait) {
                 Ok(a) => {
                     self.advance(self.clock.now());
                     self.apply(a);

@@ -26,7 +26,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Exp1, StandardNormal};
 
-use super::control::{Action, ControlError, MAX_QUEUE_CAPACITY, MAX_RATE, MAX_STEP_SERVICE, MAX_WORKERS, MIN_STEP_RATE};
+use super::control::{
+    Action, ControlError, MAX_QUEUE_CAPACITY, MAX_RATE, MAX_STEP_SERVICE, MAX_WORKERS, MIN_STEP_RATE,
+};
 use crate::broadcast::Publisher;
 use crate::event::{Event, EventKind, LoadChange, MILLIS, Nanos, RequestId, ServiceDist, WorkerId};
 
@@ -95,7 +97,11 @@ impl Default for SimConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Status {
     Idle,
-    Busy { req: RequestId, arrived: Nanos, ok: bool },
+    Busy {
+        req: RequestId,
+        arrived: Nanos,
+        ok: bool,
+    },
     /// Crashed; restarts when a `Restart` timer fires (if auto-restart).
     Crashed,
     Stopped,
@@ -260,7 +266,9 @@ impl Sim {
             LoadChange::Workers { count: c.workers },
             LoadChange::Service { dist: c.service },
             LoadChange::ErrorRate { fraction: c.error_rate },
-            LoadChange::QueueCapacity { capacity: c.queue_capacity },
+            LoadChange::QueueCapacity {
+                capacity: c.queue_capacity,
+            },
             LoadChange::AutoRestart { on: c.auto_restart },
         ] {
             self.emit(sink, EventKind::LoadChanged { change });
@@ -413,7 +421,15 @@ impl Sim {
                 worker.completed += 1;
                 worker.status = Status::Idle;
                 let latency = self.now - arrived;
-                self.emit(sink, EventKind::RequestCompleted { id: req, worker: w, latency, ok });
+                self.emit(
+                    sink,
+                    EventKind::RequestCompleted {
+                        id: req,
+                        worker: w,
+                        latency,
+                        ok,
+                    },
+                );
                 if self.workers[w as usize].retiring {
                     self.stop_worker(w, sink);
                 } else {
@@ -444,13 +460,25 @@ impl Sim {
             TimerKind::QueueSample => {
                 let depth = self.queue.len() as u32;
                 let peak = self.peak.max(depth);
-                self.emit(sink, EventKind::QueueDepth { depth, peak, capacity: self.cfg.queue_capacity });
+                self.emit(
+                    sink,
+                    EventKind::QueueDepth {
+                        depth,
+                        peak,
+                        capacity: self.cfg.queue_capacity,
+                    },
+                );
                 self.peak = depth;
                 self.schedule(self.cfg.queue_sample_every, TimerKind::QueueSample);
             }
             TimerKind::BurstEnd { generation } => {
                 if generation == self.burst_generation && self.burst.take().is_some() {
-                    self.emit(sink, EventKind::LoadChanged { change: LoadChange::BurstEnded });
+                    self.emit(
+                        sink,
+                        EventKind::LoadChanged {
+                            change: LoadChange::BurstEnded,
+                        },
+                    );
                     self.schedule_arrival();
                 }
             }
@@ -486,7 +514,11 @@ impl Sim {
         let w = match reuse {
             Some(i) => {
                 let completed = self.workers[i].completed;
-                self.workers[i] = Worker { completed, generation: self.workers[i].generation + 1, ..Worker::new(self.now) };
+                self.workers[i] = Worker {
+                    completed,
+                    generation: self.workers[i].generation + 1,
+                    ..Worker::new(self.now)
+                };
                 i
             }
             None => {
@@ -556,7 +588,9 @@ impl Sim {
 
     fn live_worker(&mut self, worker: Option<WorkerId>) -> Result<WorkerId, ControlError> {
         match worker {
-            None => self.random_live_worker().ok_or_else(|| ControlError("no live worker to inject a fault into".into())),
+            None => self
+                .random_live_worker()
+                .ok_or_else(|| ControlError("no live worker to inject a fault into".into())),
             Some(w) if self.workers.get(w as usize).is_some_and(|x| x.alive()) => Ok(w),
             Some(w) => Err(ControlError(format!("worker w{w} is not running"))),
         }
@@ -568,7 +602,11 @@ impl Sim {
         self.start(sink);
         let change = match action {
             Action::SetRate(r) | Action::ScaleRate(r) => {
-                let rate = if let Action::ScaleRate(f) = action { (self.cfg.rate * f).clamp(MIN_STEP_RATE, MAX_RATE) } else { r };
+                let rate = if let Action::ScaleRate(f) = action {
+                    (self.cfg.rate * f).clamp(MIN_STEP_RATE, MAX_RATE)
+                } else {
+                    r
+                };
                 self.cfg.rate = rate;
                 self.schedule_arrival();
                 LoadChange::Rate { per_s: rate }
@@ -595,7 +633,10 @@ impl Sim {
                     ServiceDist::Exp { mean_ns } => ServiceDist::Exp { mean_ns: s(mean_ns) },
                     ServiceDist::LogNormal { median_ns, p99_ns } => {
                         let median_ns = s(median_ns);
-                        ServiceDist::LogNormal { median_ns, p99_ns: s(p99_ns).max(median_ns) }
+                        ServiceDist::LogNormal {
+                            median_ns,
+                            p99_ns: s(p99_ns).max(median_ns),
+                        }
                     }
                 };
                 self.cfg.service = dist;
@@ -619,7 +660,12 @@ impl Sim {
             Action::Burst { factor, duration } => {
                 self.burst = Some(factor);
                 self.burst_generation += 1;
-                self.schedule(duration, TimerKind::BurstEnd { generation: self.burst_generation });
+                self.schedule(
+                    duration,
+                    TimerKind::BurstEnd {
+                        generation: self.burst_generation,
+                    },
+                );
                 self.schedule_arrival();
                 LoadChange::BurstStarted { factor, duration }
             }
@@ -649,7 +695,12 @@ impl Sim {
             }
             Action::Crash { worker } => {
                 let w = self.live_worker(worker)?;
-                self.emit(sink, EventKind::LoadChanged { change: LoadChange::CrashInjected { worker: w } });
+                self.emit(
+                    sink,
+                    EventKind::LoadChanged {
+                        change: LoadChange::CrashInjected { worker: w },
+                    },
+                );
                 self.crash(w, sink);
                 return Ok(());
             }
@@ -658,6 +709,26 @@ impl Sim {
                 LoadChange::AutoRestart { on }
             }
             Action::Announce(change) => change,
+            Action::AnnounceState => {
+                let c = self.cfg;
+                let mut changes = vec![
+                    LoadChange::Rate { per_s: c.rate },
+                    LoadChange::Workers { count: c.workers },
+                    LoadChange::Service { dist: c.service },
+                    LoadChange::ErrorRate { fraction: c.error_rate },
+                    LoadChange::QueueCapacity {
+                        capacity: c.queue_capacity,
+                    },
+                    LoadChange::AutoRestart { on: c.auto_restart },
+                ];
+                if self.paused {
+                    changes.push(LoadChange::Paused);
+                }
+                for change in changes {
+                    self.emit(sink, EventKind::LoadChanged { change });
+                }
+                return Ok(());
+            }
             Action::ScenarioStep(step) => {
                 self.emit(sink, EventKind::ScenarioStep { step });
                 return Ok(());
@@ -699,9 +770,23 @@ impl Sim {
         worker.reported_stalled = false;
         let retiring = std::mem::take(&mut worker.retiring);
         let generation = worker.generation;
-        self.emit(sink, EventKind::WorkerCrashed { worker: w, lost_request: lost.map(|l| l.0) });
+        self.emit(
+            sink,
+            EventKind::WorkerCrashed {
+                worker: w,
+                lost_request: lost.map(|l| l.0),
+            },
+        );
         if let Some((id, arrived)) = lost {
-            self.emit(sink, EventKind::RequestCompleted { id, worker: w, latency: now - arrived, ok: false });
+            self.emit(
+                sink,
+                EventKind::RequestCompleted {
+                    id,
+                    worker: w,
+                    latency: now - arrived,
+                    ok: false,
+                },
+            );
         }
         if retiring {
             self.stop_worker(w, sink);
@@ -729,7 +814,10 @@ mod tests {
 
     #[test]
     fn same_seed_gives_the_same_events() {
-        let cfg = SimConfig { seed: 7, ..SimConfig::default() };
+        let cfg = SimConfig {
+            seed: 7,
+            ..SimConfig::default()
+        };
         assert_eq!(run(cfg, SECONDS), run(cfg, SECONDS));
         let other = SimConfig { seed: 8, ..cfg };
         assert_ne!(run(cfg, SECONDS), run(other, SECONDS));
@@ -737,7 +825,13 @@ mod tests {
 
     #[test]
     fn events_come_in_time_order() {
-        let evs = run(SimConfig { seed: 1, ..SimConfig::default() }, 2 * SECONDS);
+        let evs = run(
+            SimConfig {
+                seed: 1,
+                ..SimConfig::default()
+            },
+            2 * SECONDS,
+        );
         assert!(evs.windows(2).all(|w| w[0].t <= w[1].t));
     }
 
@@ -810,7 +904,10 @@ mod tests {
         sim.advance_until(SECONDS, &mut out);
         let done = count(&out, |k| matches!(k, EventKind::RequestCompleted { ok: true, .. }));
         assert_eq!(done, 2, "both in-flight requests completed");
-        let stopped: Vec<_> = out.iter().filter(|e| matches!(e.kind, EventKind::WorkerStopped { .. })).collect();
+        let stopped: Vec<_> = out
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::WorkerStopped { .. }))
+            .collect();
         assert_eq!(stopped.len(), 1);
         assert_eq!(stopped[0].t, 100 * MILLIS, "stopped only after finishing");
         assert_eq!(sim.live_workers(), 1);
@@ -818,18 +915,39 @@ mod tests {
 
     #[test]
     fn a_stalled_worker_is_detected_by_missed_heartbeats_and_recovers() {
-        let cfg = SimConfig { rate: 1.0, workers: 2, ..SimConfig::default() };
+        let cfg = SimConfig {
+            rate: 1.0,
+            workers: 2,
+            ..SimConfig::default()
+        };
         let mut sim = Sim::new(cfg);
         let mut out = Vec::new();
         sim.advance_until(SECONDS, &mut out);
-        sim.apply(Action::Stall { worker: Some(1), duration: 2 * SECONDS }, &mut out).unwrap();
+        sim.apply(
+            Action::Stall {
+                worker: Some(1),
+                duration: 2 * SECONDS,
+            },
+            &mut out,
+        )
+        .unwrap();
         sim.advance_until(5 * SECONDS, &mut out);
-        let stalled: Vec<_> = out.iter().filter(|e| e.kind == EventKind::WorkerStalled { worker: 1 }).collect();
-        let recovered: Vec<_> = out.iter().filter(|e| e.kind == EventKind::WorkerRecovered { worker: 1 }).collect();
+        let stalled: Vec<_> = out
+            .iter()
+            .filter(|e| e.kind == EventKind::WorkerStalled { worker: 1 })
+            .collect();
+        let recovered: Vec<_> = out
+            .iter()
+            .filter(|e| e.kind == EventKind::WorkerRecovered { worker: 1 })
+            .collect();
         assert_eq!(stalled.len(), 1);
         assert_eq!(recovered.len(), 1);
         // Detected after 3 missed 100 ms heartbeats, recovered at the first beat after 3 s.
-        assert!(stalled[0].t > SECONDS + 200 * MILLIS && stalled[0].t <= SECONDS + 400 * MILLIS, "{}", stalled[0].t);
+        assert!(
+            stalled[0].t > SECONDS + 200 * MILLIS && stalled[0].t <= SECONDS + 400 * MILLIS,
+            "{}",
+            stalled[0].t
+        );
         assert!(recovered[0].t >= 3 * SECONDS && recovered[0].t <= 3 * SECONDS + 100 * MILLIS);
         assert!(!out.iter().any(|e| e.kind == EventKind::WorkerStalled { worker: 0 }));
     }
@@ -850,7 +968,14 @@ mod tests {
         sim.advance_until(0, &mut out);
         sim.apply(Action::Pause, &mut out).unwrap();
         sim.advance_until(50 * MILLIS, &mut out);
-        sim.apply(Action::Stall { worker: Some(0), duration: SECONDS }, &mut out).unwrap();
+        sim.apply(
+            Action::Stall {
+                worker: Some(0),
+                duration: SECONDS,
+            },
+            &mut out,
+        )
+        .unwrap();
         sim.advance_until(3 * SECONDS, &mut out);
         let lat: Vec<Nanos> = out
             .iter()
@@ -880,18 +1005,36 @@ mod tests {
         sim.advance_until(100 * MILLIS, &mut out);
         sim.apply(Action::Crash { worker: Some(0) }, &mut out).unwrap();
         sim.advance_until(2 * SECONDS, &mut out);
-        assert!(out.iter().any(|e| e.kind == EventKind::WorkerCrashed { worker: 0, lost_request: Some(0) }));
-        assert!(out.iter().any(|e| e.kind == EventKind::RequestCompleted { id: 0, worker: 0, latency: 100 * MILLIS, ok: false }));
+        assert!(out.iter().any(|e| e.kind
+            == EventKind::WorkerCrashed {
+                worker: 0,
+                lost_request: Some(0)
+            }));
+        assert!(out.iter().any(|e| e.kind
+            == EventKind::RequestCompleted {
+                id: 0,
+                worker: 0,
+                latency: 100 * MILLIS,
+                ok: false
+            }));
         let spawns = count(&out, |k| matches!(k, EventKind::WorkerSpawned { worker: 0 }));
         assert_eq!(spawns, 2, "spawned at start and restarted");
         assert_eq!(sim.live_workers(), 1);
         // No success for the crashed request later.
-        assert_eq!(count(&out, |k| matches!(k, EventKind::RequestCompleted { ok: true, .. })), 0);
+        assert_eq!(
+            count(&out, |k| matches!(k, EventKind::RequestCompleted { ok: true, .. })),
+            0
+        );
     }
 
     #[test]
     fn without_auto_restart_a_crashed_worker_stays_down() {
-        let cfg = SimConfig { rate: 1.0, workers: 2, auto_restart: false, ..SimConfig::default() };
+        let cfg = SimConfig {
+            rate: 1.0,
+            workers: 2,
+            auto_restart: false,
+            ..SimConfig::default()
+        };
         let mut sim = Sim::new(cfg);
         let mut out = Vec::new();
         sim.advance_until(10 * MILLIS, &mut out);
@@ -903,13 +1046,19 @@ mod tests {
 
     #[test]
     fn pausing_stops_arrivals_and_resuming_restarts_them() {
-        let mut sim = Sim::new(SimConfig { seed: 3, ..SimConfig::default() });
+        let mut sim = Sim::new(SimConfig {
+            seed: 3,
+            ..SimConfig::default()
+        });
         let mut out = Vec::new();
         sim.advance_until(SECONDS, &mut out);
         sim.apply(Action::Pause, &mut out).unwrap();
         let before = out.len();
         sim.advance_until(2 * SECONDS, &mut out);
-        assert_eq!(count(&out[before..], |k| matches!(k, EventKind::RequestArrived { .. })), 0);
+        assert_eq!(
+            count(&out[before..], |k| matches!(k, EventKind::RequestArrived { .. })),
+            0
+        );
         sim.apply(Action::TogglePause, &mut out).unwrap();
         sim.advance_until(3 * SECONDS, &mut out);
         assert!(count(&out[before..], |k| matches!(k, EventKind::RequestArrived { .. })) > 1000);
@@ -917,10 +1066,22 @@ mod tests {
 
     #[test]
     fn a_burst_multiplies_the_rate_then_ends() {
-        let mut sim = Sim::new(SimConfig { rate: 1000.0, workers: 64, seed: 4, ..SimConfig::default() });
+        let mut sim = Sim::new(SimConfig {
+            rate: 1000.0,
+            workers: 64,
+            seed: 4,
+            ..SimConfig::default()
+        });
         let mut out = Vec::new();
         sim.advance_until(SECONDS, &mut out);
-        sim.apply(Action::Burst { factor: 5.0, duration: SECONDS }, &mut out).unwrap();
+        sim.apply(
+            Action::Burst {
+                factor: 5.0,
+                duration: SECONDS,
+            },
+            &mut out,
+        )
+        .unwrap();
         let mark = out.len();
         sim.advance_until(2 * SECONDS, &mut out);
         let during = count(&out[mark..], |k| matches!(k, EventKind::RequestArrived { .. }));
@@ -929,12 +1090,19 @@ mod tests {
         let after = count(&out[mark..], |k| matches!(k, EventKind::RequestArrived { .. }));
         assert!((4000..6000).contains(&during), "{during}");
         assert!((800..1200).contains(&after), "{after}");
-        assert!(out.iter().any(|e| e.kind == EventKind::LoadChanged { change: LoadChange::BurstEnded }));
+        assert!(out.iter().any(|e| e.kind
+            == EventKind::LoadChanged {
+                change: LoadChange::BurstEnded
+            }));
     }
 
     #[test]
     fn relative_steps_clamp_at_the_limits() {
-        let mut sim = Sim::new(SimConfig { workers: 1, error_rate: 0.0, ..SimConfig::default() });
+        let mut sim = Sim::new(SimConfig {
+            workers: 1,
+            error_rate: 0.0,
+            ..SimConfig::default()
+        });
         let mut out = Vec::new();
         sim.apply(Action::AddWorkers(-1), &mut out).unwrap();
         assert_eq!(sim.config().workers, 1);

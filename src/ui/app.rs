@@ -20,7 +20,7 @@ use super::panes::throughput::ThroughputView;
 use super::panes::workers::WorkersView;
 use super::panes::{self, Ctx, Fanout, WINDOWS_S};
 use super::theme::Theme;
-use crate::broadcast::{Broadcaster, PublisherStats};
+use crate::broadcast::{Broadcaster, Delivery, PublisherStats};
 use crate::event::Nanos;
 use crate::sim::Action;
 
@@ -65,8 +65,15 @@ pub enum Effect {
 /// Live or replaying, for the header and which keys work.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mode {
-    Live { seed: u64 },
-    Replay { seed: Option<u64>, position: Nanos, length: Nanos, paused: bool },
+    Live {
+        seed: u64,
+    },
+    Replay {
+        seed: Option<u64>,
+        position: Nanos,
+        length: Nanos,
+        paused: bool,
+    },
 }
 
 pub struct App {
@@ -87,7 +94,8 @@ pub struct App {
     workers: Feed<WorkersView>,
     events: Feed<EventsView>,
     fanout: Fanout,
-    fanout_sample: Option<(Instant, PublisherStats)>,
+    /// Broadcaster-clock time and publisher counters at the last rate sample.
+    fanout_sample: Option<(Nanos, PublisherStats)>,
     ended: bool,
 }
 
@@ -98,6 +106,10 @@ impl App {
     /// Subscribes every pane. Call before the pipeline starts publishing so
     /// the panes see the stream from its first event.
     pub fn new(broadcaster: &Broadcaster, theme: Theme, mode: Mode) -> App {
+        let d = match mode {
+            Mode::Replay { .. } => Delivery::Wait,
+            Mode::Live { .. } => Delivery::Drop,
+        };
         App {
             theme,
             mode,
@@ -108,12 +120,12 @@ impl App {
             window: 1,
             flash: None,
             broadcaster: broadcaster.clone(),
-            header: Feed::new(broadcaster, "header", HeaderView::default()),
-            throughput: Feed::new(broadcaster, "throughput", ThroughputView::default()),
-            latency: Feed::new(broadcaster, "latency", LatencyView::default()),
-            subscribers: Feed::new(broadcaster, "subscribers", SubscribersView::default()),
-            workers: Feed::new(broadcaster, "workers", WorkersView::default()),
-            events: Feed::new(broadcaster, "events", EventsView::default()),
+            header: Feed::new(broadcaster, "header", d, HeaderView::default()),
+            throughput: Feed::new(broadcaster, "throughput", d, ThroughputView::default()),
+            latency: Feed::new(broadcaster, "latency", d, LatencyView::default()),
+            subscribers: Feed::new(broadcaster, "subscribers", d, SubscribersView::default()),
+            workers: Feed::new(broadcaster, "workers", d, WorkersView::default()),
+            events: Feed::new(broadcaster, "events", d, EventsView::default()),
             fanout: Fanout::default(),
             fanout_sample: None,
             ended: false,
@@ -153,11 +165,12 @@ impl App {
     }
 
     fn refresh_fanout(&mut self) {
-        let now = Instant::now();
+        // The broadcaster's clock: wall time live, simulated time offscreen.
+        let now = self.broadcaster.clock().now();
         let p = self.broadcaster.publisher_stats();
         match self.fanout_sample {
-            Some((at, prev)) if now.duration_since(at).as_secs_f64() >= 0.5 => {
-                let dt = now.duration_since(at).as_secs_f64();
+            Some((at, prev)) if now.saturating_sub(at) >= 500_000_000 => {
+                let dt = (now - at) as f64 / 1e9;
                 let events = p.events.saturating_sub(prev.events);
                 self.fanout.events_per_s = events as f64 / dt;
                 self.fanout.ns_per_event = if events > 0 {
@@ -172,6 +185,30 @@ impl App {
         }
         self.fanout.publisher = p;
         self.fanout.subscribers = self.broadcaster.stats();
+    }
+
+    /// Notable events since the last call (scenario steps, faults, ...).
+    pub fn take_notables(&mut self) -> Vec<(Nanos, panes::events::Notable)> {
+        self.events.view.take_fresh()
+    }
+
+    /// How a notable event reads (for cast markers).
+    pub fn describe(&self, n: &panes::events::Notable) -> String {
+        panes::events::describe(n, &self.fanout, &self.events.view.step_labels, self.theme).0
+    }
+
+    /// Re-subscribes every pane with fresh state (a replay seeking back).
+    pub fn reset_panes(&mut self) {
+        let b = self.broadcaster.clone();
+        let d = Delivery::Wait;
+        let labels = std::mem::take(&mut self.events.view.step_labels);
+        self.header = Feed::new(&b, "header", d, HeaderView::default());
+        self.throughput = Feed::new(&b, "throughput", d, ThroughputView::default());
+        self.latency = Feed::new(&b, "latency", d, LatencyView::default());
+        self.subscribers = Feed::new(&b, "subscribers", d, SubscribersView::default());
+        self.workers = Feed::new(&b, "workers", d, WorkersView::default());
+        self.events = Feed::new(&b, "events", d, EventsView::default());
+        self.events.view.step_labels = labels;
     }
 
     /// Pipeline time the panes have reached.
@@ -276,7 +313,12 @@ impl App {
             let [wk, ev] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
             panes = [tp, lat, subs, wk, ev];
         }
-        Areas { header, flash, footer, panes }
+        Areas {
+            header,
+            flash,
+            footer,
+            panes,
+        }
     }
 
     /// Draws the whole screen.
@@ -293,7 +335,12 @@ impl App {
         let areas = self.layout(area);
         let t = self.theme;
         let state = match &self.mode {
-            Mode::Replay { position, length, paused, .. } => RunState::Replay {
+            Mode::Replay {
+                position,
+                length,
+                paused,
+                ..
+            } => RunState::Replay {
                 position: *position,
                 length: *length,
                 paused: *paused,
@@ -305,7 +352,11 @@ impl App {
             Mode::Live { seed } => Some(seed),
             Mode::Replay { seed, .. } => seed,
         };
-        let state = if self.frozen && matches!(state, RunState::Replay { .. }) { RunState::Frozen } else { state };
+        let state = if self.frozen && matches!(state, RunState::Replay { .. }) {
+            RunState::Frozen
+        } else {
+            state
+        };
         header::render(&self.header.view, &HeaderInfo { state, seed }, t, frame, areas.header);
         if let Some((msg, _)) = &self.flash {
             frame.render_widget(Paragraph::new(Span::styled(format!(" {msg}"), t.warn())), areas.flash);
@@ -349,7 +400,10 @@ impl App {
                 }
             }
         }
-        frame.render_widget(Paragraph::new(footer_line(areas.footer.width, self.replaying(), t)), areas.footer);
+        frame.render_widget(
+            Paragraph::new(footer_line(areas.footer.width, self.replaying(), t)),
+            areas.footer,
+        );
         if self.help {
             draw_help(frame, area, self.replaying(), t);
         }
@@ -401,9 +455,15 @@ fn draw_help(frame: &mut Frame, area: Rect, replay: bool, t: Theme) {
             let mut spans = Vec::new();
             for c in 0..cols {
                 if let Some(b) = entries.get(c * per_col + r) {
-                    let text: String = format!("{:>11}  {}", b.label, b.help).chars().take(col_w.saturating_sub(1)).collect();
+                    let text: String = format!("{:>11}  {}", b.label, b.help)
+                        .chars()
+                        .take(col_w.saturating_sub(1))
+                        .collect();
                     let key_len = 13.min(text.chars().count());
-                    let (k, h): (String, String) = (text.chars().take(key_len).collect(), text.chars().skip(key_len).collect());
+                    let (k, h): (String, String) = (
+                        text.chars().take(key_len).collect(),
+                        text.chars().skip(key_len).collect(),
+                    );
                     let pad = col_w.saturating_sub(text.chars().count());
                     spans.push(Span::styled(k, t.key()));
                     spans.push(Span::raw(h));

@@ -7,7 +7,7 @@
 //! lost, resubscribes at once, and its border says so; the pipeline never
 //! waits for it.
 
-use crate::broadcast::{Broadcaster, RecvError, SubscribeOptions, Subscription};
+use crate::broadcast::{Broadcaster, Delivery, RecvError, SubscribeOptions, Subscription};
 use crate::event::Event;
 
 /// Queue bound of a pane's subscription, in events: at 100,000 requests/s
@@ -25,6 +25,7 @@ pub trait View {
 /// A subscription and the view built from it.
 pub struct Feed<V> {
     name: String,
+    delivery: Delivery,
     broadcaster: Broadcaster,
     sub: Subscription,
     pub view: V,
@@ -35,11 +36,15 @@ pub struct Feed<V> {
 }
 
 impl<V: View> Feed<V> {
-    pub fn new(broadcaster: &Broadcaster, name: &str, view: V) -> Self {
+    /// Subscribes as `name`. `Delivery::Wait` is for replays, where the
+    /// player may wait for the panes; live panes drop and get evicted like
+    /// any other subscriber.
+    pub fn new(broadcaster: &Broadcaster, name: &str, delivery: Delivery, view: V) -> Self {
         Feed {
             name: name.to_string(),
+            delivery,
             broadcaster: broadcaster.clone(),
-            sub: subscribe(broadcaster, name),
+            sub: subscribe(broadcaster, name, delivery),
             view,
             evictions: 0,
             lost: 0,
@@ -60,7 +65,7 @@ impl<V: View> Feed<V> {
             Err(RecvError::Evicted { dropped, .. }) => {
                 self.evictions += 1;
                 self.lost += dropped;
-                self.sub = subscribe(&self.broadcaster, &self.name);
+                self.sub = subscribe(&self.broadcaster, &self.name, self.delivery);
                 (1, false)
             }
         }
@@ -71,6 +76,6 @@ impl<V: View> Feed<V> {
     }
 }
 
-fn subscribe(b: &Broadcaster, name: &str) -> Subscription {
-    b.subscribe_with(SubscribeOptions::new(name).capacity(PANE_CAPACITY))
+fn subscribe(b: &Broadcaster, name: &str, delivery: Delivery) -> Subscription {
+    b.subscribe_with(SubscribeOptions::new(name).capacity(PANE_CAPACITY).delivery(delivery))
 }

@@ -141,7 +141,10 @@ pub static BINDINGS: &[Binding] = &[
         label: "b",
         hint: Some("burst"),
         help: "burst: arrivals ×5 for 5 s",
-        command: Command::Act(Action::Burst { factor: BURST_FACTOR, duration: BURST_FOR }),
+        command: Command::Act(Action::Burst {
+            factor: BURST_FACTOR,
+            duration: BURST_FOR,
+        }),
         in_replay: false,
     },
     Binding {
@@ -181,7 +184,10 @@ pub static BINDINGS: &[Binding] = &[
         label: "k",
         hint: Some("stall"),
         help: "stall a random worker for 5 s",
-        command: Command::Act(Action::Stall { worker: None, duration: STALL_FOR }),
+        command: Command::Act(Action::Stall {
+            worker: None,
+            duration: STALL_FOR,
+        }),
         in_replay: false,
     },
     Binding {
@@ -306,7 +312,12 @@ mod tests {
     use ratatui::crossterm::event::KeyEventState;
 
     fn press(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
-        KeyEvent { code, modifiers, kind: KeyEventKind::Press, state: KeyEventState::NONE }
+        KeyEvent {
+            code,
+            modifiers,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }
     }
 
     #[test]
@@ -315,7 +326,10 @@ mod tests {
             (press(KeyCode::Char('q'), NONE), Command::Quit),
             (press(KeyCode::Char('c'), CTRL), Command::Quit),
             (press(KeyCode::Esc, NONE), Command::Back),
-            (press(KeyCode::Char('+'), KeyModifiers::SHIFT), Command::Act(Action::ScaleRate(1.25))),
+            (
+                press(KeyCode::Char('+'), KeyModifiers::SHIFT),
+                Command::Act(Action::ScaleRate(1.25)),
+            ),
             (press(KeyCode::Char('='), NONE), Command::Act(Action::ScaleRate(1.25))),
             (press(KeyCode::Up, NONE), Command::Act(Action::ScaleRate(1.25))),
             (press(KeyCode::Char('-'), NONE), Command::Act(Action::ScaleRate(0.8))),
@@ -323,16 +337,43 @@ mod tests {
             (press(KeyCode::Char(']'), NONE), Command::Act(Action::AddWorkers(1))),
             (press(KeyCode::Char('['), NONE), Command::Act(Action::AddWorkers(-1))),
             (press(KeyCode::Char('l'), NONE), Command::Act(Action::ScaleService(1.5))),
-            (press(KeyCode::Char('L'), KeyModifiers::SHIFT), Command::Act(Action::ScaleService(1.0 / 1.5))),
-            (press(KeyCode::Char('e'), NONE), Command::Act(Action::AddErrorRate(0.01))),
-            (press(KeyCode::Char('E'), KeyModifiers::SHIFT), Command::Act(Action::AddErrorRate(-0.01))),
-            (press(KeyCode::Char('b'), NONE), Command::Act(Action::Burst { factor: 5.0, duration: 5 * SECONDS })),
+            (
+                press(KeyCode::Char('L'), KeyModifiers::SHIFT),
+                Command::Act(Action::ScaleService(1.0 / 1.5)),
+            ),
+            (
+                press(KeyCode::Char('e'), NONE),
+                Command::Act(Action::AddErrorRate(0.01)),
+            ),
+            (
+                press(KeyCode::Char('E'), KeyModifiers::SHIFT),
+                Command::Act(Action::AddErrorRate(-0.01)),
+            ),
+            (
+                press(KeyCode::Char('b'), NONE),
+                Command::Act(Action::Burst {
+                    factor: 5.0,
+                    duration: 5 * SECONDS,
+                }),
+            ),
             (press(KeyCode::Char(' '), NONE), Command::Act(Action::TogglePause)),
             (press(KeyCode::Char('f'), NONE), Command::ToggleFreeze),
             (press(KeyCode::Char('s'), NONE), Command::AddSlowSubscriber),
-            (press(KeyCode::Char('S'), KeyModifiers::SHIFT), Command::RemoveSlowSubscriber),
-            (press(KeyCode::Char('k'), NONE), Command::Act(Action::Stall { worker: None, duration: 5 * SECONDS })),
-            (press(KeyCode::Char('K'), KeyModifiers::SHIFT), Command::Act(Action::Crash { worker: None })),
+            (
+                press(KeyCode::Char('S'), KeyModifiers::SHIFT),
+                Command::RemoveSlowSubscriber,
+            ),
+            (
+                press(KeyCode::Char('k'), NONE),
+                Command::Act(Action::Stall {
+                    worker: None,
+                    duration: 5 * SECONDS,
+                }),
+            ),
+            (
+                press(KeyCode::Char('K'), KeyModifiers::SHIFT),
+                Command::Act(Action::Crash { worker: None }),
+            ),
             (press(KeyCode::Tab, NONE), Command::FocusNext),
             (press(KeyCode::BackTab, KeyModifiers::SHIFT), Command::FocusPrev),
             (press(KeyCode::Char('z'), NONE), Command::ToggleZoom),
@@ -349,7 +390,10 @@ mod tests {
     #[test]
     fn only_presses_count() {
         for kind in [KeyEventKind::Release, KeyEventKind::Repeat] {
-            let key = KeyEvent { kind, ..press(KeyCode::Char('+'), NONE) };
+            let key = KeyEvent {
+                kind,
+                ..press(KeyCode::Char('+'), NONE)
+            };
             assert!(binding_for(&key).is_none());
         }
     }

@@ -15,209 +15,43 @@ pub mod app;
 pub mod feed;
 pub mod keys;
 pub mod panes;
+pub mod session;
+pub mod term;
 pub mod theme;
 
-use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::cell::RefCell;
+use std::io;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, never, select, tick};
-use ratatui::Terminal;
+use crossbeam_channel::{Receiver, never, select, tick};
 use ratatui::backend::{Backend, CrosstermBackend};
-use ratatui::crossterm::event::{self as cevent, Event as CEvent, KeyEventKind, MouseButton, MouseEventKind};
-use ratatui::crossterm::{cursor, execute, terminal};
 use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
 
-use crate::broadcast::{self, BroadcastConfig};
+use crate::broadcast::{self, BroadcastConfig, Delivery};
+use crate::cast::{Cast, CastOutput, CastTime};
 use crate::clock::Clock;
 use crate::collector::{Collector, Snapshot};
-use crate::event::Nanos;
+use crate::event::{Event, LoadChange, Nanos};
+use crate::record::Recording;
+use crate::replay::{Pace as ReplayPace, Player};
 use crate::run;
-use crate::sim::{Action, Control, Pace, Pipeline, PipelineOptions, SimConfig};
+use crate::scenario::StepAction;
+use crate::sim::{Action, Pace, Pipeline, PipelineOptions, Scheduled, SimConfig, Stepper};
 use crate::slow::SlowSubscribers;
 use app::{App, Effect, Mode};
+pub use session::{Driver, LiveDriver, RecordingSetup, ReplayDriver, Session};
+pub use term::{Input, TerminalGuard, restore_terminal, spawn_input, spawn_signals};
+use term::{RESTORED, STOP_DRAWING};
 use theme::Theme;
 
 /// Default and allowed frame rates.
 pub const DEFAULT_FPS: u32 = 20;
 pub const MAX_FPS: u32 = 120;
-
-/// Set by the panic hook (or a restore) so no thread draws on a restored terminal.
-static STOP_DRAWING: AtomicBool = AtomicBool::new(false);
-static RESTORED: AtomicBool = AtomicBool::new(true);
-static MOUSE: AtomicBool = AtomicBool::new(false);
-
-/// Puts the terminal back as the shell expects it. Safe to call twice.
-pub fn restore_terminal() {
-    STOP_DRAWING.store(true, Ordering::SeqCst);
-    if RESTORED.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let mut out = io::stdout();
-    if MOUSE.load(Ordering::SeqCst) {
-        let _ = execute!(out, cevent::DisableMouseCapture);
-    }
-    let _ = execute!(out, terminal::LeaveAlternateScreen, cursor::Show);
-    let _ = terminal::disable_raw_mode();
-    let _ = out.flush();
-}
-
-/// Raw mode, alternate screen, mouse; restored on drop and on panic.
-pub struct TerminalGuard {
-    pub terminal: Terminal<CrosstermBackend<io::Stdout>>,
-}
-
-impl TerminalGuard {
-    pub fn enter(mouse: bool) -> anyhow::Result<TerminalGuard> {
-        install_panic_hook();
-        STOP_DRAWING.store(false, Ordering::SeqCst);
-        terminal::enable_raw_mode().map_err(|e| anyhow::anyhow!("cannot put the terminal in raw mode: {e}"))?;
-        RESTORED.store(false, Ordering::SeqCst);
-        MOUSE.store(mouse, Ordering::SeqCst);
-        let mut out = io::stdout();
-        let setup = execute!(out, terminal::EnterAlternateScreen, cursor::Hide).and_then(|_| {
-            if mouse { execute!(out, cevent::EnableMouseCapture) } else { Ok(()) }
-        });
-        if let Err(e) = setup {
-            restore_terminal();
-            anyhow::bail!("cannot set up the terminal: {e}");
-        }
-        match Terminal::new(CrosstermBackend::new(io::stdout())) {
-            Ok(terminal) => Ok(TerminalGuard { terminal }),
-            Err(e) => {
-                restore_terminal();
-                anyhow::bail!("cannot size the terminal: {e}")
-            }
-        }
-    }
-}
-
-impl Drop for TerminalGuard {
-    fn drop(&mut self) {
-        restore_terminal();
-    }
-}
-
-fn install_panic_hook() {
-    static INSTALLED: AtomicBool = AtomicBool::new(false);
-    if INSTALLED.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        restore_terminal();
-        previous(info);
-    }));
-}
-
-/// What the loop hears from outside the terminal.
-pub enum Input {
-    Key(ratatui::crossterm::event::KeyEvent),
-    Click { col: u16, row: u16 },
-    Resize,
-}
-
-/// Reads terminal input on `fantop/input` until the receiver is dropped.
-pub fn spawn_input() -> io::Result<(Receiver<Input>, JoinHandle<()>)> {
-    let (tx, rx) = crossbeam_channel::bounded(256);
-    let handle = std::thread::Builder::new().name("fantop/input".into()).spawn(move || input_loop(tx))?;
-    Ok((rx, handle))
-}
-
-fn input_loop(tx: Sender<Input>) {
-    loop {
-        // Poll with a timeout so the thread notices when the UI has gone.
-        match cevent::poll(Duration::from_millis(100)) {
-            Ok(true) => {}
-            Ok(false) => {
-                if STOP_DRAWING.load(Ordering::SeqCst) {
-                    return;
-                }
-                continue;
-            }
-            Err(_) => return,
-        }
-        let input = match cevent::read() {
-            Ok(CEvent::Key(k)) if k.kind == KeyEventKind::Press => Input::Key(k),
-            Ok(CEvent::Mouse(m)) if matches!(m.kind, MouseEventKind::Down(MouseButton::Left)) => Input::Click {
-                col: m.column,
-                row: m.row,
-            },
-            Ok(CEvent::Resize(..)) => Input::Resize,
-            Ok(_) => continue,
-            Err(_) => return,
-        };
-        if tx.send(input).is_err() {
-            return;
-        }
-    }
-}
-
-/// SIGTERM, SIGHUP and SIGINT arrive here as a message.
-pub fn spawn_signals() -> io::Result<Receiver<i32>> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let (tx, rx) = crossbeam_channel::bounded(4);
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT])?;
-    std::thread::Builder::new().name("fantop/signals".into()).spawn(move || {
-        for s in signals.forever() {
-            if tx.send(s).is_err() {
-                return;
-            }
-        }
-    })?;
-    Ok(rx)
-}
-
-/// Carries out the effects the app asks for. The live monitor drives the
-/// pipeline; a replay drives its player.
-pub trait Driver {
-    fn effect(&mut self, app: &mut App, effect: Effect);
-    /// Called every frame tick (e.g. to update the replay position).
-    fn tick(&mut self, _app: &mut App) {}
-    /// Whether the run has ended on its own (duration, scenario end).
-    fn finished(&self) -> bool {
-        false
-    }
-}
-
-/// The live monitor's driver: the pipeline's control and the slow subscribers.
-pub struct LiveDriver {
-    pub pipeline: Pipeline,
-    pub control: Control,
-    pub slow: SlowSubscribers,
-}
-
-impl Driver for LiveDriver {
-    fn effect(&mut self, app: &mut App, effect: Effect) {
-        match effect {
-            Effect::Control(a) => {
-                if let Err(e) = self.control.apply(a) {
-                    app.flash(format!("refused: {e}"));
-                }
-            }
-            Effect::AddSlowSubscriber => match self.slow.add() {
-                Ok(_) => {
-                    let _ = self.control.apply(Action::Announce(crate::event::LoadChange::SlowSubscriber { added: true }));
-                }
-                Err(e) => app.flash(e),
-            },
-            Effect::RemoveSlowSubscriber => match self.slow.remove() {
-                Some(_) => {
-                    let _ = self.control.apply(Action::Announce(crate::event::LoadChange::SlowSubscriber { added: false }));
-                }
-                None => app.flash("no slow subscriber to remove (s adds one)"),
-            },
-            Effect::ToggleRecording => app.flash("recording: start fantop with --record FILE"),
-            Effect::Seek(_) => app.flash("seeking works while replaying a recording"),
-            Effect::None | Effect::Redraw | Effect::Quit => {}
-        }
-    }
-
-    fn finished(&self) -> bool {
-        self.pipeline.is_finished()
-    }
-}
 
 /// The loop's inputs besides the app.
 pub struct LoopIo {
@@ -244,6 +78,7 @@ pub fn event_loop<B: Backend>(
     app: &mut App,
     driver: &mut dyn Driver,
     io: &LoopIo,
+    cast: Option<&Rc<RefCell<Cast>>>,
 ) -> anyhow::Result<Exit>
 where
     B::Error: Send + Sync + 'static,
@@ -277,16 +112,20 @@ where
                 }
                 Ok(Input::Resize) => {
                     terminal.autoresize()?;
+                    if let Some(c) = cast {
+                        let size = terminal.size()?;
+                        c.borrow_mut().resize(size.width, size.height)?;
+                    }
                     dirty = true;
                 }
                 Err(_) => input = never(),
             },
             recv(io.signals) -> s => return Ok(Exit::Signal(s.unwrap_or(0))),
             recv(ticker) -> _ => {
-                driver.tick(app);
                 if app.pump() && !app.frozen {
                     dirty = true;
                 }
+                driver.tick(app);
                 // The header clock ticks even when nothing else moves.
                 let sec = app.now() / crate::event::SECONDS;
                 if sec != last_clock_sec && !app.frozen {
@@ -308,50 +147,262 @@ where
     }
 }
 
-/// A live monitor's settings.
+/// A monitor run's settings (live or offscreen).
 #[derive(Clone, Debug)]
-pub struct LiveOptions {
+pub struct MonitorOptions {
     pub sim: SimConfig,
     pub fps: u32,
     pub mouse: bool,
     pub theme: Theme,
     pub duration: Option<Nanos>,
+    /// A scenario's pipeline timeline, its steps (for the app-level ones) and labels.
+    pub timeline: Vec<Scheduled>,
+    pub steps: Vec<StepAction>,
+    pub step_labels: Vec<String>,
+    pub recording: RecordingSetup,
+    /// Start recording at launch (`--record FILE`).
+    pub record_at_start: bool,
+    /// `--cast FILE`.
+    pub cast: Option<PathBuf>,
 }
 
-/// Runs the live monitor on the terminal. Returns the collector's final
-/// snapshot and how the loop ended.
-pub fn run_live(opts: LiveOptions) -> anyhow::Result<(std::sync::Arc<Snapshot>, Exit)> {
+/// How a monitor run ended and what it leaves.
+pub struct Outcome {
+    pub snapshot: Arc<Snapshot>,
+    pub exit: Exit,
+    /// Messages for the user (recordings written, ...), printed after the
+    /// terminal is restored.
+    pub notes: Vec<String>,
+}
+
+fn pipeline_options(opts: &MonitorOptions, pace: Pace) -> PipelineOptions {
+    let mut p = PipelineOptions::new(opts.sim, pace);
+    p.duration = opts.duration;
+    p.timeline = opts.timeline.clone();
+    p
+}
+
+fn cast_title(opts: &MonitorOptions) -> String {
+    format!("fantop — seed {}", opts.sim.seed)
+}
+
+/// Runs the live monitor on the terminal.
+pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
     let clock = Clock::start();
     let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
     let collector = Collector::spawn(&broadcaster, run::collector_options(false))?;
     let mut app = App::new(&broadcaster, opts.theme, Mode::Live { seed: opts.sim.seed });
-    let mut pipeline_opts = PipelineOptions::new(opts.sim, Pace::RealTime);
-    pipeline_opts.duration = opts.duration;
+    app.set_step_labels(opts.step_labels.clone());
+    let mut session = Session::new(
+        &broadcaster,
+        SlowSubscribers::new(&broadcaster),
+        opts.recording.clone(),
+        opts.steps.clone(),
+    );
+    if opts.record_at_start {
+        // Subscribed before the pipeline starts: it records from the first event.
+        session.start_recording(&mut |_| {}).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let size =
+        ratatui::crossterm::terminal::size().map_err(|e| anyhow::anyhow!("cannot read the terminal size: {e}"))?;
+    if let Some(path) = &opts.cast {
+        let cast = Cast::create(
+            path,
+            size.0,
+            size.1,
+            &cast_title(&opts),
+            CastTime::Wall(std::time::Instant::now()),
+        )?;
+        session.cast = Some(Rc::new(RefCell::new(cast)));
+    }
     let signals = spawn_signals()?;
-    let mut guard = TerminalGuard::enter(opts.mouse)?;
-    let pipeline = Pipeline::start(pipeline_opts, publisher, clock)?;
+    let mut guard = TerminalGuard::enter(opts.mouse, session.cast.clone())?;
+    let pipeline = Pipeline::start(pipeline_options(&opts, Pace::RealTime), publisher, clock)?;
+    if opts.record_at_start {
+        let _ = pipeline
+            .control()
+            .apply(Action::Announce(LoadChange::Recording { on: true }));
+    }
     let (input, input_thread) = spawn_input()?;
     let mut driver = LiveDriver {
         control: pipeline.control(),
-        slow: SlowSubscribers::new(&broadcaster),
         pipeline,
+        session,
     };
     let io = LoopIo {
         input,
         signals,
         fps: opts.fps,
     };
-    let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io);
-    // Stop drawing and restore the terminal first, then shut down in order:
-    // slow subscribers, the pipeline (which closes the publisher), the
-    // panes, and the collector, which has by then applied every event.
+    let cast = driver.session.cast.clone();
+    let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, cast.as_ref());
+    // Restore the terminal first, then shut down in order: slow subscribers,
+    // the pipeline (which closes the publisher), the panes, then the
+    // recorder and the collector, which by then hold every event.
     drop(guard);
-    let LiveDriver { pipeline, slow, .. } = driver;
-    drop(slow);
-    pipeline.stop();
+    let LiveDriver {
+        pipeline, mut session, ..
+    } = driver;
+    let stopped = pipeline.stop();
+    let _ = stopped;
+    drop(app);
+    session.finish_recording();
+    if let Some(c) = &session.cast {
+        c.borrow_mut().finish()?;
+        session.notes.push(format!(
+            "cast written to {}",
+            opts.cast.as_ref().map_or(String::new(), |p| p.display().to_string())
+        ));
+    }
+    let snapshot = collector.join();
+    drop(io);
+    let _ = input_thread.join();
+    Ok(Outcome {
+        snapshot,
+        exit: exit?,
+        notes: std::mem::take(&mut session.notes),
+    })
+}
+
+/// Renders the monitor without a terminal, at a fixed size, in simulated
+/// time: frame k shows the state at k/fps seconds. Writes the cast (and any
+/// recording); deterministic for a seed and scenario.
+pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::Result<Outcome> {
+    let end = opts
+        .duration
+        .ok_or_else(|| anyhow::anyhow!("--offscreen needs --duration or a scenario with an end step"))?;
+    let clock = Clock::manual();
+    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
+    let collector = Collector::spawn(&broadcaster, run::collector_options(true))?;
+    let mut app = App::new(&broadcaster, opts.theme, Mode::Live { seed: opts.sim.seed });
+    app.set_step_labels(opts.step_labels.clone());
+    let mut recording = opts.recording.clone();
+    recording.delivery = Delivery::Wait;
+    let mut session = Session::new(
+        &broadcaster,
+        SlowSubscribers::new_virtual(&broadcaster),
+        recording,
+        opts.steps.clone(),
+    );
+    if opts.record_at_start {
+        session.start_recording(&mut |_| {}).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    if let Some(path) = &opts.cast {
+        let cast = Cast::create(path, width, height, &cast_title(&opts), CastTime::Manual(0))?;
+        session.cast = Some(Rc::new(RefCell::new(cast)));
+    }
+    let output = CastOutput::<io::Sink> {
+        terminal: None,
+        cast: session.cast.clone(),
+    };
+    let mut terminal = Terminal::with_options(
+        CrosstermBackend::new(output),
+        TerminalOptions {
+            viewport: Viewport::Fixed(Rect::new(0, 0, width, height)),
+        },
+    )?;
+    if let Some(c) = &session.cast {
+        // A player starts on a blank screen with the cursor hidden.
+        c.borrow_mut().output(b"\x1b[?25l\x1b[2J\x1b[H");
+    }
+    let started = std::time::Instant::now();
+    let mut stepper = Stepper::new(pipeline_options(&opts, Pace::Fast), publisher, clock.clone(), None);
+    if opts.record_at_start {
+        stepper.apply(Action::Announce(LoadChange::Recording { on: true }));
+    }
+    let frame_ns = 1_000_000_000 / opts.fps.clamp(1, MAX_FPS) as u64;
+    let mut k = 0u64;
+    loop {
+        k += 1;
+        let t = (k * frame_ns).min(end);
+        clock.set(t);
+        stepper.advance(t);
+        stepper.flush();
+        app.pump();
+        let notables = app.take_notables();
+        let mut pending = Vec::new();
+        session.on_notables(&mut app, notables, &mut |a| pending.push(a));
+        for a in pending {
+            stepper.apply(a);
+        }
+        stepper.flush();
+        if let Some(c) = &session.cast {
+            c.borrow_mut().set_time(t);
+        }
+        if !app.frozen || k == 1 {
+            terminal.draw(|f| app.draw(f))?;
+        }
+        if stepper.ended() || t >= end {
+            break;
+        }
+    }
+    let _report = stepper.finish(started.elapsed());
+    app.pump();
+    drop(app);
+    session.finish_recording();
+    if let Some(c) = &session.cast {
+        let mut c = c.borrow_mut();
+        c.finish()?;
+        session.notes.push(format!(
+            "cast written to {} ({} events, {} simulated)",
+            opts.cast.as_ref().map_or(String::new(), |p| p.display().to_string()),
+            c.events,
+            crate::format::duration(end)
+        ));
+    }
+    drop(session.slow);
+    let snapshot = collector.join();
+    Ok(Outcome {
+        snapshot,
+        exit: Exit::Finished,
+        notes: session.notes,
+    })
+}
+
+/// Replays a recording on the terminal, at `speed` × the original pace.
+pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme: Theme) -> anyhow::Result<Outcome> {
+    let clock = Clock::start();
+    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock);
+    let collector = Collector::spawn(&broadcaster, run::collector_options(true))?;
+    let length = recording.length();
+    let mut app = App::new(
+        &broadcaster,
+        theme,
+        Mode::Replay {
+            seed: Some(recording.header.seed),
+            position: 0,
+            length,
+            paused: false,
+        },
+    );
+    if let Some(s) = &recording.header.scenario {
+        app.set_step_labels(s.steps.clone());
+    }
+    if let Some(w) = &recording.warning {
+        app.flash(w.clone());
+    }
+    let signals = spawn_signals()?;
+    let mut guard = TerminalGuard::enter(mouse, None)?;
+    let events: Arc<[Event]> = recording.events.into();
+    let player = Player::start(events, publisher, ReplayPace::Paced(speed), true)?;
+    let (input, input_thread) = spawn_input()?;
+    let mut driver = ReplayDriver {
+        player: player.control(),
+        slow: SlowSubscribers::new(&broadcaster),
+        cast: None,
+    };
+    let io = LoopIo { input, signals, fps };
+    let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, None);
+    drop(guard);
+    drop(driver);
+    drop(player);
     drop(app);
     let snapshot = collector.join();
     drop(io);
     let _ = input_thread.join();
-    Ok((snapshot, exit?))
+    Ok(Outcome {
+        snapshot,
+        exit: exit?,
+        notes: Vec::new(),
+    })
 }

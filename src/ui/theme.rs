@@ -16,7 +16,9 @@ impl Theme {
     /// Colour unless `no_color` or a non-empty `NO_COLOR` in the environment.
     pub fn from_env(no_color: bool) -> Theme {
         let env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Theme { color: !(no_color || env) }
+        Theme {
+            color: !(no_color || env),
+        }
     }
 
     fn fg(&self, c: Color) -> Style {

@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{Ctx, Fanout, block, has_room, title};
-use crate::event::{EvictReason, Event, EventKind, LoadChange, Nanos, SubscriberId, WorkerId};
+use crate::event::{Event, EventKind, EvictReason, LoadChange, Nanos, SubscriberId, WorkerId};
 use crate::format;
 use crate::ui::feed::View;
 use crate::ui::panes::header::service_text;
@@ -24,20 +24,32 @@ pub const LOG_LEN: usize = 200;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Notable {
     Lagging(SubscriberId),
-    Evicted { id: SubscriberId, reason: EvictReason, dropped: u64 },
+    Evicted {
+        id: SubscriberId,
+        reason: EvictReason,
+        dropped: u64,
+    },
     Left(SubscriberId),
     Stalled(WorkerId),
     Recovered(WorkerId),
-    Crashed { worker: WorkerId, lost: bool },
+    Crashed {
+        worker: WorkerId,
+        lost: bool,
+    },
     Restarted(WorkerId),
     Stopped(WorkerId),
     Load(LoadChange),
     Step(u16),
 }
 
+/// Entries kept for [`EventsView::take_fresh`] between two takes.
+pub const FRESH_LEN: usize = 1024;
+
 #[derive(Clone, Debug, Default)]
 pub struct EventsView {
     pub log: VecDeque<(Nanos, Notable)>,
+    /// Entries not yet taken by the loop (scenario steps to carry out, cast markers).
+    fresh: VecDeque<(Nanos, Notable)>,
     /// Workers that crashed and have not respawned (to tell restarts apart).
     crashed: Vec<WorkerId>,
     /// Labels of scenario steps, if a scenario runs.
@@ -50,6 +62,15 @@ impl EventsView {
             self.log.pop_back();
         }
         self.log.push_front((t, n));
+        if self.fresh.len() == FRESH_LEN {
+            self.fresh.pop_front();
+        }
+        self.fresh.push_back((t, n));
+    }
+
+    /// Entries logged since the last take, oldest first.
+    pub fn take_fresh(&mut self) -> Vec<(Nanos, Notable)> {
+        self.fresh.drain(..).collect()
     }
 }
 
@@ -63,7 +84,10 @@ impl View for EventsView {
             EventKind::WorkerRecovered { worker } => Notable::Recovered(worker),
             EventKind::WorkerCrashed { worker, lost_request } => {
                 self.crashed.push(worker);
-                Notable::Crashed { worker, lost: lost_request.is_some() }
+                Notable::Crashed {
+                    worker,
+                    lost: lost_request.is_some(),
+                }
             }
             EventKind::WorkerSpawned { worker } if self.crashed.contains(&worker) => {
                 self.crashed.retain(|w| *w != worker);
@@ -84,7 +108,11 @@ pub fn describe(n: &Notable, fanout: &Fanout, steps: &[String], t: Theme) -> (St
     match *n {
         Notable::Lagging(id) => (format!("{} lagging: queue full, dropping", fanout.name(id)), t.warn()),
         Notable::Evicted { id, reason, dropped } => (
-            format!("{} evicted: {reason}, {} dropped", fanout.name(id), format::count(dropped)),
+            format!(
+                "{} evicted: {reason}, {} dropped",
+                fanout.name(id),
+                format::count(dropped)
+            ),
             t.bad(),
         ),
         Notable::Left(id) => (format!("{} unsubscribed", fanout.name(id)), t.dim()),
@@ -118,7 +146,9 @@ fn load_text(c: &LoadChange) -> String {
         LoadChange::BurstEnded => "burst ended".into(),
         LoadChange::Paused => "arrivals paused".into(),
         LoadChange::Resumed => "arrivals resumed".into(),
-        LoadChange::StallInjected { worker, duration } => format!("fault: stall w{worker} for {}", format::duration(duration)),
+        LoadChange::StallInjected { worker, duration } => {
+            format!("fault: stall w{worker} for {}", format::duration(duration))
+        }
         LoadChange::CrashInjected { worker } => format!("fault: crash w{worker}"),
         LoadChange::AutoRestart { on } => format!("auto-restart {}", if on { "on" } else { "off" }),
         LoadChange::SlowSubscriber { added: true } => "slow subscriber added".into(),
@@ -137,14 +167,20 @@ pub fn render(view: &EventsView, ctx: &Ctx, pane: super::Frame, frame: &mut Fram
         return;
     }
     let lines: Vec<Line> = if view.log.is_empty() {
-        vec![Line::from(Span::styled("nothing notable yet: try s, k, K or b", t.dim()))]
+        vec![Line::from(Span::styled(
+            "nothing notable yet: try s, k, K or b",
+            t.dim(),
+        ))]
     } else {
         view.log
             .iter()
             .take(inner.height as usize)
             .map(|(at, n)| {
                 let (text, style) = describe(n, ctx.fanout, &view.step_labels, t);
-                Line::from(vec![Span::styled(format!("{} ", format::clock(*at)), t.dim()), Span::styled(text, style)])
+                Line::from(vec![
+                    Span::styled(format!("{} ", format::clock(*at)), t.dim()),
+                    Span::styled(text, style),
+                ])
             })
             .collect()
     };

@@ -38,7 +38,11 @@ pub enum RunState {
     Paused,
     Frozen,
     /// Replaying a recording; position and length in ns.
-    Replay { position: Nanos, length: Nanos, paused: bool },
+    Replay {
+        position: Nanos,
+        length: Nanos,
+        paused: bool,
+    },
 }
 
 /// Everything the header shows besides the view.
@@ -52,7 +56,11 @@ pub fn service_text(d: &ServiceDist) -> String {
         ServiceDist::Const { ns } => format!("const {}", format::duration(ns)),
         ServiceDist::Exp { mean_ns } => format!("exp mean {}", format::duration(mean_ns)),
         ServiceDist::LogNormal { median_ns, p99_ns } => {
-            format!("lognormal p50 {} p99 {}", format::duration(median_ns), format::duration(p99_ns))
+            format!(
+                "lognormal p50 {} p99 {}",
+                format::duration(median_ns),
+                format::duration(p99_ns)
+            )
         }
     }
 }
@@ -68,7 +76,11 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
         RunState::Running => ("RUNNING".to_string(), theme.ok()),
         RunState::Paused => ("PAUSED".to_string(), theme.warn()),
         RunState::Frozen => ("FROZEN".to_string(), theme.warn()),
-        RunState::Replay { position, length, paused } => (
+        RunState::Replay {
+            position,
+            length,
+            paused,
+        } => (
             format!(
                 "REPLAY{} {}/{}",
                 if *paused { " PAUSED" } else { "" },
@@ -83,12 +95,27 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
     let mut segments: Vec<(u8, Vec<Span>)> = vec![
         (0, vec![Span::styled(" fantop", theme.title())]),
         (1, vec![Span::raw("rate "), Span::styled(rate, theme.value())]),
-        (2, vec![Span::raw("workers "), Span::styled(l.workers.to_string(), theme.value())]),
+        (
+            2,
+            vec![
+                Span::raw("workers "),
+                Span::styled(l.workers.to_string(), theme.value()),
+            ],
+        ),
     ];
     if let Some(d) = &l.service {
-        segments.push((5, vec![Span::raw("service "), Span::styled(service_text(d), theme.value())]));
+        segments.push((
+            5,
+            vec![Span::raw("service "), Span::styled(service_text(d), theme.value())],
+        ));
     }
-    segments.push((4, vec![Span::raw("errors "), Span::styled(format!("{:.1}%", l.error_rate * 100.0), theme.value())]));
+    segments.push((
+        4,
+        vec![
+            Span::raw("errors "),
+            Span::styled(format!("{:.1}%", l.error_rate * 100.0), theme.value()),
+        ],
+    ));
     segments.push((0, vec![Span::styled(state.0, state.1)]));
     if view.recording {
         segments.push((0, vec![Span::styled("● REC", theme.bad())]));

@@ -97,7 +97,10 @@ impl LatencyView {
             out.push((format!("<{}", format::duration(e)), n));
             from = e;
         }
-        out.push((format!("≥{}", format::duration(from.max(lo))), count_in(h, from, u64::MAX)));
+        out.push((
+            format!("≥{}", format::duration(from.max(lo))),
+            count_in(h, from, u64::MAX),
+        ));
         out
     }
 }
@@ -125,7 +128,15 @@ pub fn bar(frac: f64, width: usize) -> String {
 
 pub fn render(view: &LatencyView, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
     let t = ctx.theme;
-    let block = block(title("Latency", format!("from arrival, last {WINDOW_S}s · p50/p99 per second"), t), t, pane);
+    let block = block(
+        title(
+            "Latency",
+            format!("from arrival, last {WINDOW_S}s · p50/p99 per second"),
+            t,
+        ),
+        t,
+        pane,
+    );
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if !has_room(area) {
@@ -177,7 +188,11 @@ fn render_histogram(view: &LatencyView, ctx: &Ctx, frame: &mut Frame, area: Rect
     let lines: Vec<Line> = bins
         .iter()
         .map(|(label, n)| {
-            let pct = if total > 0 { *n as f64 * 100.0 / total as f64 } else { 0.0 };
+            let pct = if total > 0 {
+                *n as f64 * 100.0 / total as f64
+            } else {
+                0.0
+            };
             let b = bar(*n as f64 / peak as f64, bar_w.saturating_sub(1));
             let pad = bar_w.saturating_sub(b.chars().count());
             Line::from(vec![
@@ -194,8 +209,12 @@ fn render_histogram(view: &LatencyView, ctx: &Ctx, frame: &mut Frame, area: Rect
 fn render_history(view: &LatencyView, ctx: &Ctx, frame: &mut Frame, area: Rect) {
     let t = ctx.theme;
     let w = ctx.window_s;
-    let p50 = series(view.now, w, |s| view.history.get(s).copied().flatten().map(|p| p.0 as f64));
-    let p99 = series(view.now, w, |s| view.history.get(s).copied().flatten().map(|p| p.1 as f64));
+    let p50 = series(view.now, w, |s| {
+        view.history.get(s).copied().flatten().map(|p| p.0 as f64)
+    });
+    let p99 = series(view.now, w, |s| {
+        view.history.get(s).copied().flatten().map(|p| p.1 as f64)
+    });
     let max = p99.iter().chain(&p50).map(|p| p.1).fold(1.0, f64::max) * 1.1;
     let datasets = vec![
         Dataset::default()
@@ -212,7 +231,12 @@ fn render_history(view: &LatencyView, ctx: &Ctx, frame: &mut Frame, area: Rect) 
             .data(&p50),
     ];
     let chart = Chart::new(datasets)
-        .x_axis(Axis::default().bounds([-(w as f64), 0.0]).labels(time_labels(w)).style(t.dim()))
+        .x_axis(
+            Axis::default()
+                .bounds([-(w as f64), 0.0])
+                .labels(time_labels(w))
+                .style(t.dim()),
+        )
         .y_axis(
             Axis::default()
                 .bounds([0.0, max])
@@ -245,7 +269,12 @@ mod tests {
         for (i, ms) in [1u64, 2, 3, 5, 8, 13, 21, 34].iter().enumerate() {
             v.apply(&Event::new(
                 i as u64,
-                EventKind::RequestCompleted { id: i as u64, worker: 0, latency: ms * MILLIS, ok: true },
+                EventKind::RequestCompleted {
+                    id: i as u64,
+                    worker: 0,
+                    latency: ms * MILLIS,
+                    ok: true,
+                },
             ));
         }
         v.settle();

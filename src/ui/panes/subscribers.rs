@@ -71,7 +71,11 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::
     let t = ctx.theme;
     let f = ctx.fanout;
     let live = f.subscribers.iter().filter(|s| !s.state.is_ended()).count();
-    let evicted = if view.evictions_seen > 0 { format!(", {} evicted", view.evictions_seen) } else { String::new() };
+    let evicted = if view.evictions_seen > 0 {
+        format!(", {} evicted", view.evictions_seen)
+    } else {
+        String::new()
+    };
     let detail = format!(
         "{live} live{evicted}  publish {} ev/s, {:.0} ns/ev",
         format::compact(f.events_per_s),
@@ -91,30 +95,46 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::
         .subscribers
         .iter()
         .map(|s| {
-            let fill = if s.capacity > 0 { s.queued as f64 / s.capacity as f64 } else { 0.0 };
+            let fill = if s.capacity > 0 {
+                s.queued as f64 / s.capacity as f64
+            } else {
+                0.0
+            };
             let gauge = format!("{:<gauge_w$}{:>4.0}%", bar(fill, gauge_w), fill * 100.0);
             let evictions = match (s.evictions, s.last_evict_reason) {
                 (0, _) => "0".to_string(),
                 (n, Some(r)) => format!("{n} ({r})"),
                 (n, None) => n.to_string(),
             };
-            let lag = if s.state.is_ended() { "-".to_string() } else { format::count(s.queued) };
+            let lag = if s.state.is_ended() {
+                "-".to_string()
+            } else {
+                format::count(s.queued)
+            };
             let dropped_style = if s.dropped > 0 { t.bad() } else { t.text() };
             let mut cells = vec![
                 Cell::from(s.name.clone()),
                 Cell::from(Span::styled(s.state.label(), state_style(s.state, t))),
             ];
             if medium {
-                cells.push(Cell::from(Span::styled(gauge, if fill > 0.8 { t.warn() } else { t.accent() })));
+                cells.push(Cell::from(Span::styled(
+                    gauge,
+                    if fill > 0.8 { t.warn() } else { t.accent() },
+                )));
             }
             cells.push(Cell::from(Line::from(lag).right_aligned()));
             cells.push(Cell::from(Line::from(format::count(s.delivered)).right_aligned()));
-            cells.push(Cell::from(Line::from(Span::styled(format::count(s.dropped), dropped_style)).right_aligned()));
+            cells.push(Cell::from(
+                Line::from(Span::styled(format::count(s.dropped), dropped_style)).right_aligned(),
+            ));
             if wide {
                 cells.push(Cell::from(Line::from(last_rx(s, clock_now)).right_aligned()));
             }
             if medium {
-                cells.push(Cell::from(Span::styled(evictions, if s.evictions > 0 { t.warn() } else { t.text() })));
+                cells.push(Cell::from(Span::styled(
+                    evictions,
+                    if s.evictions > 0 { t.warn() } else { t.text() },
+                )));
             }
             Row::new(cells)
         })
@@ -135,8 +155,12 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::
     if medium {
         names.push(("evictions", Constraint::Fill(1), false));
     }
-    let header = Row::new(names.iter().map(|(h, _, right)| Cell::from(Line::from(*h).right_aligned_if(*right))))
-        .style(t.label());
+    let header = Row::new(
+        names
+            .iter()
+            .map(|(h, _, right)| Cell::from(Line::from(*h).right_aligned_if(*right))),
+    )
+    .style(t.label());
     let widths: Vec<Constraint> = names.iter().map(|n| n.1).collect();
     frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), inner);
 }

@@ -105,7 +105,10 @@ pub fn render(view: &ThroughputView, ctx: &Ctx, pane: super::Frame, frame: &mut 
     let (ok, failed, arrived, rejected) = view.per_second();
     let mut spans = vec![
         Span::styled("completed ", t.label()),
-        Span::styled(format!("{}/s", format::count((ok + failed).round() as u64)), t.series(0)),
+        Span::styled(
+            format!("{}/s", format::count((ok + failed).round() as u64)),
+            t.series(0),
+        ),
         Span::styled("  failed ", t.label()),
         Span::styled(format!("{}/s", format::count(failed.round() as u64)), t.series(1)),
         Span::styled("  in ", t.label()),
@@ -113,7 +116,10 @@ pub fn render(view: &ThroughputView, ctx: &Ctx, pane: super::Frame, frame: &mut 
     ];
     if rejected > 0.0 {
         spans.push(Span::styled("  rejected ", t.label()));
-        spans.push(Span::styled(format!("{}/s", format::count(rejected.round() as u64)), t.bad()));
+        spans.push(Span::styled(
+            format!("{}/s", format::count(rejected.round() as u64)),
+            t.bad(),
+        ));
     }
     let [line, chart_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
     frame.render_widget(Paragraph::new(Line::from(spans)), line);
@@ -159,7 +165,12 @@ pub fn render(view: &ThroughputView, ctx: &Ctx, pane: super::Frame, frame: &mut 
             .data(&failed_pts),
     ];
     let chart = Chart::new(datasets)
-        .x_axis(Axis::default().bounds([-(w as f64), 0.0]).labels(time_labels(w)).style(t.dim()))
+        .x_axis(
+            Axis::default()
+                .bounds([-(w as f64), 0.0])
+                .labels(time_labels(w))
+                .style(t.dim()),
+        )
         .y_axis(
             Axis::default()
                 .bounds([0.0, max])

@@ -65,7 +65,10 @@ impl WorkersView {
 
     /// Workers present and not stopped: (live, busy).
     pub fn counts(&self) -> (usize, usize) {
-        let live = self.cells.iter().filter(|c| c.present && matches!(c.health, Health::Alive | Health::Stalled));
+        let live = self
+            .cells
+            .iter()
+            .filter(|c| c.present && matches!(c.health, Health::Alive | Health::Stalled));
         let busy = live.clone().filter(|c| c.busy).count();
         (live.count(), busy)
     }
@@ -111,8 +114,12 @@ impl View for WorkersView {
                 self.queue_depth = depth;
                 self.queue_capacity = capacity;
             }
-            EventKind::LoadChanged { change: LoadChange::Workers { count } } => self.pool = count,
-            EventKind::LoadChanged { change: LoadChange::QueueCapacity { capacity } } => self.queue_capacity = capacity,
+            EventKind::LoadChanged {
+                change: LoadChange::Workers { count },
+            } => self.pool = count,
+            EventKind::LoadChanged {
+                change: LoadChange::QueueCapacity { capacity },
+            } => self.queue_capacity = capacity,
             _ => {}
         }
     }
@@ -136,20 +143,32 @@ pub fn render(view: &WorkersView, ctx: &Ctx, pane: super::Frame, frame: &mut Fra
     if !has_room(area) {
         return;
     }
-    let shown: Vec<(usize, &WorkerCell)> =
-        view.cells.iter().enumerate().filter(|(_, c)| c.present && c.health != Health::Stopped).collect();
+    let shown: Vec<(usize, &WorkerCell)> = view
+        .cells
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.present && c.health != Health::Stopped)
+        .collect();
     let cols = (inner.width as usize / CELL_W).max(1);
     let rows = inner.height as usize;
     let capacity = cols * rows;
     let overflow = shown.len() > capacity;
-    let take = if overflow { capacity.saturating_sub(1) } else { shown.len() };
+    let take = if overflow {
+        capacity.saturating_sub(1)
+    } else {
+        shown.len()
+    };
     let mut lines: Vec<Line> = Vec::new();
     for chunk in shown[..take].chunks(cols) {
         let mut spans = Vec::new();
         for (id, c) in chunk {
             let (sym, state, style) = match c.health {
                 Health::Crashed => ("✖", "CRASHED".to_string(), t.bad()),
-                Health::Stalled => ("◌", format!("STALLED {}", format::duration_s(view.now.saturating_sub(c.since))), t.warn()),
+                Health::Stalled => (
+                    "◌",
+                    format!("STALLED {}", format::duration_s(view.now.saturating_sub(c.since))),
+                    t.warn(),
+                ),
                 Health::Stopped => (" ", "stopped".to_string(), t.dim()),
                 Health::Alive if c.busy => ("●", "busy".to_string(), t.ok()),
                 Health::Alive => ("●", "idle".to_string(), t.dim()),

@@ -1,0 +1,214 @@
+//! asciicast v2 output: what the monitor draws, as a file `asciinema play`
+//! and `agg` understand.
+//!
+//! The header line is `{"version":2,"width":W,"height":H,"timestamp":T,
+//! "title":..,"env":{"TERM":..}}`; then `[t, "o", data]` with the exact
+//! bytes written to the terminal, `[t, "r", "COLSxROWS"]` on resize and
+//! `[t, "m", label]` markers at scenario steps and injected faults. `t` is
+//! seconds since the start: wall time for a live cast, simulated time for an
+//! offscreen one.
+//!
+//! [`CastOutput`] is the `Write` the ratatui backend draws into: it passes
+//! the bytes to the terminal (if any) and, on each flush (one per frame),
+//! appends one output event to the cast.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::event::Nanos;
+
+/// Where cast timestamps come from.
+#[derive(Clone, Copy, Debug)]
+pub enum CastTime {
+    /// Seconds since this instant.
+    Wall(Instant),
+    /// Set explicitly ([`Cast::set_time`]): simulated time.
+    Manual(Nanos),
+}
+
+#[derive(Serialize)]
+struct Env {
+    #[serde(rename = "TERM")]
+    term: String,
+}
+
+#[derive(Serialize)]
+struct CastHeader {
+    version: u32,
+    width: u16,
+    height: u16,
+    timestamp: u64,
+    title: String,
+    env: Env,
+}
+
+/// An asciicast v2 file being written.
+pub struct Cast {
+    out: BufWriter<File>,
+    time: CastTime,
+    /// Bytes written since the last flush, possibly ending mid-character.
+    pending: Vec<u8>,
+    pub events: u64,
+}
+
+impl Cast {
+    /// Creates `path` and writes the header. The error names the file.
+    pub fn create(path: &Path, width: u16, height: u16, title: &str, time: CastTime) -> anyhow::Result<Cast> {
+        let file = File::create(path).map_err(|e| anyhow::anyhow!("cannot create cast {}: {e}", path.display()))?;
+        let mut out = BufWriter::new(file);
+        let header = CastHeader {
+            version: 2,
+            width,
+            height,
+            timestamp: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            title: title.to_string(),
+            env: Env {
+                term: std::env::var("TERM")
+                    .ok()
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| "xterm-256color".into()),
+            },
+        };
+        serde_json::to_writer(&mut out, &header)?;
+        out.write_all(b"\n")?;
+        Ok(Cast {
+            out,
+            time,
+            pending: Vec::new(),
+            events: 0,
+        })
+    }
+
+    /// Sets the time of the next events (manual time only).
+    pub fn set_time(&mut self, t: Nanos) {
+        if let CastTime::Manual(cur) = &mut self.time {
+            *cur = (*cur).max(t);
+        }
+    }
+
+    fn seconds(&self) -> f64 {
+        match self.time {
+            CastTime::Wall(start) => start.elapsed().as_secs_f64(),
+            CastTime::Manual(ns) => ns as f64 / 1e9,
+        }
+    }
+
+    fn event(&mut self, code: &str, data: &str) -> io::Result<()> {
+        // Rounded to microseconds: asciinema's own precision.
+        let t = (self.seconds() * 1e6).round() / 1e6;
+        serde_json::to_writer(&mut self.out, &(t, code, data))?;
+        self.out.write_all(b"\n")?;
+        self.events += 1;
+        Ok(())
+    }
+
+    /// Bytes as the terminal received them (buffered until [`Cast::flush_output`]).
+    pub fn output(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+    }
+
+    /// Writes the buffered bytes as one output event (keeping an incomplete
+    /// UTF-8 sequence at the end for the next one).
+    pub fn flush_output(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(s) => s.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        if valid == 0 {
+            return Ok(());
+        }
+        let rest = self.pending.split_off(valid);
+        let text = String::from_utf8(std::mem::replace(&mut self.pending, rest)).expect("checked above");
+        self.event("o", &text)
+    }
+
+    pub fn resize(&mut self, cols: u16, rows: u16) -> io::Result<()> {
+        self.flush_output()?;
+        self.event("r", &format!("{cols}x{rows}"))
+    }
+
+    pub fn marker(&mut self, label: &str) -> io::Result<()> {
+        self.flush_output()?;
+        self.event("m", label)
+    }
+
+    /// Flushes everything to disk.
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.flush_output()?;
+        self.out.flush()
+    }
+}
+
+impl Drop for Cast {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// The writer the terminal backend draws into: the terminal (if any), and
+/// the cast (if any).
+pub struct CastOutput<W: Write> {
+    pub terminal: Option<W>,
+    pub cast: Option<Rc<RefCell<Cast>>>,
+}
+
+impl<W: Write> Write for CastOutput<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(t) = &mut self.terminal {
+            t.write_all(buf)?;
+        }
+        if let Some(c) = &self.cast {
+            c.borrow_mut().output(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if let Some(t) = &mut self.terminal {
+            t.flush()?;
+        }
+        if let Some(c) = &self.cast {
+            c.borrow_mut().flush_output()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_split_only_on_character_boundaries() {
+        let dir = std::env::temp_dir().join(format!("fantop-cast-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.cast");
+        {
+            let mut c = Cast::create(&path, 10, 2, "t", CastTime::Manual(0)).unwrap();
+            let bytes = "a█b".as_bytes();
+            c.output(&bytes[..2]); // 'a' and half of '█'
+            c.flush_output().unwrap();
+            c.set_time(1_500_000_000);
+            c.output(&bytes[2..]);
+            c.marker("step 1").unwrap();
+            c.resize(20, 5).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("\"version\":2") && lines[0].contains("\"width\":10"));
+        assert_eq!(lines[1], "[0.0,\"o\",\"a\"]");
+        assert_eq!(lines[2], "[1.5,\"o\",\"█b\"]");
+        assert_eq!(lines[3], "[1.5,\"m\",\"step 1\"]");
+        assert_eq!(lines[4], "[1.5,\"r\",\"20x5\"]");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,441 @@
+//! Event recordings: writing them ([`Recorder`]) and reading them back
+//! ([`Recording::load`]).
+//!
+//! # The file
+//!
+//! JSON Lines. Line 1 is a [`Header`]:
+//! `{"format":"fantop-session","version":1,"fantop_version":..,"seed":..,"config":{..},"started_at":..}`
+//! (plus `scenario` when one ran). Then one [`Event`] per line, with its
+//! timestamp `t` in ns since the pipeline started, e.g.
+//! `{"t":1500000,"ev":"request_completed","id":7,"worker":2,"latency":2100000,"ok":true}`.
+//! If the recorder ever missed events, a line `{"gap":N}` says how many,
+//! where it noticed.
+//!
+//! # The recorder
+//!
+//! A broadcaster subscriber with its own thread (`fantop/recorder`) and a
+//! buffered writer, off the publisher's path. It drains its queue every
+//! [`RECORDER_POLL`] (or per batch with [`Delivery::Wait`] in virtual-time
+//! runs, where nothing may be lost), and flushes at least every
+//! [`FLUSH_EVERY`], so a crash loses at most that much and leaves every
+//! complete line readable. Stopping (or the stream ending) drains what is
+//! queued, flushes and closes the file.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use serde::{Deserialize, Serialize};
+
+use crate::broadcast::{Broadcaster, Delivery, RecvError, SubscribeOptions, Subscription};
+use crate::event::{Event, EventKind};
+use crate::summary::ConfigSummary;
+
+/// The `format` of line 1.
+pub const FORMAT: &str = "fantop-session";
+/// The version this fantop writes and reads.
+pub const VERSION: u32 = 1;
+/// The recorder's queue bound, in events (3 s at 100,000 requests/s).
+pub const RECORDER_CAPACITY: usize = 1 << 20;
+/// How often the recorder drains its queue in live runs.
+pub const RECORDER_POLL: Duration = Duration::from_millis(10);
+/// Longest time written events may sit in the buffer.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// Largest recording `replay` loads (events; 40 bytes each in memory).
+pub const MAX_REPLAY_EVENTS: usize = 50_000_000;
+
+/// A scenario's identity, so a replay can label its steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub steps: Vec<String>,
+}
+
+/// Line 1 of a recording.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub format: String,
+    pub version: u32,
+    pub fantop_version: String,
+    pub seed: u64,
+    pub config: ConfigSummary,
+    /// Wall-clock time the recording started (RFC 3339, UTC).
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<ScenarioInfo>,
+}
+
+impl Header {
+    pub fn new(seed: u64, config: ConfigSummary, scenario: Option<ScenarioInfo>) -> Header {
+        Header {
+            format: FORMAT.into(),
+            version: VERSION,
+            fantop_version: env!("CARGO_PKG_VERSION").into(),
+            seed,
+            config,
+            started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            scenario,
+        }
+    }
+}
+
+/// `fantop-YYYYmmdd-HHMMSS.jsonl`, from the local wall clock (UTC).
+pub fn default_file_name() -> String {
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    // 2026-11-27T08:30:05Z -> 20261127-083005
+    let digits: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
+    format!("fantop-{}-{}.jsonl", &digits[..8], &digits[8..14])
+}
+
+/// A path that does not exist yet: `path`, or `stem-2.ext`, `stem-3.ext`, ...
+pub fn fresh_path(path: &Path) -> PathBuf {
+    if !path.exists() {
+        return path.to_path_buf();
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    (2..)
+        .map(|i| path.with_file_name(format!("{stem}-{i}{ext}")))
+        .find(|p| !p.exists())
+        .expect("some suffix is free")
+}
+
+/// What a finished recording holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordStats {
+    pub path: PathBuf,
+    pub events: u64,
+    /// Events missed (written as `{"gap":N}` lines).
+    pub missed: u64,
+}
+
+/// A running recorder.
+pub struct Recorder {
+    path: PathBuf,
+    stop_tx: Sender<()>,
+    thread: JoinHandle<io::Result<RecordStats>>,
+}
+
+impl Recorder {
+    /// Creates `path` (an error names it), writes the header, subscribes to
+    /// `broadcaster` and starts `fantop/recorder`.
+    pub fn start(
+        broadcaster: &Broadcaster,
+        path: &Path,
+        header: &Header,
+        delivery: Delivery,
+    ) -> anyhow::Result<Recorder> {
+        Self::start_with_capacity(broadcaster, path, header, delivery, RECORDER_CAPACITY)
+    }
+
+    /// [`Recorder::start`] with a queue bound other than [`RECORDER_CAPACITY`].
+    pub fn start_with_capacity(
+        broadcaster: &Broadcaster,
+        path: &Path,
+        header: &Header,
+        delivery: Delivery,
+        capacity: usize,
+    ) -> anyhow::Result<Recorder> {
+        let file =
+            File::create(path).map_err(|e| anyhow::anyhow!("cannot create recording {}: {e}", path.display()))?;
+        let mut out = BufWriter::with_capacity(1 << 16, file);
+        serde_json::to_writer(&mut out, header)?;
+        out.write_all(b"\n")?;
+        out.flush()
+            .map_err(|e| anyhow::anyhow!("cannot write recording {}: {e}", path.display()))?;
+        let opts = SubscribeOptions::new("recorder").capacity(capacity).delivery(delivery);
+        let sub = broadcaster.subscribe_with(opts.clone());
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+        let broadcaster = broadcaster.clone();
+        let p = path.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("fantop/recorder".into())
+            .spawn(move || {
+                let mut w = Writer {
+                    out,
+                    path: p,
+                    events: 0,
+                    missed: 0,
+                    reported_drops: 0,
+                };
+                w.run(sub, &broadcaster, opts, stop_rx)
+            })?;
+        Ok(Recorder {
+            path: path.to_path_buf(),
+            stop_tx,
+            thread,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops recording: what is queued is written, the file flushed and
+    /// closed.
+    pub fn stop(self) -> io::Result<RecordStats> {
+        let _ = self.stop_tx.send(());
+        self.finish()
+    }
+
+    /// Waits for the stream to end (the publisher closed), then closes the file.
+    pub fn finish(self) -> io::Result<RecordStats> {
+        match self.thread.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+struct Writer {
+    out: BufWriter<File>,
+    path: PathBuf,
+    events: u64,
+    missed: u64,
+    /// Drops of the current subscription already written as gaps.
+    reported_drops: u64,
+}
+
+impl Writer {
+    fn run(
+        &mut self,
+        mut sub: Subscription,
+        broadcaster: &Broadcaster,
+        opts: SubscribeOptions,
+        stop_rx: Receiver<()>,
+    ) -> io::Result<RecordStats> {
+        let mut last_flush = Instant::now();
+        let mut stopping = false;
+        loop {
+            if !stopping {
+                stopping = !matches!(stop_rx.try_recv(), Err(TryRecvError::Empty));
+            }
+            let got = if opts.delivery == Delivery::Wait && !stopping {
+                sub.recv_timeout(RECORDER_POLL)
+                    .map(|b| b.into_iter().collect::<Vec<_>>())
+            } else {
+                let mut batches = Vec::new();
+                loop {
+                    match sub.try_recv() {
+                        Ok(Some(b)) => batches.push(b),
+                        Ok(None) => break Ok(batches),
+                        Err(e) if batches.is_empty() => break Err(e),
+                        Err(_) => break Ok(batches),
+                    }
+                }
+            };
+            match got {
+                Ok(batches) => {
+                    self.note_drops(sub.stats().dropped)?;
+                    let idle = batches.is_empty();
+                    for b in batches {
+                        self.write_events(&b)?;
+                    }
+                    if stopping {
+                        break;
+                    }
+                    if idle && opts.delivery != Delivery::Wait {
+                        std::thread::sleep(RECORDER_POLL);
+                    }
+                }
+                Err(RecvError::Closed) => break,
+                Err(RecvError::Evicted { dropped, .. }) => {
+                    self.note_drops(dropped)?;
+                    sub = broadcaster.subscribe_with(opts.clone());
+                    self.reported_drops = 0;
+                }
+            }
+            if last_flush.elapsed() >= FLUSH_EVERY {
+                self.out.flush()?;
+                last_flush = Instant::now();
+            }
+        }
+        self.out.flush()?;
+        self.out.get_ref().sync_data().ok();
+        Ok(RecordStats {
+            path: self.path.clone(),
+            events: self.events,
+            missed: self.missed,
+        })
+    }
+
+    fn note_drops(&mut self, dropped: u64) -> io::Result<()> {
+        if dropped > self.reported_drops {
+            let gap = dropped - self.reported_drops;
+            writeln!(self.out, "{{\"gap\":{gap}}}")?;
+            self.missed += gap;
+            self.reported_drops = dropped;
+        }
+        Ok(())
+    }
+
+    fn write_events(&mut self, batch: &[Event]) -> io::Result<()> {
+        for e in batch {
+            serde_json::to_writer(&mut self.out, e)?;
+            self.out.write_all(b"\n")?;
+        }
+        self.events += batch.len() as u64;
+        Ok(())
+    }
+}
+
+/// A recording read back, validated.
+#[derive(Clone, Debug)]
+pub struct Recording {
+    pub path: PathBuf,
+    pub header: Header,
+    /// Pipeline events in time order. Subscriber announcements of the
+    /// recording run are left out: a replay's broadcaster makes its own.
+    pub events: Vec<Event>,
+    /// Events the recorder missed (sum of gap lines).
+    pub missed: u64,
+    /// Set when the last line was cut off (replay what is complete).
+    pub warning: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Gap { gap: u64 },
+    Event(Event),
+}
+
+impl Recording {
+    /// Reads and validates a recording. Errors are one line naming the file
+    /// and, where it applies, the line.
+    pub fn load(path: &Path) -> anyhow::Result<Recording> {
+        let name = path.display();
+        let file = File::open(path).map_err(|e| anyhow::anyhow!("{name}: cannot open: {e}"))?;
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let mut line = String::new();
+        let read = |reader: &mut BufReader<File>, line: &mut String, n: usize| {
+            line.clear();
+            reader
+                .read_line(line)
+                .map_err(|e| anyhow::anyhow!("{name}:{n}: cannot read: {e}"))
+        };
+        if read(&mut reader, &mut line, 1)? == 0 {
+            anyhow::bail!("{name}: empty file, not a fantop session recording");
+        }
+        let header = parse_header(&line).map_err(|why| anyhow::anyhow!("{name}:1: {why}"))?;
+        let mut events = Vec::new();
+        let mut missed = 0;
+        let mut warning = None;
+        let mut last_t = 0;
+        let mut n = 1;
+        loop {
+            n += 1;
+            if read(&mut reader, &mut line, n)? == 0 {
+                break;
+            }
+            let complete = line.ends_with('\n');
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Line>(text) {
+                Ok(Line::Gap { gap }) => missed += gap,
+                Ok(Line::Event(e)) => {
+                    if e.t < last_t {
+                        anyhow::bail!("{name}:{n}: time goes backwards ({} ns after {} ns)", e.t, last_t);
+                    }
+                    last_t = e.t;
+                    if !is_announcement(&e.kind) {
+                        if events.len() >= MAX_REPLAY_EVENTS {
+                            anyhow::bail!("{name}:{n}: too long to replay (more than {MAX_REPLAY_EVENTS} events)");
+                        }
+                        events.push(e);
+                    }
+                }
+                Err(_) if !complete => {
+                    warning = Some(format!(
+                        "{name}:{n}: last line is incomplete (the recording was cut off); replaying the {} events before it",
+                        events.len()
+                    ));
+                    break;
+                }
+                Err(e) => anyhow::bail!("{name}:{n}: not a fantop event: {e}"),
+            }
+        }
+        Ok(Recording {
+            path: path.to_path_buf(),
+            header,
+            events,
+            missed,
+            warning,
+        })
+    }
+
+    /// Pipeline time of the last event.
+    pub fn length(&self) -> u64 {
+        self.events.last().map_or(0, |e| e.t)
+    }
+}
+
+fn parse_header(line: &str) -> Result<Header, String> {
+    let v: serde_json::Value = serde_json::from_str(line.trim())
+        .map_err(|_| "not a fantop session recording (line 1 is not a JSON header)".to_string())?;
+    if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+        return Err(format!(
+            "not a fantop session recording (line 1 has no \"format\":\"{FORMAT}\")"
+        ));
+    }
+    match v.get("version").and_then(|f| f.as_u64()) {
+        Some(x) if x == VERSION as u64 => {}
+        Some(x) => {
+            return Err(format!(
+                "unsupported recording version {x} (this fantop reads version {VERSION})"
+            ));
+        }
+        None => return Err("header has no version".into()),
+    }
+    serde_json::from_value(v).map_err(|e| format!("bad header: {e}"))
+}
+
+/// Subscriber announcements belong to the broadcaster that made them.
+fn is_announcement(k: &EventKind) -> bool {
+    matches!(
+        k,
+        EventKind::SubscriberJoined { .. }
+            | EventKind::SubscriberLagging { .. }
+            | EventKind::SubscriberEvicted { .. }
+            | EventKind::SubscriberLeft { .. }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_names_follow_the_documented_pattern() {
+        let n = default_file_name();
+        assert!(n.starts_with("fantop-") && n.ends_with(".jsonl"), "{n}");
+        assert_eq!(n.len(), "fantop-20261127-083005.jsonl".len(), "{n}");
+    }
+
+    #[test]
+    fn headers_are_checked_for_format_and_version() {
+        assert!(parse_header("garbage").unwrap_err().contains("not a fantop session"));
+        assert!(
+            parse_header("{\"format\":\"other\"}")
+                .unwrap_err()
+                .contains("not a fantop session")
+        );
+        let v2 = "{\"format\":\"fantop-session\",\"version\":2}";
+        assert!(
+            parse_header(v2)
+                .unwrap_err()
+                .contains("unsupported recording version 2")
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! The terminal's care: raw mode and the alternate screen on the way in,
+//! and restoring them on every way out — quit, error, signal, and a panic
+//! in any thread (a chained hook that first tells the loop to stop
+//! drawing). Also the input and signal threads.
+
+use std::cell::RefCell;
+use std::io::{self, Write};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self as cevent, Event as CEvent, KeyEventKind, MouseButton, MouseEventKind};
+use ratatui::crossterm::{cursor, execute, terminal};
+
+use crate::cast::{Cast, CastOutput};
+
+/// Set by the panic hook (or a restore) so no thread draws on a restored terminal.
+pub(crate) static STOP_DRAWING: AtomicBool = AtomicBool::new(false);
+pub(crate) static RESTORED: AtomicBool = AtomicBool::new(true);
+static MOUSE: AtomicBool = AtomicBool::new(false);
+
+/// Puts the terminal back as the shell expects it. Safe to call twice.
+pub fn restore_terminal() {
+    STOP_DRAWING.store(true, Ordering::SeqCst);
+    if RESTORED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let mut out = io::stdout();
+    if MOUSE.load(Ordering::SeqCst) {
+        let _ = execute!(out, cevent::DisableMouseCapture);
+    }
+    let _ = execute!(out, terminal::LeaveAlternateScreen, cursor::Show);
+    let _ = terminal::disable_raw_mode();
+    let _ = out.flush();
+}
+
+/// Raw mode, alternate screen, mouse; restored on drop and on panic.
+/// The live terminal's backend: stdout, teed into a cast when recording one.
+pub type LiveBackend = CrosstermBackend<CastOutput<io::Stdout>>;
+
+pub struct TerminalGuard {
+    pub terminal: Terminal<LiveBackend>,
+}
+
+impl TerminalGuard {
+    /// Takes over the terminal; with `cast`, everything drawn is also
+    /// written to it.
+    pub fn enter(mouse: bool, cast: Option<Rc<RefCell<Cast>>>) -> anyhow::Result<TerminalGuard> {
+        install_panic_hook();
+        STOP_DRAWING.store(false, Ordering::SeqCst);
+        terminal::enable_raw_mode().map_err(|e| anyhow::anyhow!("cannot put the terminal in raw mode: {e}"))?;
+        RESTORED.store(false, Ordering::SeqCst);
+        MOUSE.store(mouse, Ordering::SeqCst);
+        let mut out = io::stdout();
+        let setup = execute!(out, terminal::EnterAlternateScreen, cursor::Hide).and_then(|_| {
+            if mouse {
+                execute!(out, cevent::EnableMouseCapture)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = setup {
+            restore_terminal();
+            anyhow::bail!("cannot set up the terminal: {e}");
+        }
+        let output = CastOutput {
+            terminal: Some(io::stdout()),
+            cast,
+        };
+        match Terminal::new(CrosstermBackend::new(output)) {
+            Ok(terminal) => Ok(TerminalGuard { terminal }),
+            Err(e) => {
+                restore_terminal();
+                anyhow::bail!("cannot size the terminal: {e}")
+            }
+        }
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+fn install_panic_hook() {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+}
+
+/// What the loop hears from outside the terminal.
+pub enum Input {
+    Key(ratatui::crossterm::event::KeyEvent),
+    Click { col: u16, row: u16 },
+    Resize,
+}
+
+/// Reads terminal input on `fantop/input` until the receiver is dropped.
+pub fn spawn_input() -> io::Result<(Receiver<Input>, JoinHandle<()>)> {
+    let (tx, rx) = crossbeam_channel::bounded(256);
+    let handle = std::thread::Builder::new()
+        .name("fantop/input".into())
+        .spawn(move || input_loop(tx))?;
+    Ok((rx, handle))
+}
+
+fn input_loop(tx: Sender<Input>) {
+    loop {
+        // Poll with a timeout so the thread notices when the UI has gone.
+        match cevent::poll(Duration::from_millis(100)) {
+            Ok(true) => {}
+            Ok(false) => {
+                if STOP_DRAWING.load(Ordering::SeqCst) {
+                    return;
+                }
+                continue;
+            }
+            Err(_) => return,
+        }
+        let input = match cevent::read() {
+            Ok(CEvent::Key(k)) if k.kind == KeyEventKind::Press => Input::Key(k),
+            Ok(CEvent::Mouse(m)) if matches!(m.kind, MouseEventKind::Down(MouseButton::Left)) => Input::Click {
+                col: m.column,
+                row: m.row,
+            },
+            Ok(CEvent::Resize(..)) => Input::Resize,
+            Ok(_) => continue,
+            Err(_) => return,
+        };
+        if tx.send(input).is_err() {
+            return;
+        }
+    }
+}
+
+/// SIGTERM, SIGHUP and SIGINT arrive here as a message.
+pub fn spawn_signals() -> io::Result<Receiver<i32>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let (tx, rx) = crossbeam_channel::bounded(4);
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT])?;
+    std::thread::Builder::new()
+        .name("fantop/signals".into())
+        .spawn(move || {
+            for s in signals.forever() {
+                if tx.send(s).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(rx)
+}
