@@ -63,7 +63,8 @@
 //!
 //! # Closing
 //!
-//! Dropping a [`Subscription`] unsubscribes it: its queue is emptied at once,
+//! Dropping a [`Subscription`] unsubscribes it: its queue is emptied at once
+//! (events it left unread count as never published to it, not as dropped),
 //! and the publisher forgets it (and publishes [`EventKind::SubscriberLeft`])
 //! at its next flush. Dropping or [closing](Publisher::close) the publisher
 //! closes every queue *after* what is queued: subscribers receive everything
@@ -325,6 +326,10 @@ struct Shared {
     evictions: AtomicU32,
     /// Encoded [`EvictReason`]: tag in the top bit, value below. 0 = none.
     evict_reason: AtomicU64,
+    /// Events still queued when the subscription was dropped: the
+    /// subscriber chose to leave them, so they are neither delivered nor
+    /// dropped, and do not count as published to it.
+    unread_at_leave: AtomicU64,
 }
 
 const REASON_DROPS_BIT: u64 = 1 << 63;
@@ -350,6 +355,14 @@ impl Shared {
         self.evict_reason.store(v, Ordering::Release);
     }
     /// Empties the queue, counting what was in it as dropped.
+    /// Empties the queue of a subscription being dropped.
+    fn leave_unread(&self, rx: &Receiver<Batch>) {
+        while let Ok(batch) = rx.try_recv() {
+            self.queued.fetch_sub(batch.len(), Ordering::AcqRel);
+            self.unread_at_leave.fetch_add(batch.len() as u64, Ordering::AcqRel);
+        }
+    }
+
     fn discard(&self, rx: &Receiver<Batch>) {
         while let Ok(batch) = rx.try_recv() {
             self.queued.fetch_sub(batch.len(), Ordering::AcqRel);
@@ -445,6 +458,7 @@ impl Broadcaster {
             last_recv: AtomicU64::new(NO_RECV),
             evictions: AtomicU32::new(0),
             evict_reason: AtomicU64::new(0),
+            unread_at_leave: AtomicU64::new(0),
         });
         let retained = hub.config.ended_retained;
         hub.registry.rcu(|list| {
@@ -551,7 +565,7 @@ fn stats_of(s: &Shared, published_now: u64) -> SubscriberStats {
         capacity: s.capacity as u64,
         delivered: s.delivered.load(Ordering::Acquire),
         dropped: s.dropped.load(Ordering::Acquire),
-        published_while_subscribed: published,
+        published_while_subscribed: published.saturating_sub(s.unread_at_leave.load(Ordering::Acquire)),
         last_recv: (last != NO_RECV).then_some(last),
         evictions: s.evictions.load(Ordering::Acquire),
         last_evict_reason: s.reason(),
@@ -685,7 +699,11 @@ impl Drop for Subscription {
             .shared
             .state
             .compare_exchange(STATE_LAGGING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
-        self.shared.discard(&self.rx);
+        if self.shared.state.load(Ordering::Acquire) == STATE_EVICTED {
+            self.shared.discard(&self.rx);
+        } else {
+            self.shared.leave_unread(&self.rx);
+        }
     }
 }
 

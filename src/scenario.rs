@@ -351,7 +351,13 @@ struct RawStep {
 /// escaped, so an error stays on one line.
 fn single_line(msg: &str) -> String {
     msg.chars()
-        .map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() })
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
         .collect()
 }
 
@@ -364,7 +370,28 @@ fn toml_message(msg: &str) -> String {
     if msg.contains(" as i128") {
         return "integer out of range (TOML integers are 64-bit; write a larger seed as a string)".into();
     }
-    msg.replace("unknown field", "unknown key")
+    let msg = msg.replace("unknown field", "unknown key");
+    // A key one level off: a setting at the top, or a step key outside a step.
+    if let Some(key) = msg.strip_prefix("unknown key `").and_then(|m| m.split('`').next())
+        && msg.contains("`description`")
+    {
+        const SETTINGS: [&str; 7] = [
+            "seed",
+            "rate",
+            "workers",
+            "service",
+            "error_rate",
+            "queue",
+            "auto_restart",
+        ];
+        if SETTINGS.contains(&key) {
+            return format!("{msg}; `{key}` belongs under [settings]");
+        }
+        if ["at", "action", "label", "value", "for"].contains(&key) {
+            return format!("{msg}; `{key}` belongs to a step, under a [[step]] header");
+        }
+    }
+    msg
 }
 
 /// The key `name`, if present.

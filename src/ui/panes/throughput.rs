@@ -103,26 +103,30 @@ pub fn render(view: &ThroughputView, ctx: &Ctx, pane: super::Frame, frame: &mut 
         return;
     }
     let (ok, failed, arrived, rejected) = view.per_second();
-    let mut spans = vec![
-        Span::styled("completed ", t.label()),
-        Span::styled(
-            format!("{}/s", format::count((ok + failed).round() as u64)),
-            t.series(0),
-        ),
-        Span::styled("  failed ", t.label()),
-        Span::styled(format!("{}/s", format::count(failed.round() as u64)), t.series(1)),
-        Span::styled("  in ", t.label()),
-        Span::styled(format!("{}/s", format::count(arrived.round() as u64)), t.series(2)),
-    ];
-    if rejected > 0.0 {
-        spans.push(Span::styled("  rejected ", t.label()));
-        spans.push(Span::styled(
-            format!("{}/s", format::count(rejected.round() as u64)),
-            t.bad(),
-        ));
-    }
+    // Full numbers when they fit, compact ones (2.6k) when they do not.
+    let line = |fmt: &dyn Fn(f64) -> String| {
+        let mut spans = vec![
+            Span::styled("completed ", t.label()),
+            Span::styled(format!("{}/s", fmt(ok + failed)), t.series(0)),
+            Span::styled("  failed ", t.label()),
+            Span::styled(format!("{}/s", fmt(failed)), t.series(1)),
+            Span::styled("  in ", t.label()),
+            Span::styled(format!("{}/s", fmt(arrived)), t.series(2)),
+        ];
+        if rejected > 0.0 {
+            spans.push(Span::styled("  rejected ", t.label()));
+            spans.push(Span::styled(format!("{}/s", fmt(rejected)), t.bad()));
+        }
+        Line::from(spans)
+    };
+    let full = line(&|v| format::count(v.round() as u64));
+    let spans = if full.width() <= inner.width as usize {
+        full
+    } else {
+        line(&format::compact)
+    };
     let [line, chart_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
-    frame.render_widget(Paragraph::new(Line::from(spans)), line);
+    frame.render_widget(Paragraph::new(spans), line);
     if chart_area.height < 4 || chart_area.width < 20 {
         return;
     }
