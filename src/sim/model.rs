@@ -121,6 +121,8 @@ struct Worker {
     completed: u64,
     /// In the idle stack (avoids duplicates).
     listed_idle: bool,
+    /// Crashed, with a restart scheduled.
+    restart_pending: bool,
 }
 
 impl Worker {
@@ -134,6 +136,7 @@ impl Worker {
             reported_stalled: false,
             completed: 0,
             listed_idle: false,
+            restart_pending: false,
         }
     }
     fn alive(&self) -> bool {
@@ -542,7 +545,7 @@ impl Sim {
     fn pool_size(&self) -> usize {
         self.workers
             .iter()
-            .filter(|w| (w.alive() && !w.retiring) || (w.status == Status::Crashed && self.cfg.auto_restart))
+            .filter(|w| (w.alive() && !w.retiring) || (w.status == Status::Crashed && w.restart_pending))
             .count()
     }
 
@@ -561,7 +564,7 @@ impl Sim {
             // Remove from the highest id down; a busy worker finishes first.
             let Some(i) = (0..self.workers.len()).rev().find(|&i| {
                 let w = &self.workers[i];
-                (w.alive() && !w.retiring) || w.status == Status::Crashed
+                (w.alive() && !w.retiring) || (w.status == Status::Crashed && w.restart_pending)
             }) else {
                 break;
             };
@@ -706,6 +709,29 @@ impl Sim {
             }
             Action::SetAutoRestart(on) => {
                 self.cfg.auto_restart = on;
+                if on {
+                    // Workers that crashed while it was off restart now, as
+                    // far as the pool's target size wants them.
+                    let mut size = self.pool_size();
+                    for i in 0..self.workers.len() {
+                        if size >= self.cfg.workers as usize {
+                            break;
+                        }
+                        let w = &mut self.workers[i];
+                        if w.status == Status::Crashed && !w.restart_pending {
+                            w.restart_pending = true;
+                            let generation = w.generation;
+                            self.schedule(
+                                self.cfg.restart_delay,
+                                TimerKind::Restart {
+                                    worker: i as WorkerId,
+                                    generation,
+                                },
+                            );
+                            size += 1;
+                        }
+                    }
+                }
                 LoadChange::AutoRestart { on }
             }
             Action::Announce(change) => change,
@@ -791,6 +817,7 @@ impl Sim {
         if retiring {
             self.stop_worker(w, sink);
         } else if self.cfg.auto_restart {
+            self.workers[w as usize].restart_pending = true;
             self.schedule(self.cfg.restart_delay, TimerKind::Restart { worker: w, generation });
         }
     }
@@ -1042,6 +1069,29 @@ mod tests {
         sim.advance_until(5 * SECONDS, &mut out);
         assert_eq!(sim.live_workers(), 1);
         assert!(sim.apply(Action::Crash { worker: Some(1) }, &mut out).is_err());
+    }
+
+    #[test]
+    fn turning_auto_restart_on_restarts_workers_that_crashed_while_it_was_off() {
+        let cfg = SimConfig {
+            rate: 1.0,
+            workers: 3,
+            auto_restart: false,
+            ..SimConfig::default()
+        };
+        let mut sim = Sim::new(cfg);
+        let mut out = Vec::new();
+        sim.advance_until(10 * MILLIS, &mut out);
+        sim.apply(Action::Crash { worker: Some(1) }, &mut out).unwrap();
+        sim.apply(Action::Crash { worker: Some(2) }, &mut out).unwrap();
+        sim.advance_until(SECONDS, &mut out);
+        assert_eq!(sim.live_workers(), 1);
+        sim.apply(Action::SetAutoRestart(true), &mut out).unwrap();
+        sim.advance_until(2 * SECONDS, &mut out);
+        assert_eq!(sim.live_workers(), 3);
+        // A later resize counts them as part of the pool: no extra worker.
+        sim.apply(Action::SetWorkers(3), &mut out).unwrap();
+        assert_eq!(sim.live_workers(), 3);
     }
 
     #[test]
