@@ -302,10 +302,14 @@ impl App {
         if self.zoom {
             panes[self.focus] = body;
         } else {
-            let subs_rows = (self.fanout.subscribers.len() as u16 + 3).clamp(5, 14);
+            // The Subscribers pane gets a row per subscriber (up to 11) but
+            // at most 40% of the height; the charts get 40%.
+            let subs_rows = (self.fanout.subscribers.len() as u16 + 3)
+                .clamp(5, 14)
+                .min(body.height * 2 / 5);
             let [top, subs, bottom] = Layout::vertical([
-                Constraint::Percentage(42),
-                Constraint::Length(subs_rows.min(body.height / 3).max(4)),
+                Constraint::Percentage(40),
+                Constraint::Length(subs_rows),
                 Constraint::Fill(1),
             ])
             .areas(body);

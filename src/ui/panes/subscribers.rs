@@ -62,7 +62,10 @@ fn state_style(s: SubscriberState, t: Theme) -> Style {
 /// "12ms" since the last receive, "-" if none or ended.
 fn last_rx(s: &SubscriberStats, clock_now: Nanos) -> String {
     match s.last_recv {
-        Some(t) if !s.state.is_ended() => format::duration(clock_now.saturating_sub(t)),
+        Some(t) if !s.state.is_ended() => match clock_now.saturating_sub(t) {
+            0 => "now".into(),
+            d => format::duration(d),
+        },
         _ => "-".into(),
     }
 }
@@ -91,16 +94,35 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::
     // Columns by priority; narrow panes drop the least important ones.
     let wide = inner.width >= 96;
     let medium = inner.width >= 72;
-    let rows: Vec<Row> = f
-        .subscribers
-        .iter()
+    // Live subscribers first (in joining order), then ended ones, newest
+    // first. When they do not all fit, ended ones keep up to 3 rows (an
+    // eviction is news) and the last row counts what is not shown.
+    let room = inner.height.saturating_sub(1) as usize;
+    let live: Vec<&SubscriberStats> = f.subscribers.iter().filter(|s| !s.state.is_ended()).collect();
+    let ended: Vec<&SubscriberStats> = f.subscribers.iter().rev().filter(|s| s.state.is_ended()).collect();
+    let (live_n, ended_n) = if live.len() + ended.len() <= room {
+        (live.len(), ended.len())
+    } else {
+        let room = room.saturating_sub(1);
+        let ended_n = ended.len().min(3).min(room);
+        let live_n = live.len().min(room - ended_n);
+        (live_n, ended.len().min(room - live_n))
+    };
+    let order: Vec<&SubscriberStats> = live[..live_n].iter().chain(&ended[..ended_n]).copied().collect();
+    let hidden = f.subscribers.len() - order.len();
+    let mut rows: Vec<Row> = order
+        .into_iter()
         .map(|s| {
             let fill = if s.capacity > 0 {
                 s.queued as f64 / s.capacity as f64
             } else {
                 0.0
             };
-            let gauge = format!("{:<gauge_w$}{:>4.0}%", bar(fill, gauge_w), fill * 100.0);
+            let gauge = if s.state.is_ended() {
+                format!("{:<gauge_w$}{:>5}", "", "-")
+            } else {
+                format!("{:<gauge_w$}{:>4.0}%", bar(fill, gauge_w), fill * 100.0)
+            };
             let evictions = match (s.evictions, s.last_evict_reason) {
                 (0, _) => "0".to_string(),
                 (n, Some(r)) => format!("{n} ({r})"),
@@ -139,6 +161,12 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::
             Row::new(cells)
         })
         .collect();
+    if hidden > 0 {
+        rows.push(Row::new(vec![Cell::from(Span::styled(
+            format!("… {hidden} more"),
+            t.dim(),
+        ))]));
+    }
     let mut names: Vec<(&str, Constraint, bool)> = vec![
         ("name", Constraint::Min(10), false),
         ("state", Constraint::Length(8), false),
