@@ -1,5 +1,6 @@
 //! Publish cost per event against the number of subscribers N, for fantop's
-//! broadcaster and for a plain crossbeam-channel fan-out baseline.
+//! broadcaster and for two baselines: a plain crossbeam-channel fan-out and
+//! `tokio::sync::broadcast`.
 //!
 //! # What is measured
 //!
@@ -16,6 +17,16 @@
 //!   256-event batches built the same way, `try_send` of a clone to each.
 //! - `crossbeam_unbatched`: N bounded channels of `Event`, `try_send` of
 //!   each event to each.
+//! - `tokio_batched` / `tokio_unbatched`: one `tokio::sync::broadcast`
+//!   channel with N receivers, `send` of each 256-event `Arc<[Event]>` batch
+//!   (built the same way) or of each `Event`. Its shape differs: `send`
+//!   stores the value once in a ring shared by all receivers (under one
+//!   lock) and each receiver clones it out on receive, so the publisher's
+//!   cost hardly depends on N and the per-subscriber work is on the
+//!   consumer side, which is not timed here. A receiver that falls more
+//!   than the ring's capacity behind loses the oldest values (`Lagged` on
+//!   its next receive): the ring holds twice an iteration's values, and lags
+//!   are counted and asserted to be 0 like the others' drops.
 //!
 //! Every subscriber is drained concurrently by one drainer thread for all of
 //! them, as a real consumer would, so the publisher pays for the contention
@@ -27,6 +38,7 @@
 //! every subscriber, never the cheaper path of dropping; each benchmark
 //! asserts afterwards that nothing was dropped or refused.
 
+use std::cell::RefCell;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,6 +51,7 @@ use crossbeam_channel::{Receiver, Sender};
 use fantop::broadcast::{Batch, BroadcastConfig, Broadcaster, Publisher, channel};
 use fantop::clock::Clock;
 use fantop::event::{Event, EventKind};
+use tokio::sync::broadcast as tokio_broadcast;
 
 const SUBSCRIBERS: [usize; 6] = [1, 4, 16, 64, 256, 1024];
 /// Events published per timed iteration.
@@ -246,6 +259,126 @@ impl Fanout for CrossbeamBatched {
     }
 }
 
+/// A tokio broadcast channel with `n` receivers drained by one drainer; `len`
+/// counts the events in one value. Returns the sender, the drainer and the
+/// count of values receivers lost to lagging.
+fn tokio_channel<T: Clone + Send + 'static>(
+    n: usize,
+    capacity: usize,
+    len: fn(&T) -> u64,
+) -> (tokio_broadcast::Sender<T>, Drainer, Arc<AtomicU64>) {
+    let (tx, first) = tokio_broadcast::channel::<T>(capacity);
+    let receivers: Vec<RefCell<tokio_broadcast::Receiver<T>>> = std::iter::once(first)
+        .chain((1..n).map(|_| tx.subscribe()))
+        .map(RefCell::new)
+        .collect();
+    let lagged = Arc::new(AtomicU64::new(0));
+    let drainer = {
+        let lagged = lagged.clone();
+        Drainer::spawn(receivers, move |rx| {
+            let mut rx = rx.borrow_mut();
+            let mut k = 0;
+            loop {
+                match rx.try_recv() {
+                    Ok(v) => {
+                        k += len(&v);
+                        black_box(v);
+                    }
+                    Err(tokio_broadcast::error::TryRecvError::Lagged(lost)) => {
+                        lagged.fetch_add(lost, Ordering::Relaxed);
+                    }
+                    Err(_) => break,
+                }
+            }
+            k
+        })
+    };
+    (tx, drainer, lagged)
+}
+
+struct TokioUnbatched {
+    tx: tokio_broadcast::Sender<Event>,
+    lagged: Arc<AtomicU64>,
+    refused: u64,
+}
+
+impl TokioUnbatched {
+    fn new(n: usize) -> (Self, Drainer, u64) {
+        let (tx, drainer, lagged) = tokio_channel(n, 2 * EVENTS_PER_ITER, |_| 1);
+        (TokioUnbatched { tx, lagged, refused: 0 }, drainer, 0)
+    }
+}
+
+impl Fanout for TokioUnbatched {
+    fn publish_round(&mut self, events: &[Event]) {
+        for e in events {
+            if self.tx.send(*e).is_err() {
+                self.refused += 1;
+            }
+        }
+    }
+
+    fn assert_nothing_lost(&self) {
+        assert_eq!(
+            (self.refused, self.lagged.load(Ordering::Relaxed)),
+            (0, 0),
+            "measured refusals or lags"
+        );
+    }
+}
+
+struct TokioBatched {
+    tx: tokio_broadcast::Sender<Batch>,
+    buf: Vec<Event>,
+    lagged: Arc<AtomicU64>,
+    refused: u64,
+}
+
+impl TokioBatched {
+    fn new(n: usize) -> (Self, Drainer, u64) {
+        let (tx, drainer, lagged) = tokio_channel(n, 2 * EVENTS_PER_ITER.div_ceil(BATCH), |b: &Batch| b.len() as u64);
+        let fanout = TokioBatched {
+            tx,
+            buf: Vec::with_capacity(BATCH),
+            lagged,
+            refused: 0,
+        };
+        (fanout, drainer, 0)
+    }
+
+    fn send_buffered(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let batch: Batch = Arc::from(self.buf.as_slice());
+        self.buf.clear();
+        let len = batch.len() as u64;
+        if self.tx.send(batch).is_err() {
+            self.refused += len;
+        }
+    }
+}
+
+impl Fanout for TokioBatched {
+    fn publish_round(&mut self, events: &[Event]) {
+        for e in events {
+            self.buf.push(*e);
+            if self.buf.len() >= BATCH {
+                self.send_buffered();
+            }
+        }
+        self.send_buffered();
+    }
+
+    fn assert_nothing_lost(&self) {
+        assert_eq!(
+            (self.refused, self.lagged.load(Ordering::Relaxed)),
+            (0, 0),
+            "measured refusals or lags"
+        );
+    }
+}
+
 /// Benchmarks one fan-out: times each iteration's publishing only, then
 /// (untimed) waits for the drainer to receive all of it.
 fn bench_fanout<F: Fanout>(
@@ -294,6 +427,8 @@ fn publish_per_event(c: &mut Criterion) {
             CrossbeamUnbatched::new(n),
             &events,
         );
+        bench_fanout(&mut group, "tokio_batched", n, TokioBatched::new(n), &events);
+        bench_fanout(&mut group, "tokio_unbatched", n, TokioUnbatched::new(n), &events);
     }
     group.finish();
 }

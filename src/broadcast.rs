@@ -806,6 +806,12 @@ impl Publisher {
     pub fn flush(&mut self) {
         let started = Instant::now();
         self.maintain();
+        if self.buf.is_empty() {
+            // Nothing of our own to deliver: retire subscribers that left
+            // meanwhile, so their announcement goes out now (a delivery
+            // retires on its way).
+            self.retire();
+        }
         let mut delivered = false;
         if !self.notices.is_empty() {
             if self.buf.len() + self.notices.len() <= self.hub.config.max_batch {
@@ -854,7 +860,8 @@ impl Publisher {
 
     fn deliver(&mut self, batch: &Batch) {
         let n = batch.len();
-        let now = self.hub.clock.now();
+        // Read the clock only if a drop needs it.
+        let mut now = None;
         let policy = self.hub.config.eviction;
         let seq_before = self.seq;
         let mut removed = false;
@@ -908,6 +915,7 @@ impl Publisher {
                 s.dropped.fetch_add(n as u64, Ordering::AcqRel);
                 slot.drops_in_spell += n as u64;
                 slot.delivered_at_drop = s.delivered.load(Ordering::Acquire);
+                let now = *now.get_or_insert_with(|| self.hub.clock.now());
                 let since = *slot.full_since.get_or_insert(now);
                 if s.state
                     .compare_exchange(STATE_HEALTHY, STATE_LAGGING, Ordering::AcqRel, Ordering::Acquire)
@@ -974,7 +982,6 @@ impl Publisher {
                 shared.left_seq.store(self.seq, Ordering::Release);
             }
         }
-        self.retire();
     }
 
     fn retire(&mut self) {

@@ -64,6 +64,19 @@ pub struct Cli {
 pub enum Command {
     /// Replay a recording into the monitor (or, --headless, into a JSON summary).
     Replay(ReplayArgs),
+    /// Measure the costs behind the design (updates, queries, fan-out, pipeline) and print a table.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// A short run (about 3 s): fewer, shorter repetitions.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Print the report as JSON (schema `fantop-bench/1`, documented in `fantop::bench`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -146,7 +146,7 @@ impl std::fmt::Display for EvictReason {
             EvictReason::QueueFull { for_ns } => {
                 write!(f, "queue full > {}", crate::format::duration(for_ns))
             }
-            EvictReason::TooManyDrops { dropped } => write!(f, "{dropped} drops"),
+            EvictReason::TooManyDrops { dropped } => write!(f, "{dropped}+ drops while lagging"),
         }
     }
 }

@@ -66,9 +66,12 @@ pub fn clock(ns: Nanos) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
-/// A duration in whole seconds: `4s`, `2m05s` (for ages shown live).
+/// A duration in whole seconds: `<1s`, `4s`, `2m05s` (for ages shown live).
 pub fn duration_s(ns: Nanos) -> String {
     let s = ns / 1_000_000_000;
+    if s == 0 {
+        return "<1s".into();
+    }
     if s < 60 {
         format!("{s}s")
     } else {

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match &cli.command {
         Some(Command::Replay(args)) => replay(args),
+        Some(Command::Bench(args)) => fantop::bench::run(args),
         None => run(&cli, &matches),
     };
     match result {

@@ -94,6 +94,11 @@ pub struct App {
     workers: Feed<WorkersView>,
     events: Feed<EventsView>,
     fanout: Fanout,
+    /// What the screen showed when the display froze; drawn instead of the
+    /// live views until it unfreezes (the panes keep consuming meanwhile).
+    frozen_scene: Option<Box<Frozen>>,
+    /// A pane resubscribed after an eviction since the last take.
+    resubscribed: bool,
     /// Broadcaster-clock time and publisher counters at the last rate sample.
     fanout_sample: Option<(Nanos, PublisherStats)>,
     ended: bool,
@@ -127,6 +132,8 @@ impl App {
             workers: Feed::new(broadcaster, "workers", d, WorkersView::default()),
             events: Feed::new(broadcaster, "events", d, EventsView::default()),
             fanout: Fanout::default(),
+            frozen_scene: None,
+            resubscribed: false,
             fanout_sample: None,
             ended: false,
         }
@@ -144,9 +151,11 @@ impl App {
         let mut closed = true;
         macro_rules! pump {
             ($($f:ident),*) => {$(
+                let evictions = self.$f.evictions;
                 let (k, c) = self.$f.pump();
                 n += k;
                 closed &= c;
+                self.resubscribed |= self.$f.evictions != evictions;
             )*};
         }
         pump!(header, throughput, latency, subscribers, workers, events);
@@ -211,6 +220,70 @@ impl App {
         self.events.view.step_labels = labels;
     }
 
+    /// Freezes (or unfreezes) the display: while frozen it shows what it
+    /// showed at that moment; unfreezing shows the views, which kept up.
+    pub fn set_frozen(&mut self, on: bool) {
+        self.frozen = on;
+        self.frozen_scene = on.then(|| {
+            Box::new(Frozen {
+                header: self.header.view.clone(),
+                throughput: self.throughput.view.clone(),
+                latency: self.latency.view.clone(),
+                subscribers: self.subscribers.view.clone(),
+                workers: self.workers.view.clone(),
+                events: self.events.view.clone(),
+                fanout: self.fanout.clone(),
+                clock_now: self.broadcaster.clock().now(),
+                notes: self.notes(),
+            })
+        });
+    }
+
+    /// Whether a pane resubscribed after an eviction since the last call
+    /// (its view then needs the current settings announced again).
+    pub fn take_resubscribed(&mut self) -> bool {
+        std::mem::take(&mut self.resubscribed)
+    }
+
+    /// Each pane's (evictions, events lost), in [`PaneId::ALL`] order.
+    fn notes(&self) -> [(u32, u64); 5] {
+        [
+            (self.throughput.evictions, self.throughput.lost),
+            (self.latency.evictions, self.latency.lost),
+            (self.subscribers.evictions, self.subscribers.lost),
+            (self.workers.evictions, self.workers.lost),
+            (self.events.evictions, self.events.lost),
+        ]
+    }
+
+    /// What to draw: the frozen copy, or the live views.
+    fn scene(&self) -> Scene<'_> {
+        match &self.frozen_scene {
+            Some(f) => Scene {
+                header: &f.header,
+                throughput: &f.throughput,
+                latency: &f.latency,
+                subscribers: &f.subscribers,
+                workers: &f.workers,
+                events: &f.events,
+                fanout: &f.fanout,
+                clock_now: f.clock_now,
+                notes: f.notes,
+            },
+            None => Scene {
+                header: &self.header.view,
+                throughput: &self.throughput.view,
+                latency: &self.latency.view,
+                subscribers: &self.subscribers.view,
+                workers: &self.workers.view,
+                events: &self.events.view,
+                fanout: &self.fanout,
+                clock_now: self.broadcaster.clock().now(),
+                notes: self.notes(),
+            },
+        }
+    }
+
     /// Pipeline time the panes have reached.
     pub fn now(&self) -> Nanos {
         self.header.view.now
@@ -246,7 +319,7 @@ impl App {
                 Effect::Redraw
             }
             Command::ToggleFreeze => {
-                self.frozen = !self.frozen;
+                self.set_frozen(!self.frozen);
                 Effect::Redraw
             }
             Command::FocusNext => {
@@ -361,47 +434,34 @@ impl App {
         } else {
             state
         };
-        header::render(&self.header.view, &HeaderInfo { state, seed }, t, frame, areas.header);
+        let scene = self.scene();
+        header::render(scene.header, &HeaderInfo { state, seed }, t, frame, areas.header);
         if let Some((msg, _)) = &self.flash {
             frame.render_widget(Paragraph::new(Span::styled(format!(" {msg}"), t.warn())), areas.flash);
         }
         let ctx = Ctx {
             theme: t,
             window_s: WINDOWS_S[self.window],
-            fanout: &self.fanout,
+            fanout: scene.fanout,
         };
-        let clock_now = self.broadcaster.clock().now();
         for (i, id) in PaneId::ALL.iter().enumerate() {
             let area = areas.panes[i];
             if area.width == 0 || area.height == 0 {
                 continue;
             }
-            let pane = |evictions, lost| panes::Frame {
+            let pane = panes::Frame {
                 focused: i == self.focus,
-                evictions,
-                lost,
+                evictions: scene.notes[i].0,
+                lost: scene.notes[i].1,
             };
             match id {
-                PaneId::Throughput => {
-                    let f = &self.throughput;
-                    panes::throughput::render(&f.view, &ctx, pane(f.evictions, f.lost), frame, area)
-                }
-                PaneId::Latency => {
-                    let f = &self.latency;
-                    panes::latency::render(&f.view, &ctx, pane(f.evictions, f.lost), frame, area)
-                }
+                PaneId::Throughput => panes::throughput::render(scene.throughput, &ctx, pane, frame, area),
+                PaneId::Latency => panes::latency::render(scene.latency, &ctx, pane, frame, area),
                 PaneId::Subscribers => {
-                    let f = &self.subscribers;
-                    panes::subscribers::render(&f.view, &ctx, clock_now, pane(f.evictions, f.lost), frame, area)
+                    panes::subscribers::render(scene.subscribers, &ctx, scene.clock_now, pane, frame, area)
                 }
-                PaneId::Workers => {
-                    let f = &self.workers;
-                    panes::workers::render(&f.view, &ctx, pane(f.evictions, f.lost), frame, area)
-                }
-                PaneId::Events => {
-                    let f = &self.events;
-                    panes::events::render(&f.view, &ctx, pane(f.evictions, f.lost), frame, area)
-                }
+                PaneId::Workers => panes::workers::render(scene.workers, &ctx, pane, frame, area),
+                PaneId::Events => panes::events::render(scene.events, &ctx, pane, frame, area),
             }
         }
         frame.render_widget(
@@ -409,9 +469,41 @@ impl App {
             areas.footer,
         );
         if self.help {
-            draw_help(frame, area, self.replaying(), t);
+            // Between the header and the footer, which stay readable.
+            let room = Rect {
+                y: area.y + 1,
+                height: area.height.saturating_sub(2),
+                ..area
+            };
+            draw_help(frame, room, self.replaying(), t);
         }
     }
+}
+
+/// A copy of everything the panes draw, taken when the display freezes.
+struct Frozen {
+    header: HeaderView,
+    throughput: ThroughputView,
+    latency: LatencyView,
+    subscribers: SubscribersView,
+    workers: WorkersView,
+    events: EventsView,
+    fanout: Fanout,
+    clock_now: Nanos,
+    notes: [(u32, u64); 5],
+}
+
+/// Borrowed views for one frame.
+struct Scene<'a> {
+    header: &'a HeaderView,
+    throughput: &'a ThroughputView,
+    latency: &'a LatencyView,
+    subscribers: &'a SubscribersView,
+    workers: &'a WorkersView,
+    events: &'a EventsView,
+    fanout: &'a Fanout,
+    clock_now: Nanos,
+    notes: [(u32, u64); 5],
 }
 
 /// The screen's regions.
@@ -453,7 +545,8 @@ fn draw_help(frame: &mut Frame, area: Rect, replay: bool, t: Theme) {
     let fit = area.height.saturating_sub(2).max(1) as usize;
     let cols = entries.len().div_ceil(fit).max(1);
     let per_col = entries.len().div_ceil(cols);
-    let col_w = 60usize.min((area.width as usize).saturating_sub(2) / cols);
+    let longest = entries.iter().map(|b| 13 + b.help.chars().count()).max().unwrap_or(0);
+    let col_w = (longest + 2).min((area.width as usize).saturating_sub(2) / cols);
     let lines: Vec<Line> = (0..per_col)
         .map(|r| {
             let mut spans = Vec::new();

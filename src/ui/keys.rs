@@ -55,6 +55,7 @@ pub const STALL_FOR: u64 = 5 * SECONDS;
 pub const BURST_FACTOR: f64 = 5.0;
 pub const BURST_FOR: u64 = 5 * SECONDS;
 
+/// In order of importance: the footer shows as many hints as fit, from the top.
 pub static BINDINGS: &[Binding] = &[
     Binding {
         keys: &[ch('q'), (KeyCode::Char('c'), CTRL)],
@@ -105,65 +106,6 @@ pub static BINDINGS: &[Binding] = &[
         in_replay: false,
     },
     Binding {
-        keys: &[ch('l')],
-        label: "l",
-        hint: Some("service"),
-        help: "service time ×1.5",
-        command: Command::Act(Action::ScaleService(1.5)),
-        in_replay: false,
-    },
-    Binding {
-        keys: &[ch('L')],
-        label: "L",
-        hint: None,
-        help: "service time ÷1.5",
-        command: Command::Act(Action::ScaleService(1.0 / 1.5)),
-        in_replay: false,
-    },
-    Binding {
-        keys: &[ch('e')],
-        label: "e",
-        hint: Some("errors"),
-        help: "error rate +1 percentage point",
-        command: Command::Act(Action::AddErrorRate(0.01)),
-        in_replay: false,
-    },
-    Binding {
-        keys: &[ch('E')],
-        label: "E",
-        hint: None,
-        help: "error rate −1 percentage point",
-        command: Command::Act(Action::AddErrorRate(-0.01)),
-        in_replay: false,
-    },
-    Binding {
-        keys: &[ch('b')],
-        label: "b",
-        hint: Some("burst"),
-        help: "burst: arrivals ×5 for 5 s",
-        command: Command::Act(Action::Burst {
-            factor: BURST_FACTOR,
-            duration: BURST_FOR,
-        }),
-        in_replay: false,
-    },
-    Binding {
-        keys: &[ch(' ')],
-        label: "space",
-        hint: Some("pause"),
-        help: "pause / resume arrivals (replay: pause playback)",
-        command: Command::Act(Action::TogglePause),
-        in_replay: true,
-    },
-    Binding {
-        keys: &[ch('f')],
-        label: "f",
-        hint: Some("freeze"),
-        help: "freeze the display (the pipeline keeps running)",
-        command: Command::ToggleFreeze,
-        in_replay: true,
-    },
-    Binding {
         keys: &[ch('s')],
         label: "s",
         hint: Some("slow sub"),
@@ -196,6 +138,65 @@ pub static BINDINGS: &[Binding] = &[
         hint: Some("crash"),
         help: "crash a random worker",
         command: Command::Act(Action::Crash { worker: None }),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch('b')],
+        label: "b",
+        hint: Some("burst"),
+        help: "burst: arrivals ×5 for 5 s",
+        command: Command::Act(Action::Burst {
+            factor: BURST_FACTOR,
+            duration: BURST_FOR,
+        }),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch(' ')],
+        label: "space",
+        hint: Some("pause"),
+        help: "pause / resume arrivals (or the replay)",
+        command: Command::Act(Action::TogglePause),
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('f')],
+        label: "f",
+        hint: Some("freeze"),
+        help: "freeze the display; the pipeline runs on",
+        command: Command::ToggleFreeze,
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('l')],
+        label: "l",
+        hint: Some("service"),
+        help: "service time ×1.5",
+        command: Command::Act(Action::ScaleService(1.5)),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch('L')],
+        label: "L",
+        hint: None,
+        help: "service time ÷1.5",
+        command: Command::Act(Action::ScaleService(1.0 / 1.5)),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch('e')],
+        label: "e",
+        hint: Some("errors"),
+        help: "error rate +1 percentage point",
+        command: Command::Act(Action::AddErrorRate(0.01)),
+        in_replay: false,
+    },
+    Binding {
+        keys: &[ch('E')],
+        label: "E",
+        hint: None,
+        help: "error rate −1 percentage point",
+        command: Command::Act(Action::AddErrorRate(-0.01)),
         in_replay: false,
     },
     Binding {
@@ -301,6 +302,7 @@ fn footer_keys(b: &Binding) -> &'static str {
         "l" => "l/L",
         "e" => "e/E",
         "s" => "s/S",
+        "z Enter" => "z",
         "q Ctrl-C" => "q",
         other => other,
     }

@@ -329,9 +329,7 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
         if let Some(c) = &session.cast {
             c.borrow_mut().set_time(t);
         }
-        if !app.frozen || k == 1 {
-            terminal.draw(|f| app.draw(f))?;
-        }
+        terminal.draw(|f| app.draw(f))?;
         if stepper.ended() || t >= end {
             break;
         }

@@ -199,7 +199,7 @@ impl Session {
             StepAction::RemoveSlowSubscriber => self.effect(app, Effect::RemoveSlowSubscriber, announce),
             StepAction::RecordStart if !self.recording() => self.effect(app, Effect::ToggleRecording, announce),
             StepAction::RecordStop if self.recording() => self.effect(app, Effect::ToggleRecording, announce),
-            StepAction::Freeze(on) => app.frozen = on,
+            StepAction::Freeze(on) => app.set_frozen(on),
             StepAction::Focus(p) => app.focus = p.min(4),
             StepAction::Zoom(on) => app.zoom = on,
             StepAction::Window(s) => {
@@ -253,6 +253,10 @@ impl Driver for LiveDriver {
     }
 
     fn tick(&mut self, app: &mut App) {
+        if app.take_resubscribed() {
+            // A pane lost its subscription: tell it the settings again.
+            let _ = self.control.apply(Action::AnnounceState);
+        }
         let notables = app.take_notables();
         let mut announce = Self::announcer(&self.control);
         self.session.on_notables(app, notables, &mut announce);

@@ -54,6 +54,11 @@ pub struct EventsView {
     crashed: Vec<WorkerId>,
     /// Labels of scenario steps, if a scenario runs.
     pub step_labels: Vec<String>,
+    /// The settings as announced so far: a re-announcement of an unchanged
+    /// setting (a recording starting, a pane resubscribing) is not news.
+    settings: crate::collector::LoadSettings,
+    queue_capacity: u32,
+    auto_restart: Option<bool>,
 }
 
 impl EventsView {
@@ -66,6 +71,24 @@ impl EventsView {
             self.fresh.pop_front();
         }
         self.fresh.push_back((t, n));
+    }
+
+    /// Whether an announced setting differs from what was known (and
+    /// remembers it). Faults, bursts and the like are always news.
+    fn is_news(&mut self, change: LoadChange) -> bool {
+        let before = (self.settings, self.queue_capacity, self.auto_restart);
+        match change {
+            LoadChange::QueueCapacity { capacity } => self.queue_capacity = capacity,
+            LoadChange::AutoRestart { on } => self.auto_restart = Some(on),
+            LoadChange::Rate { .. }
+            | LoadChange::Workers { .. }
+            | LoadChange::Service { .. }
+            | LoadChange::ErrorRate { .. }
+            | LoadChange::Paused
+            | LoadChange::Resumed => self.settings.apply(change),
+            _ => return true,
+        }
+        before != (self.settings, self.queue_capacity, self.auto_restart)
     }
 
     /// Entries logged since the last take, oldest first.
@@ -94,8 +117,13 @@ impl View for EventsView {
                 Notable::Restarted(worker)
             }
             EventKind::WorkerStopped { worker } => Notable::Stopped(worker),
-            // The settings at start are in the header; log changes only.
-            EventKind::LoadChanged { change } if ev.t > 0 => Notable::Load(change),
+            EventKind::LoadChanged { change } => {
+                if !self.is_news(change) || ev.t == 0 {
+                    // The settings at start are in the header; log changes only.
+                    return;
+                }
+                Notable::Load(change)
+            }
             EventKind::ScenarioStep { step } => Notable::Step(step),
             _ => return,
         };

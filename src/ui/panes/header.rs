@@ -128,7 +128,9 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
     let seg_w = |spans: &Vec<Span>| spans.iter().map(|s| s.width()).sum::<usize>() + 2;
     let right_w = right.chars().count();
     let mut keep = vec![false; segments.len()];
-    let mut used = 0;
+    // The seed and clock are kept whenever the line has room for a minimal header beside them.
+    let show_right = width >= right_w + 40;
+    let mut used = if show_right { right_w + 1 } else { 0 };
     for prio in 0..=5u8 {
         for (i, (p, spans)) in segments.iter().enumerate() {
             if *p == prio && used + seg_w(spans) <= width {
@@ -147,7 +149,7 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
         }
     }
     let left_w: usize = left.iter().map(|s| s.width()).sum();
-    if left_w + right_w + 2 <= width {
+    if show_right && left_w + right_w <= width {
         left.push(Span::raw(" ".repeat(width - left_w - right_w)));
         left.push(Span::raw(right));
     }

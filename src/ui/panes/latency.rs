@@ -90,30 +90,21 @@ impl LatencyView {
         // Too many bins for the rows: keep every k-th edge.
         let step = edges.len().div_ceil(rows.saturating_sub(1).max(1)).max(1);
         let edges: Vec<u64> = edges.into_iter().step_by(step).collect();
-        let mut out = Vec::with_capacity(edges.len() + 1);
-        let mut from = 0u64;
-        for &e in &edges {
-            let n = count_in(h, from, e);
-            out.push((format!("<{}", format::duration(e)), n));
-            from = e;
+        // One pass over the histogram: each recorded value into its bin.
+        let mut counts = vec![0u64; edges.len() + 1];
+        for v in h.iter_recorded() {
+            let bin = edges.partition_point(|&e| e <= v.value_iterated_to());
+            counts[bin] += v.count_since_last_iteration();
         }
-        out.push((
-            format!("≥{}", format::duration(from.max(lo))),
-            count_in(h, from, u64::MAX),
-        ));
+        let mut out: Vec<(String, u64)> = edges
+            .iter()
+            .zip(&counts)
+            .map(|(e, n)| (format!("<{}", format::duration(*e)), *n))
+            .collect();
+        let from = edges.last().copied().unwrap_or(0);
+        out.push((format!("≥{}", format::duration(from.max(lo))), counts[edges.len()]));
         out
     }
-}
-
-/// Values in `[from, to)`.
-fn count_in(h: &Histogram<u64>, from: u64, to: u64) -> u64 {
-    h.iter_recorded()
-        .filter(|v| {
-            let x = v.value_iterated_to();
-            x >= from && x < to
-        })
-        .map(|v| v.count_since_last_iteration())
-        .sum()
 }
 
 const EIGHTHS: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
@@ -215,7 +206,8 @@ fn render_history(view: &LatencyView, ctx: &Ctx, frame: &mut Frame, area: Rect) 
     let p99 = series(view.now, w, |s| {
         view.history.get(s).copied().flatten().map(|p| p.1 as f64)
     });
-    let max = p99.iter().chain(&p50).map(|p| p.1).fold(1.0, f64::max) * 1.1;
+    // At least 1 ms of range, so an empty chart has sensible labels.
+    let max = p99.iter().chain(&p50).map(|p| p.1).fold(1e6, f64::max) * 1.1;
     let datasets = vec![
         Dataset::default()
             .name("p99")

@@ -100,15 +100,23 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::
     let room = inner.height.saturating_sub(1) as usize;
     let live: Vec<&SubscriberStats> = f.subscribers.iter().filter(|s| !s.state.is_ended()).collect();
     let ended: Vec<&SubscriberStats> = f.subscribers.iter().rev().filter(|s| s.state.is_ended()).collect();
-    let (live_n, ended_n) = if live.len() + ended.len() <= room {
-        (live.len(), ended.len())
+    let order: Vec<&SubscriberStats> = if live.len() + ended.len() <= room {
+        live.iter().chain(&ended).copied().collect()
     } else {
         let room = room.saturating_sub(1);
         let ended_n = ended.len().min(3).min(room);
         let live_n = live.len().min(room - ended_n);
-        (live_n, ended.len().min(room - live_n))
+        let ended_n = ended.len().min(room - live_n);
+        // Of the live ones, the lagging are kept first; shown in joining order.
+        let mut keep: Vec<usize> = (0..live.len()).collect();
+        keep.sort_by_key(|&i| (live[i].state == SubscriberState::Healthy, i));
+        keep.truncate(live_n);
+        keep.sort_unstable();
+        keep.iter()
+            .map(|&i| live[i])
+            .chain(ended[..ended_n].iter().copied())
+            .collect()
     };
-    let order: Vec<&SubscriberStats> = live[..live_n].iter().chain(&ended[..ended_n]).copied().collect();
     let hidden = f.subscribers.len() - order.len();
     let mut rows: Vec<Row> = order
         .into_iter()
@@ -167,8 +175,15 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::
             t.dim(),
         ))]));
     }
+    let name_w = f
+        .subscribers
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(6, 24) as u16;
     let mut names: Vec<(&str, Constraint, bool)> = vec![
-        ("name", Constraint::Min(10), false),
+        ("name", Constraint::Length(name_w), false),
         ("state", Constraint::Length(8), false),
     ];
     if medium {

@@ -103,28 +103,34 @@ pub fn render(view: &ThroughputView, ctx: &Ctx, pane: super::Frame, frame: &mut 
         return;
     }
     let (ok, failed, arrived, rejected) = view.per_second();
-    // Full numbers when they fit, compact ones (2.6k) when they do not.
-    let line = |fmt: &dyn Fn(f64) -> String| {
+    // Full numbers and words when they fit; then compact numbers (2.6k);
+    // then short words.
+    let line = |fmt: &dyn Fn(f64) -> String, words: [&'static str; 4]| {
         let mut spans = vec![
-            Span::styled("completed ", t.label()),
+            Span::styled(words[0], t.label()),
             Span::styled(format!("{}/s", fmt(ok + failed)), t.series(0)),
-            Span::styled("  failed ", t.label()),
+            Span::styled(words[1], t.label()),
             Span::styled(format!("{}/s", fmt(failed)), t.series(1)),
-            Span::styled("  in ", t.label()),
+            Span::styled(words[2], t.label()),
             Span::styled(format!("{}/s", fmt(arrived)), t.series(2)),
         ];
         if rejected > 0.0 {
-            spans.push(Span::styled("  rejected ", t.label()));
+            spans.push(Span::styled(words[3], t.label()));
             spans.push(Span::styled(format!("{}/s", fmt(rejected)), t.bad()));
         }
         Line::from(spans)
     };
-    let full = line(&|v| format::count(v.round() as u64));
-    let spans = if full.width() <= inner.width as usize {
-        full
-    } else {
-        line(&format::compact)
-    };
+    const LONG: [&str; 4] = ["completed ", "  failed ", "  in ", "  rejected "];
+    const SHORT: [&str; 4] = ["done ", " fail ", " in ", " rej "];
+    let full = |v: f64| format::count(v.round() as u64);
+    let spans = [
+        line(&full, LONG),
+        line(&format::compact, LONG),
+        line(&format::compact, SHORT),
+    ]
+    .into_iter()
+    .find(|l| l.width() <= inner.width as usize)
+    .unwrap_or_else(|| line(&format::compact, SHORT));
     let [line, chart_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
     frame.render_widget(Paragraph::new(spans), line);
     if chart_area.height < 4 || chart_area.width < 20 {
@@ -140,7 +146,7 @@ pub fn render(view: &ThroughputView, ctx: &Ctx, pane: super::Frame, frame: &mut 
         .iter()
         .flat_map(|v| v.iter().map(|p| p.1))
         .fold(view.target(), f64::max)
-        .max(1.0)
+        .max(10.0)
         * 1.1;
     let datasets = vec![
         Dataset::default()

@@ -69,7 +69,8 @@ impl WorkersView {
             .cells
             .iter()
             .filter(|c| c.present && matches!(c.health, Health::Alive | Health::Stalled));
-        let busy = live.clone().filter(|c| c.busy).count();
+        // A stalled worker holding a request is stalled, not busy.
+        let busy = live.clone().filter(|c| c.busy && c.health == Health::Alive).count();
         (live.count(), busy)
     }
 }
@@ -125,12 +126,14 @@ impl View for WorkersView {
     }
 }
 
-/// Width of one worker cell: `w12 ● busy     12.3k  ` (id, symbol, state, count).
+/// Width of one worker cell: `w12  ● busy        12.3k  ` (id, symbol, state, count).
 const CELL_W: usize = 27;
+/// Width of a compact cell: `w12 ● 12.3k  `.
+const COMPACT_W: usize = 13;
 
 pub fn render(view: &WorkersView, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
     let t = ctx.theme;
-    let (live, busy) = view.counts();
+    let (_, busy) = view.counts();
     let detail = format!(
         "{} ({busy} busy)  queue {}/{}",
         view.pool,
@@ -149,8 +152,13 @@ pub fn render(view: &WorkersView, ctx: &Ctx, pane: super::Frame, frame: &mut Fra
         .enumerate()
         .filter(|(_, c)| c.present && c.health != Health::Stopped)
         .collect();
-    let cols = (inner.width as usize / CELL_W).max(1);
     let rows = inner.height as usize;
+    // Full cells (`w3 ● busy 1.2k`) when they all fit, else compact ones
+    // (`w3 ● 1.2k`, the symbol alone telling the state).
+    let full_cols = (inner.width as usize / CELL_W).max(1);
+    let compact = shown.len() > full_cols * rows;
+    let cell_w = if compact { COMPACT_W } else { CELL_W };
+    let cols = (inner.width as usize / cell_w).max(1);
     let capacity = cols * rows;
     let overflow = shown.len() > capacity;
     let take = if overflow {
@@ -158,10 +166,9 @@ pub fn render(view: &WorkersView, ctx: &Ctx, pane: super::Frame, frame: &mut Fra
     } else {
         shown.len()
     };
-    let mut lines: Vec<Line> = Vec::new();
-    for chunk in shown[..take].chunks(cols) {
-        let mut spans = Vec::new();
-        for (id, c) in chunk {
+    let mut cells: Vec<Vec<Span>> = shown[..take]
+        .iter()
+        .map(|(id, c)| {
             let (sym, state, style) = match c.health {
                 Health::Crashed => ("✖", "CRASHED".to_string(), t.bad()),
                 Health::Stalled => (
@@ -171,24 +178,29 @@ pub fn render(view: &WorkersView, ctx: &Ctx, pane: super::Frame, frame: &mut Fra
                 ),
                 Health::Stopped => (" ", "stopped".to_string(), t.dim()),
                 Health::Alive if c.busy => ("●", "busy".to_string(), t.ok()),
-                Health::Alive => ("●", "idle".to_string(), t.dim()),
+                Health::Alive => ("○", "idle".to_string(), t.dim()),
             };
-            let cell = format!("{:<11}{:>6}", state, format::compact(c.completed as f64));
-            spans.push(Span::styled(format!("{:<5}", format!("w{id}")), t.label()));
-            spans.push(Span::styled(format!("{sym} "), style));
-            spans.push(Span::styled(cell, style));
-            spans.push(Span::raw("  "));
-        }
-        lines.push(Line::from(spans));
-    }
+            let count = format::compact(c.completed as f64);
+            let id = format!("w{id}");
+            if compact {
+                vec![
+                    Span::styled(format!("{id:<4}"), t.label()),
+                    Span::styled(format!("{sym} "), style),
+                    Span::styled(format!("{count:>5}  "), style),
+                ]
+            } else {
+                vec![
+                    Span::styled(format!("{id:<5}"), t.label()),
+                    Span::styled(format!("{sym} "), style),
+                    Span::styled(format!("{state:<11}{count:>6}  "), style),
+                ]
+            }
+        })
+        .collect();
     if overflow {
-        let hidden = shown.len() - take;
-        let extra = Span::styled(format!("… {hidden} more ({live} live)"), t.dim());
-        match lines.last_mut() {
-            Some(l) if l.spans.len() / 4 < cols => l.spans.push(extra),
-            _ => lines.push(Line::from(extra)),
-        }
+        cells.push(vec![Span::styled(format!("… {} more", shown.len() - take), t.dim())]);
     }
+    let mut lines: Vec<Line> = cells.chunks(cols).map(|row| Line::from(row.concat())).collect();
     if shown.is_empty() {
         lines.push(Line::from(Span::styled("no workers running", t.dim())));
     }

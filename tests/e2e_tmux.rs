@@ -1,0 +1,189 @@
+//! The real `fantop` binary in a real terminal (tmux): it draws every pane,
+//! a key changes the live pipeline, `q` exits with status 0, and the shell
+//! gets its terminal back (the summary line prints cleanly on the normal
+//! screen, not on the alternate screen or in raw mode).
+//!
+//! tmux is required (CI installs it); without it this test fails and says so.
+//! The test runs on a private tmux server (its own socket, `tmux -S`), so it
+//! never touches a user's sessions, and a guard kills that server and
+//! removes its files however the test ends.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// How long any one awaited condition may take before the test fails.
+const DEADLINE: Duration = Duration::from_secs(30);
+/// Pause between two polls of the screen.
+const POLL: Duration = Duration::from_millis(100);
+
+/// A tmux session on its own server socket; killed (with its server) on drop.
+struct Tmux {
+    socket: PathBuf,
+    session: String,
+    status_file: PathBuf,
+}
+
+impl Tmux {
+    /// Starts `program` (a shell command line) in a detached `cols`x`rows`
+    /// session. When it exits, the wrapper writes `EXIT=<status>` to the
+    /// status file and keeps the pane open so its last screen can be read.
+    fn start(cols: u16, rows: u16, program: &str) -> Tmux {
+        let id = format!("fantop-e2e-{}-{}", std::process::id(), nanos_now());
+        let tmux = Tmux {
+            socket: std::env::temp_dir().join(format!("{id}.sock")),
+            session: id.clone(),
+            status_file: std::env::temp_dir().join(format!("{id}.status")),
+        };
+        let command = format!(
+            "TERM=xterm-256color {program} ; echo EXIT=$? > {}; sleep 30",
+            sh_quote(&tmux.status_file.to_string_lossy())
+        );
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            &tmux.session,
+            "-x",
+            &cols.to_string(),
+            "-y",
+            &rows.to_string(),
+            &command,
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        match Command::new("tmux").arg("-S").arg(&self.socket).args(args).output() {
+            Ok(out) => out,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                panic!("tmux is required for this end-to-end test (CI installs it): apt-get install tmux")
+            }
+            Err(e) => panic!("cannot run tmux: {e}"),
+        }
+    }
+
+    /// The visible screen as text.
+    fn screen(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-t", &self.session]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn send(&self, key: &str) {
+        let out = self.run(&["send-keys", "-t", &self.session, key]);
+        assert!(
+            out.status.success(),
+            "send-keys {key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Polls the screen until `ok` holds; fails with the last screen at the deadline.
+    fn wait_for_screen(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Polls the status file the wrapper writes when the program exits.
+    fn wait_for_exit(&self) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Ok(s) = std::fs::read_to_string(&self.status_file)
+                && s.ends_with('\n')
+            {
+                return s.trim().to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fantop did not exit after q; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // Only this test's private server: its session and the program in it.
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+        let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_file(&self.status_file);
+    }
+}
+
+fn nanos_now() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// Single-quotes `s` for `sh`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn header(screen: &str) -> &str {
+    screen.lines().next().unwrap_or("")
+}
+
+/// Started in a terminal, fantop draws its header and all five panes; `+`
+/// raises the live rate from 2,000/s to 2,500/s; `q` exits with status 0 and
+/// leaves the terminal clean, with the summary line at the start of a line.
+#[test]
+fn live_monitor_draws_takes_a_key_and_quits_cleanly() {
+    let program = format!("{} --seed 1", sh_quote(env!("CARGO_BIN_EXE_fantop")));
+    let tmux = Tmux::start(120, 36, &program);
+
+    let screen = tmux.wait_for_screen("the header at rate 2,000/s and all five panes", |s| {
+        header(s).contains("rate 2,000/s")
+            && ["Throughput", "Latency", "Subscribers", "Workers", "Events"]
+                .iter()
+                .all(|t| s.contains(t))
+    });
+    assert!(header(&screen).contains("seed 1"), "{screen}");
+
+    tmux.send("+");
+    tmux.wait_for_screen("the header at rate 2,500/s after +", |s| {
+        header(s).contains("rate 2,500/s")
+    });
+
+    tmux.send("q");
+    assert_eq!(tmux.wait_for_exit(), "EXIT=0");
+
+    let after = tmux.wait_for_screen("the summary line after exit", |s| s.contains("fantop: ran"));
+    let summary = after.lines().find(|l| l.contains("fantop: ran")).unwrap_or_default();
+    // In raw mode a newline does not return the carriage: the line would not
+    // start at column 0. Left on the alternate screen, the panes would show.
+    assert!(
+        summary.starts_with("fantop: ran "),
+        "summary not at column 0: {summary:?}\n{after}"
+    );
+    assert!(summary.contains("; seed 1"), "{summary}");
+    for pane in ["Throughput", "Subscribers", "Workers"] {
+        assert!(
+            !after.contains(pane),
+            "the monitor is still on screen after exit:\n{after}"
+        );
+    }
+    assert!(!after.contains('\u{1b}'), "escape sequences printed raw:\n{after:?}");
+}

@@ -1,0 +1,1062 @@
+//! The terminal monitor as drawn on ratatui's `TestBackend`: what each pane
+//! shows at fixed sizes from fixed data (insta snapshots), that no size —
+//! however small — makes a pane panic, and what every key does to the app.
+//!
+//! Every snapshot is drawn from one deterministic [`fixture`]: a seeded
+//! [`Sim`] run for 12 simulated seconds at the default 2,000 requests/s,
+//! with a burst, crashes, stalls, a pool and a rate change injected, published
+//! through a broadcaster on a *manual* clock and pumped into the [`App`] as
+//! it goes (as the UI's frame tick would).
+//!
+//! The manual clock stays at 12 s while publishing, then moves 250 ms on
+//! before drawing. So "last rx" reads 250ms, no subscriber is evicted for
+//! time, and the Subscribers title reads "publish 0 ev/s, 0 ns/ev": `App`
+//! samples the publisher's rate only between pumps at least 0.5 s apart on
+//! the broadcaster's clock, and its ns/ev is wall-clock time, which no
+//! snapshot could hold.
+//!
+//! When the rendering changes on purpose, re-approve with
+//! `INSTA_UPDATE=always cargo test --test ui`, delete any leftover
+//! `tests/snapshots/*.snap.new`, and review the `.snap` diffs.
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+
+use fantop::broadcast::{
+    self, BroadcastConfig, Broadcaster, EvictionPolicy, Publisher, SubscribeOptions, SubscriberState, Subscription,
+};
+use fantop::clock::Clock;
+use fantop::event::{Event, MILLIS, Nanos, SECONDS};
+use fantop::sim::{Action, Sim, SimConfig};
+use fantop::ui::app::{App, Effect, MIN_HEIGHT, MIN_WIDTH, Mode, PaneId, footer_line};
+use fantop::ui::feed::{PANE_CAPACITY, View};
+use fantop::ui::keys::{BINDINGS, BURST_FACTOR, BURST_FOR, STALL_FOR, binding_for};
+use fantop::ui::panes::events::EventsView;
+use fantop::ui::panes::header::{self, HeaderInfo, HeaderView, RunState};
+use fantop::ui::panes::latency::LatencyView;
+use fantop::ui::panes::subscribers::SubscribersView;
+use fantop::ui::panes::throughput::ThroughputView;
+use fantop::ui::panes::workers::WorkersView;
+use fantop::ui::panes::{self, Ctx, Fanout, WINDOWS_S};
+use fantop::ui::theme::Theme;
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, TestRunner};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::{Position, Rect};
+use ratatui::style::Color;
+
+// ---------------------------------------------------------------------------
+// Fixture
+// ---------------------------------------------------------------------------
+
+/// The simulation's seed, also shown in the header.
+const SEED: u64 = 1;
+/// Arrival rate of the fixture (the binary's default).
+const RATE: f64 = 2_000.0;
+/// Simulated time the fixture runs to.
+const END: Nanos = 12 * SECONDS;
+/// Broadcaster-clock time between the last pump and the frame ("last rx").
+const FRAME_LAG: Nanos = 250 * MILLIS;
+/// Events published between two pumps (about 2/3 s of stream at 2,000/s).
+const PUMP_EVERY: usize = 4_096;
+
+/// How to build a fixture.
+#[derive(Clone, Debug)]
+struct Setup {
+    theme: Theme,
+    mode: Mode,
+    rate: f64,
+    eviction: EvictionPolicy,
+    /// Subscribe a `slow-1` (queue of 256) that never receives.
+    slow_subscriber: bool,
+    /// Pump only once, after everything is published: the UI stalled.
+    ui_stalled: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            theme: Theme::COLOR,
+            mode: Mode::Live { seed: SEED },
+            rate: RATE,
+            eviction: EvictionPolicy::default(),
+            slow_subscriber: false,
+            ui_stalled: false,
+        }
+    }
+}
+
+/// A pumped app and what must stay alive for its panes to read as live.
+struct Fixture {
+    app: App,
+    broadcaster: Broadcaster,
+    clock: Clock,
+    /// Dropping the publisher closes every subscriber (rows would read CLOSED).
+    publisher: Publisher,
+    _slow: Option<Subscription>,
+}
+
+/// The fixture's stream at [`RATE`], generated once per test binary.
+fn events() -> &'static [Event] {
+    static EVENTS: OnceLock<Vec<Event>> = OnceLock::new();
+    EVENTS.get_or_init(|| scripted_events(RATE))
+}
+
+/// The fixture's stream: a seeded run to 12 s with faults and controls
+/// injected at fixed simulated times.
+fn scripted_events(rate: f64) -> Vec<Event> {
+    let mut sim = Sim::new(SimConfig {
+        seed: SEED,
+        rate,
+        ..Default::default()
+    });
+    let script = [
+        (
+            3 * SECONDS,
+            Action::Burst {
+                factor: 1.5,
+                duration: 2 * SECONDS,
+            },
+        ),
+        (6 * SECONDS, Action::Crash { worker: Some(5) }),
+        (7 * SECONDS, Action::AddWorkers(2)),
+        (8 * SECONDS, Action::ScaleRate(1.25)),
+        (
+            9 * SECONDS,
+            Action::Stall {
+                worker: Some(2),
+                duration: 2 * SECONDS,
+            },
+        ),
+        (
+            11 * SECONDS,
+            Action::Stall {
+                worker: Some(1),
+                duration: 5 * SECONDS,
+            },
+        ),
+        (11_800 * MILLIS, Action::Crash { worker: Some(6) }),
+    ];
+    let mut out = Vec::new();
+    for (at, action) in script {
+        sim.advance_until(at, &mut out);
+        sim.apply(action, &mut out)
+            .unwrap_or_else(|e| panic!("{action:?} at {at}: {e}"));
+    }
+    sim.advance_until(END, &mut out);
+    out
+}
+
+/// Builds the app, publishes the scripted stream (pumping every
+/// [`PUMP_EVERY`] events unless the UI is stalled), and moves the manual
+/// clock [`FRAME_LAG`] past the last pump. Unless stalled, checks that no
+/// pane lost an event.
+fn fixture(setup: Setup) -> Fixture {
+    let clock = Clock::manual();
+    let config = BroadcastConfig {
+        eviction: setup.eviction,
+        ..Default::default()
+    };
+    let (mut publisher, broadcaster) = broadcast::channel(config, clock.clone());
+    let mut app = App::new(&broadcaster, setup.theme, setup.mode.clone());
+    let slow = setup
+        .slow_subscriber
+        .then(|| broadcaster.subscribe_with(SubscribeOptions::new("slow-1").capacity(256)));
+    clock.set(END);
+    let owned;
+    let events = if setup.rate == RATE {
+        events()
+    } else {
+        owned = scripted_events(setup.rate);
+        &owned
+    };
+    for chunk in events.chunks(if setup.ui_stalled { usize::MAX } else { PUMP_EVERY }) {
+        chunk.iter().for_each(|e| publisher.publish(*e));
+        publisher.flush();
+        if !setup.ui_stalled {
+            app.pump();
+        }
+    }
+    app.pump();
+    clock.advance(FRAME_LAG);
+    if !setup.ui_stalled {
+        for s in broadcaster.stats().iter().filter(|s| s.name != "slow-1") {
+            assert_eq!(
+                (s.dropped, s.state),
+                (0, SubscriberState::Healthy),
+                "pane {} fell behind",
+                s.name
+            );
+        }
+    }
+    Fixture {
+        app,
+        broadcaster,
+        clock,
+        publisher,
+        _slow: slow,
+    }
+}
+
+fn live() -> Fixture {
+    fixture(Setup::default())
+}
+
+/// A fixture with a never-receiving `slow-1` and an eviction after 300 drops.
+fn with_slow_subscriber() -> Fixture {
+    fixture(Setup {
+        eviction: EvictionPolicy {
+            full_for: None,
+            max_drops: Some(300),
+        },
+        slow_subscriber: true,
+        ..Setup::default()
+    })
+}
+
+fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+    terminal.draw(|f| app.draw(f)).expect("draw");
+    terminal
+}
+
+/// The screen's text, one string per row.
+fn rows(terminal: &Terminal<TestBackend>) -> Vec<String> {
+    let buf = terminal.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect())
+        .collect()
+}
+
+fn text(terminal: &Terminal<TestBackend>) -> String {
+    rows(terminal).join("\n")
+}
+
+const TITLES: [&str; 5] = [" Throughput ", " Latency ", " Subscribers ", " Workers ", " Events "];
+
+fn zoomed(fx: &mut Fixture, pane: PaneId) {
+    fx.app.focus = PaneId::ALL.iter().position(|p| *p == pane).expect("a pane");
+    fx.app.zoom = true;
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots: the whole screen
+// ---------------------------------------------------------------------------
+
+/// At 120x36 every pane is on screen with its title, and the header shows the
+/// load the stream last announced (10 workers at 7 s, rate ×1.25 at 8 s),
+/// the seed and the elapsed time.
+#[test]
+fn full_screen_at_120x36_shows_header_all_panes_and_footer() {
+    let fx = live();
+    let t = draw(&fx.app, 120, 36);
+    let screen = text(&t);
+    for title in TITLES {
+        assert!(screen.contains(title), "{title} missing:\n{screen}");
+    }
+    let header = &rows(&t)[0];
+    assert!(header.contains("rate 2,500/s  workers 10"), "{header}");
+    assert!(header.contains("seed 1  00:00:12"), "{header}");
+    assert!(rows(&t)[35].contains("? help"));
+    insta::assert_snapshot!("full_120x36", t.backend());
+}
+
+/// A wide terminal shows every Subscribers column (queue gauge, last rx,
+/// evictions) and a three-column worker grid.
+#[test]
+fn full_screen_at_200x60_shows_every_subscriber_column() {
+    let fx = live();
+    let t = draw(&fx.app, 200, 60);
+    let screen = text(&t);
+    for col in ["queue", "lag", "delivered", "dropped", "last rx", "evictions"] {
+        assert!(screen.contains(col), "{col} missing:\n{screen}");
+    }
+    insta::assert_snapshot!("full_200x60", t.backend());
+}
+
+/// The classic 80x24 terminal still shows all five panes.
+#[test]
+fn full_screen_at_80x24_shows_all_five_panes() {
+    let fx = live();
+    let t = draw(&fx.app, 80, 24);
+    let screen = text(&t);
+    for title in TITLES {
+        assert!(screen.contains(title), "{title} missing:\n{screen}");
+    }
+    insta::assert_snapshot!("full_80x24", t.backend());
+}
+
+/// The minimum size (60x16) draws the full layout, not the "too small" line.
+#[test]
+fn minimum_size_60x16_draws_the_layout() {
+    let fx = live();
+    let t = draw(&fx.app, MIN_WIDTH, MIN_HEIGHT);
+    assert!(!text(&t).contains("too small"));
+    insta::assert_snapshot!("full_60x16", t.backend());
+}
+
+/// The monochrome theme writes exactly the same text and uses no colour at
+/// all; the colour theme does use colour.
+#[test]
+fn mono_theme_draws_the_same_text_without_any_colour() {
+    let colour = live();
+    let mono = fixture(Setup {
+        theme: Theme::MONO,
+        ..Setup::default()
+    });
+    let (tc, tm) = (draw(&colour.app, 120, 36), draw(&mono.app, 120, 36));
+    assert_eq!(rows(&tc), rows(&tm));
+    let coloured = |t: &Terminal<TestBackend>| {
+        t.backend()
+            .buffer()
+            .content()
+            .iter()
+            .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+            .count()
+    };
+    assert_eq!(coloured(&tm), 0, "mono theme used colour");
+    assert!(coloured(&tc) > 0, "colour theme used no colour");
+}
+
+/// Each pane zoomed fills the body alone: no other pane's title shows.
+#[test]
+fn each_zoomed_pane_fills_the_screen_alone() {
+    for (i, pane) in PaneId::ALL.iter().enumerate() {
+        let mut fx = live();
+        zoomed(&mut fx, *pane);
+        let t = draw(&fx.app, 120, 36);
+        let screen = text(&t);
+        for (j, title) in TITLES.iter().enumerate() {
+            assert_eq!(screen.contains(title), i == j, "zoom {pane:?}: {title}\n{screen}");
+        }
+        insta::assert_snapshot!(
+            format!("zoom_{}_120x36", format!("{pane:?}").to_lowercase()),
+            t.backend()
+        );
+    }
+}
+
+/// Each chart window (`t`) relabels the time axis: -30s, -1m00s, -5m00s.
+#[test]
+fn chart_window_sets_the_time_axis_labels() {
+    let mut fx = live();
+    zoomed(&mut fx, PaneId::Throughput);
+    for (w, label) in [(0, "-30s"), (1, "-1m00s"), (2, "-5m00s")] {
+        fx.app.window = w;
+        let screen = text(&draw(&fx.app, 120, 36));
+        assert!(
+            screen.contains(label),
+            "window {}: {label} missing:\n{screen}",
+            WINDOWS_S[w]
+        );
+    }
+    fx.app.window = 2;
+    insta::assert_snapshot!("zoom_throughput_window_5m_120x36", draw(&fx.app, 120, 36).backend());
+}
+
+/// The help overlay draws over the panes, titled with how to close it.
+#[test]
+fn help_overlay_draws_over_the_panes() {
+    let mut fx = live();
+    fx.app.help = true;
+    let t = draw(&fx.app, 120, 36);
+    assert!(text(&t).contains("Keys (? or Esc to close)"));
+    insta::assert_snapshot!("help_120x36", t.backend());
+}
+
+/// At the minimum size the help overlay splits into columns to fit.
+#[test]
+fn help_overlay_at_minimum_size_uses_columns() {
+    let mut fx = live();
+    fx.app.help = true;
+    let t = draw(&fx.app, MIN_WIDTH, MIN_HEIGHT);
+    assert!(text(&t).contains("Keys (? or Esc to close)"));
+    insta::assert_snapshot!("help_60x16", t.backend());
+}
+
+/// Every help line is shown whole on a wide screen (nothing cut off).
+#[test]
+fn help_overlay_shows_every_help_line_whole_on_a_wide_screen() {
+    let mut fx = live();
+    fx.app.help = true;
+    let screen = text(&draw(&fx.app, 200, 60));
+    for b in BINDINGS {
+        assert!(screen.contains(b.help), "{:?} cut off:\n{screen}", b.help);
+    }
+}
+
+/// In replay only the keys marked `in_replay` are listed in help.
+#[test]
+fn help_overlay_in_replay_lists_only_replay_keys() {
+    // An app with no data, so the panes under the overlay stay quiet.
+    let (mut app, _p) = bare_app(replay_mode());
+    app.help = true;
+    let screen = text(&draw(&app, 200, 60));
+    for b in BINDINGS {
+        let shown = screen.contains(&format!("{:>11}  ", b.label));
+        assert_eq!(shown, b.in_replay, "{} in replay help", b.label);
+    }
+}
+
+/// Below 60x16 the screen is one (wrapped) line saying what size is needed.
+#[test]
+fn too_small_terminal_asks_for_60x16() {
+    let fx = live();
+    let t = draw(&fx.app, 59, 16);
+    assert_eq!(
+        rows(&t)[0].trim_end(),
+        "terminal too small: 59x16 (need at least 60x16)"
+    );
+    insta::assert_snapshot!("too_small_59x16", t.backend());
+    let t = draw(&fx.app, 60, 15);
+    assert!(rows(&t)[0].starts_with("terminal too small: 60x15"));
+    insta::assert_snapshot!("too_small_20x6", draw(&fx.app, 20, 6).backend());
+    insta::assert_snapshot!("too_small_1x1", draw(&fx.app, 1, 1).backend());
+}
+
+/// The header keeps the seed and the elapsed clock at every width the
+/// layout draws (lower-priority segments such as the service give way).
+#[test]
+fn header_keeps_seed_and_clock_at_every_width() {
+    for mode in [Mode::Live { seed: SEED }, replay_mode()] {
+        let fx = fixture(Setup {
+            mode: mode.clone(),
+            ..Setup::default()
+        });
+        let lost: Vec<u16> = (MIN_WIDTH..=200)
+            .filter(|w| !rows(&draw(&fx.app, *w, MIN_HEIGHT))[0].contains("seed 1  00:00:12"))
+            .collect();
+        assert!(lost.is_empty(), "{mode:?}: no seed/clock at widths {lost:?}");
+    }
+}
+
+/// A replay shows REPLAY with position/length in the header, and a refused
+/// key's flash message on the line under it.
+#[test]
+fn replay_header_and_refusal_flash() {
+    let mut fx = fixture(Setup {
+        mode: replay_mode(),
+        ..Setup::default()
+    });
+    assert_eq!(fx.app.on_command(command('+')), Effect::Redraw);
+    let t = draw(&fx.app, 120, 36);
+    let r = rows(&t);
+    assert!(r[0].contains("REPLAY 00:00:12/00:01:00"), "{}", r[0]);
+    assert!(r[1].contains("not available while replaying a recording"), "{}", r[1]);
+    insta::assert_snapshot!("replay_flash_120x36", t.backend());
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots: slow subscribers and evictions
+// ---------------------------------------------------------------------------
+
+/// A subscriber that never receives is evicted under the drop policy; its row
+/// stays, reading EVICTED with the count and reason, and the pane's title
+/// counts the eviction.
+#[test]
+fn evicted_slow_subscriber_row_reads_evicted_with_reason() {
+    let mut fx = with_slow_subscriber();
+    let slow = fx
+        .broadcaster
+        .stats()
+        .into_iter()
+        .find(|s| s.name == "slow-1")
+        .expect("slow-1 listed");
+    assert_eq!(slow.state, SubscriberState::Evicted);
+    zoomed(&mut fx, PaneId::Subscribers);
+    let t = draw(&fx.app, 120, 36);
+    let row = rows(&t).into_iter().find(|r| r.contains("slow-1")).expect("slow-1 row");
+    assert!(row.contains("EVICTED"), "{row}");
+    assert!(row.contains("1 (300+ drops while lagging)"), "{row}");
+    assert!(rows(&t)[1].contains("6 live, 1 evicted"), "{}", rows(&t)[1]);
+    insta::assert_snapshot!("slow_subscribers_zoom_120x36", t.backend());
+}
+
+/// The Events pane logs the slow subscriber's lagging and its eviction, by name.
+#[test]
+fn events_pane_logs_the_slow_subscribers_eviction() {
+    let mut fx = with_slow_subscriber();
+    zoomed(&mut fx, PaneId::Events);
+    let t = draw(&fx.app, 120, 36);
+    let screen = text(&t);
+    assert!(screen.contains("slow-1 evicted: 300+ drops while lagging,"), "{screen}");
+    assert!(screen.contains("slow-1 lagging: queue full, dropping"), "{screen}");
+    insta::assert_snapshot!("slow_events_zoom_120x36", t.backend());
+}
+
+/// When the UI stalls so long that its panes' queues overflow, each pane is
+/// evicted, resubscribes at once, and says so in its bottom border; the
+/// screen still draws.
+#[test]
+fn panes_that_fall_behind_are_evicted_and_say_so_in_their_border() {
+    let fx = fixture(Setup {
+        eviction: EvictionPolicy {
+            full_for: None,
+            max_drops: Some(300),
+        },
+        ui_stalled: true,
+        ..Setup::default()
+    });
+    let published = fx.broadcaster.publisher_stats().events;
+    assert!(
+        published > PANE_CAPACITY as u64,
+        "{published} events fit a pane's queue"
+    );
+    let t = draw(&fx.app, 120, 36);
+    let screen = text(&t);
+    assert_eq!(screen.matches("evicted 1×, lost").count(), 5, "{screen}");
+    insta::assert_snapshot!("panes_evicted_120x36", t.backend());
+}
+
+// ---------------------------------------------------------------------------
+// No size makes anything panic
+// ---------------------------------------------------------------------------
+
+/// Draws `f` at every size up to 70x20 and lists the sizes that panicked.
+fn panics_at_small_sizes(mut f: impl FnMut(u16, u16)) -> Vec<(u16, u16)> {
+    let mut failed = Vec::new();
+    for w in 0..=70 {
+        for h in 0..=20 {
+            if catch_unwind(AssertUnwindSafe(|| f(w, h))).is_err() {
+                failed.push((w, h));
+            }
+        }
+    }
+    failed
+}
+
+/// The app draws at every size from 0x0 to 70x20 — unzoomed, zoomed on each
+/// pane, and with help open — without panicking.
+#[test]
+fn app_draws_at_every_small_size_without_panicking() {
+    let mut fx = with_slow_subscriber();
+    let mut states: Vec<(usize, bool, bool)> = vec![(0, false, false), (2, false, true)];
+    states.extend((0..PaneId::ALL.len()).map(|i| (i, true, false)));
+    for (focus, zoom, help) in states {
+        fx.app.focus = focus;
+        fx.app.zoom = zoom;
+        fx.app.help = help;
+        let app = &fx.app;
+        let failed = panics_at_small_sizes(|w, h| {
+            draw(app, w, h);
+        });
+        assert!(
+            failed.is_empty(),
+            "focus {focus} zoom {zoom} help {help}: panicked at {failed:?}"
+        );
+    }
+}
+
+/// Views built from the fixture's stream, for drawing panes directly.
+struct Views {
+    header: HeaderView,
+    throughput: ThroughputView,
+    latency: LatencyView,
+    subscribers: SubscribersView,
+    workers: WorkersView,
+    events: EventsView,
+    fanout: Fanout,
+}
+
+fn views(fx: &Fixture) -> Views {
+    fn built<V: View + Default>(events: &[Event]) -> V {
+        let mut v = V::default();
+        events.iter().for_each(|e| v.apply(e));
+        v.settle();
+        v
+    }
+    let events = events();
+    Views {
+        header: built(events),
+        throughput: built(events),
+        latency: built(events),
+        subscribers: built(events),
+        workers: built(events),
+        events: built(events),
+        fanout: Fanout {
+            subscribers: fx.broadcaster.stats(),
+            publisher: fx.broadcaster.publisher_stats(),
+            events_per_s: 123_456.0,
+            ns_per_event: 78.0,
+        },
+    }
+}
+
+/// The six things drawn directly: the five panes and the header line.
+#[derive(Clone, Copy, Debug)]
+enum Part {
+    Throughput,
+    Latency,
+    Subscribers,
+    Workers,
+    Events,
+    Header,
+}
+
+/// Draws one part into `area` of a `w`x`h` screen: focused, with an
+/// eviction note in its border, and a long replay state in the header.
+fn render_part(v: &Views, part: Part, window_s: u64, clock_now: Nanos, w: u16, h: u16, area: Rect) {
+    let ctx = Ctx {
+        theme: Theme::COLOR,
+        window_s,
+        fanout: &v.fanout,
+    };
+    let frame = panes::Frame {
+        focused: true,
+        evictions: 3,
+        lost: 1_234_567,
+    };
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    t.draw(|f| match part {
+        Part::Throughput => panes::throughput::render(&v.throughput, &ctx, frame, f, area),
+        Part::Latency => panes::latency::render(&v.latency, &ctx, frame, f, area),
+        Part::Subscribers => panes::subscribers::render(&v.subscribers, &ctx, clock_now, frame, f, area),
+        Part::Workers => panes::workers::render(&v.workers, &ctx, frame, f, area),
+        Part::Events => panes::events::render(&v.events, &ctx, frame, f, area),
+        Part::Header => {
+            let state = RunState::Replay {
+                position: 5 * SECONDS,
+                length: 60 * SECONDS,
+                paused: true,
+            };
+            let info = HeaderInfo {
+                state,
+                seed: Some(u64::MAX),
+            };
+            header::render(&v.header, &info, Theme::COLOR, f, area)
+        }
+    })
+    .expect("draw");
+}
+
+/// Renders `part` into every area from 0x0 to 70x20 (placed off the
+/// origin) and fails with the sizes that panicked.
+fn part_renders_at_every_small_size(part: Part) {
+    let fx = with_slow_subscriber();
+    let v = views(&fx);
+    let window_s = WINDOWS_S[1];
+    let failed = panics_at_small_sizes(|w, h| {
+        render_part(&v, part, window_s, fx.clock.now(), w + 2, h + 2, Rect::new(1, 1, w, h))
+    });
+    assert!(failed.is_empty(), "{part:?} panicked at {failed:?}");
+}
+
+/// The Throughput pane draws into any area up to 70x20 without panicking —
+/// below the app's 60x16 guard too. (Likewise for the tests below.)
+#[test]
+fn throughput_pane_renders_at_every_small_size() {
+    part_renders_at_every_small_size(Part::Throughput);
+}
+
+/// The Latency pane draws into any area up to 70x20 without panicking.
+#[test]
+fn latency_pane_renders_at_every_small_size() {
+    part_renders_at_every_small_size(Part::Latency);
+}
+
+/// The Subscribers pane draws into any area up to 70x20 without panicking.
+#[test]
+fn subscribers_pane_renders_at_every_small_size() {
+    part_renders_at_every_small_size(Part::Subscribers);
+}
+
+/// The Workers pane draws into any area up to 70x20 without panicking.
+#[test]
+fn workers_pane_renders_at_every_small_size() {
+    part_renders_at_every_small_size(Part::Workers);
+}
+
+/// The Events pane draws into any area up to 70x20 without panicking.
+#[test]
+fn events_pane_renders_at_every_small_size() {
+    part_renders_at_every_small_size(Part::Events);
+}
+
+/// The header line draws into any area up to 70x20 without panicking.
+#[test]
+fn header_renders_at_every_small_size() {
+    part_renders_at_every_small_size(Part::Header);
+}
+
+/// Any part, in any chart window, at a random area anywhere on a random
+/// screen up to 300x100, draws without panicking.
+#[test]
+fn parts_render_at_random_areas_and_windows_without_panicking() {
+    let fx = with_slow_subscriber();
+    let v = views(&fx);
+    let parts = [
+        Part::Throughput,
+        Part::Latency,
+        Part::Subscribers,
+        Part::Workers,
+        Part::Events,
+        Part::Header,
+    ];
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 200,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let cases = (
+        0usize..6,
+        0usize..3,
+        1u16..300,
+        1u16..100,
+        any::<(u16, u16, u16, u16)>(),
+    );
+    runner
+        .run(&cases, |(part, window, w, h, (x, y, aw, ah))| {
+            let (x, y) = (x % w, y % h);
+            let area = Rect::new(x, y, aw % (w - x + 1), ah % (h - y + 1));
+            render_part(&v, parts[part], WINDOWS_S[window], fx.clock.now(), w, h, area);
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Random sizes up to 400x150 and random focus, zoom, help, freeze and chart
+/// window never make the app panic; below 60x16 the first row asks for more
+/// room, and from 60x16 the footer offers help.
+#[test]
+fn app_draws_at_random_sizes_and_states_without_panicking() {
+    let fx = RefCell::new(with_slow_subscriber());
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 96,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let states = (
+        0u16..400,
+        0u16..150,
+        0usize..5,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        0usize..3,
+    );
+    runner
+        .run(&states, |(w, h, focus, zoom, help, frozen, window)| {
+            let mut fx = fx.borrow_mut();
+            let app = &mut fx.app;
+            (app.focus, app.zoom, app.help, app.frozen, app.window) = (focus, zoom, help, frozen, window);
+            let t = draw(app, w, h);
+            let rows = rows(&t);
+            if w < MIN_WIDTH || h < MIN_HEIGHT {
+                let first = rows.first().map_or("", String::as_str);
+                prop_assert!(
+                    w < 20 || h == 0 || first.starts_with("terminal too small: "),
+                    "{first:?}"
+                );
+            } else {
+                prop_assert!(rows[h as usize - 1].contains("? help"), "{:?}", rows[h as usize - 1]);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------
+
+fn press(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+    KeyEvent::new_with_kind(code, modifiers, KeyEventKind::Press)
+}
+
+fn key(c: char) -> KeyEvent {
+    let shift = c.is_ascii_uppercase() || "+?".contains(c);
+    press(
+        KeyCode::Char(c),
+        if shift { KeyModifiers::SHIFT } else { KeyModifiers::NONE },
+    )
+}
+
+fn command(c: char) -> fantop::ui::keys::Command {
+    binding_for(&key(c)).unwrap_or_else(|| panic!("{c:?} is bound")).command
+}
+
+/// What the app does with a key event, as the event loop would dispatch it.
+fn on_key(app: &mut App, key: KeyEvent) -> Effect {
+    binding_for(&key).map_or(Effect::None, |b| app.on_command(b.command))
+}
+
+fn bare_app(mode: Mode) -> (App, Publisher) {
+    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), Clock::manual());
+    (App::new(&broadcaster, Theme::MONO, mode), publisher)
+}
+
+fn replay_mode() -> Mode {
+    Mode::Replay {
+        seed: Some(SEED),
+        position: END,
+        length: 60 * SECONDS,
+        paused: false,
+    }
+}
+
+/// While live, each pipeline key returns its control action, and the slow
+/// subscriber, recording, seek and quit keys return their effects.
+#[test]
+fn live_keys_return_their_effects() {
+    let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+    let none = KeyModifiers::NONE;
+    let cases = [
+        (key('+'), Effect::Control(Action::ScaleRate(1.25))),
+        (key('='), Effect::Control(Action::ScaleRate(1.25))),
+        (press(KeyCode::Up, none), Effect::Control(Action::ScaleRate(1.25))),
+        (key('-'), Effect::Control(Action::ScaleRate(0.8))),
+        (press(KeyCode::Down, none), Effect::Control(Action::ScaleRate(0.8))),
+        (key(']'), Effect::Control(Action::AddWorkers(1))),
+        (key('['), Effect::Control(Action::AddWorkers(-1))),
+        (key('l'), Effect::Control(Action::ScaleService(1.5))),
+        (key('L'), Effect::Control(Action::ScaleService(1.0 / 1.5))),
+        (key('e'), Effect::Control(Action::AddErrorRate(0.01))),
+        (key('E'), Effect::Control(Action::AddErrorRate(-0.01))),
+        (
+            key('b'),
+            Effect::Control(Action::Burst {
+                factor: BURST_FACTOR,
+                duration: BURST_FOR,
+            }),
+        ),
+        (key(' '), Effect::Control(Action::TogglePause)),
+        (
+            key('k'),
+            Effect::Control(Action::Stall {
+                worker: None,
+                duration: STALL_FOR,
+            }),
+        ),
+        (key('K'), Effect::Control(Action::Crash { worker: None })),
+        (key('s'), Effect::AddSlowSubscriber),
+        (key('S'), Effect::RemoveSlowSubscriber),
+        (key('r'), Effect::ToggleRecording),
+        (press(KeyCode::Left, none), Effect::Seek(-10)),
+        (press(KeyCode::Right, none), Effect::Seek(10)),
+        (key('q'), Effect::Quit),
+        (press(KeyCode::Char('c'), KeyModifiers::CONTROL), Effect::Quit),
+        (key('x'), Effect::None),
+    ];
+    for (k, effect) in cases {
+        assert_eq!(on_key(&mut app, k), effect, "{k:?}");
+        assert!(app.flash.is_none(), "{k:?} flashed {:?}", app.flash);
+    }
+}
+
+/// Esc closes help first, then the zoom, and quits only when neither is open.
+#[test]
+fn esc_closes_help_then_zoom_then_quits() {
+    let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+    let esc = press(KeyCode::Esc, KeyModifiers::NONE);
+    assert_eq!(on_key(&mut app, key('z')), Effect::Redraw);
+    assert_eq!(on_key(&mut app, key('?')), Effect::Redraw);
+    assert!(app.zoom && app.help);
+    assert_eq!(on_key(&mut app, esc), Effect::Redraw);
+    assert!(app.zoom && !app.help);
+    assert_eq!(on_key(&mut app, esc), Effect::Redraw);
+    assert!(!app.zoom && !app.help);
+    assert_eq!(on_key(&mut app, esc), Effect::Quit);
+}
+
+/// `q` quits at once, even with help and zoom open.
+#[test]
+fn q_quits_even_with_help_and_zoom_open() {
+    let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+    app.help = true;
+    app.zoom = true;
+    assert_eq!(on_key(&mut app, key('q')), Effect::Quit);
+}
+
+/// Tab visits all five panes in order and wraps; Shift-Tab (BackTab) goes
+/// the other way and wraps too.
+#[test]
+fn tab_and_backtab_cycle_focus_through_all_five_panes_and_wrap() {
+    let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+    assert_eq!(app.focused(), PaneId::Throughput);
+    let tab = press(KeyCode::Tab, KeyModifiers::NONE);
+    let mut seen = Vec::new();
+    for _ in 0..PaneId::ALL.len() {
+        assert_eq!(on_key(&mut app, tab), Effect::Redraw);
+        seen.push(app.focused());
+    }
+    use PaneId::*;
+    assert_eq!(seen, [Latency, Subscribers, Workers, Events, Throughput]);
+    for backtab in [
+        press(KeyCode::BackTab, KeyModifiers::SHIFT),
+        press(KeyCode::BackTab, KeyModifiers::NONE),
+    ] {
+        let mut seen = Vec::new();
+        for _ in 0..PaneId::ALL.len() {
+            assert_eq!(on_key(&mut app, backtab), Effect::Redraw);
+            seen.push(app.focused());
+        }
+        assert_eq!(seen, [Events, Workers, Subscribers, Latency, Throughput]);
+    }
+}
+
+/// `z` and Enter zoom the focused pane: it gets the whole body, the others
+/// no room; pressing again unzooms.
+#[test]
+fn z_and_enter_toggle_zoom_of_the_focused_pane() {
+    let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+    let screen = Rect::new(0, 0, 120, 36);
+    app.focus = 3;
+    for k in [key('z'), press(KeyCode::Enter, KeyModifiers::NONE)] {
+        assert_eq!(on_key(&mut app, k), Effect::Redraw);
+        assert!(app.zoom);
+        let areas = app.layout(screen);
+        assert_eq!(areas.panes[3], Rect::new(0, 1, 120, 34));
+        for (i, a) in areas.panes.iter().enumerate().filter(|(i, _)| *i != 3) {
+            assert_eq!(a.area(), 0, "pane {i} visible while zoomed: {a:?}");
+        }
+        assert_eq!(on_key(&mut app, k), Effect::Redraw);
+        assert!(!app.zoom);
+    }
+}
+
+/// `t` cycles the chart window 1 min → 5 min → 30 s → 1 min.
+#[test]
+fn t_cycles_the_chart_window() {
+    let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+    let mut seen = vec![WINDOWS_S[app.window]];
+    for _ in 0..WINDOWS_S.len() {
+        assert_eq!(on_key(&mut app, key('t')), Effect::Redraw);
+        seen.push(WINDOWS_S[app.window]);
+    }
+    assert_eq!(seen, [60, 300, 30, 60]);
+}
+
+/// `f` toggles the frozen flag, and the header says FROZEN while it is set.
+#[test]
+fn f_toggles_freeze_and_the_header_says_frozen() {
+    let mut fx = live();
+    assert!(rows(&draw(&fx.app, 120, 36))[0].contains("RUNNING"));
+    assert_eq!(on_key(&mut fx.app, key('f')), Effect::Redraw);
+    assert!(fx.app.frozen);
+    let header = rows(&draw(&fx.app, 120, 36))[0].clone();
+    assert!(header.contains("FROZEN") && !header.contains("RUNNING"), "{header}");
+    assert_eq!(on_key(&mut fx.app, key('f')), Effect::Redraw);
+    assert!(!fx.app.frozen);
+}
+
+/// While frozen, what is on screen does not change as events keep arriving.
+#[test]
+fn frozen_screen_does_not_change_when_more_events_arrive() {
+    let mut fx = live();
+    fx.app.set_frozen(true);
+    let before = rows(&draw(&fx.app, 120, 36));
+    let mut sim = Sim::new(SimConfig {
+        seed: 99,
+        rate: RATE,
+        ..Default::default()
+    });
+    let mut more = Vec::new();
+    sim.advance_until(2 * SECONDS, &mut more);
+    for mut e in more {
+        e.t += END;
+        fx.publisher.publish(e);
+    }
+    fx.publisher.flush();
+    fx.app.pump();
+    assert_eq!(rows(&draw(&fx.app, 120, 36)), before);
+}
+
+/// Key releases and repeats do nothing at all (some terminals report them).
+#[test]
+fn key_releases_and_repeats_are_ignored() {
+    let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+    for kind in [KeyEventKind::Release, KeyEventKind::Repeat] {
+        for c in ['+', 'q', 'f', 'z', '?', 't'] {
+            let k = KeyEvent::new_with_kind(KeyCode::Char(c), KeyModifiers::NONE, kind);
+            assert_eq!(on_key(&mut app, k), Effect::None, "{k:?}");
+        }
+        let tab = KeyEvent::new_with_kind(KeyCode::Tab, KeyModifiers::NONE, kind);
+        assert_eq!(on_key(&mut app, tab), Effect::None);
+    }
+    assert_eq!(
+        (app.focus, app.zoom, app.help, app.frozen, app.window),
+        (0, false, false, false, 1)
+    );
+}
+
+/// While replaying, a key that changes the live pipeline (rate, workers,
+/// faults, recording) is refused: a flash message and a redraw, no control.
+#[test]
+fn replay_refuses_live_only_keys_with_a_flash() {
+    let refused: Vec<_> = BINDINGS.iter().filter(|b| !b.in_replay).collect();
+    assert!(refused.iter().any(|b| b.command == command('+')));
+    for b in refused {
+        let (mut app, _p) = bare_app(replay_mode());
+        assert_eq!(app.on_command(b.command), Effect::Redraw, "{}", b.label);
+        let (msg, _) = app
+            .flash
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} did not flash", b.label));
+        assert_eq!(msg, "not available while replaying a recording");
+    }
+    let (mut app, _p) = bare_app(replay_mode());
+    assert_eq!(on_key(&mut app, key('+')), Effect::Redraw);
+    assert!(app.flash.is_some());
+}
+
+/// While replaying, the keys marked for replay still work as they do live
+/// (space pauses playback, arrows seek, Tab focuses, q quits).
+#[test]
+fn replay_keeps_the_keys_marked_for_replay() {
+    let (mut app, _p) = bare_app(replay_mode());
+    let none = KeyModifiers::NONE;
+    assert_eq!(on_key(&mut app, key(' ')), Effect::Control(Action::TogglePause));
+    assert_eq!(on_key(&mut app, press(KeyCode::Left, none)), Effect::Seek(-10));
+    assert_eq!(on_key(&mut app, press(KeyCode::Right, none)), Effect::Seek(10));
+    assert_eq!(on_key(&mut app, key('s')), Effect::AddSlowSubscriber);
+    assert_eq!(on_key(&mut app, press(KeyCode::Tab, none)), Effect::Redraw);
+    assert_eq!(app.focus, 1);
+    assert_eq!(on_key(&mut app, key('f')), Effect::Redraw);
+    assert!(app.frozen);
+    assert!(app.flash.is_none(), "{:?}", app.flash);
+    assert_eq!(on_key(&mut app, key('q')), Effect::Quit);
+}
+
+/// A click focuses the pane under it; a click on the header focuses nothing.
+#[test]
+fn click_focuses_the_pane_under_it() {
+    let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+    let screen = Rect::new(0, 0, 120, 36);
+    let areas = app.layout(screen);
+    for (i, a) in areas.panes.iter().enumerate().rev() {
+        assert_eq!(
+            app.on_click(screen, a.x + a.width / 2, a.y + a.height / 2),
+            Effect::Redraw
+        );
+        assert_eq!(app.focus, i);
+    }
+    assert_eq!(app.on_click(screen, 5, 0), Effect::None);
+    assert!(areas.header.contains(Position::new(5, 0)));
+}
+
+// ---------------------------------------------------------------------------
+// Footer
+// ---------------------------------------------------------------------------
+
+/// The footer never runs past the screen's width (from 7 columns, the width
+/// of " ? help", up), and from 20 columns it always offers "? help"; hints
+/// that do not fit are dropped from the end, `q quit` first to stay.
+#[test]
+fn footer_fits_every_width_and_always_offers_help() {
+    for replay in [false, true] {
+        for theme in [Theme::COLOR, Theme::MONO] {
+            for width in 7..=400u16 {
+                let line = footer_line(width, replay, theme);
+                let s: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+                assert!(line.width() <= width as usize, "width {width}, replay {replay}: {s:?}");
+                if width >= 20 {
+                    assert!(s.contains("? help"), "width {width}, replay {replay}: {s:?}");
+                    assert!(s.starts_with(" q quit"), "width {width}, replay {replay}: {s:?}");
+                }
+            }
+        }
+    }
+}
