@@ -90,11 +90,12 @@
 //! [`BroadcastConfig::ended_retained`] are kept for display, the rest freed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_utils::CachePadded;
 
 use crate::clock::Clock;
 use crate::event::{Event, EventKind, EvictReason, Nanos, SECONDS, SubscriberId};
@@ -280,7 +281,8 @@ pub struct SubscriberStats {
 pub struct PublisherStats {
     pub events: u64,
     pub batches: u64,
-    /// Wall time spent inside flushes (ns), to report the cost per event.
+    /// Wall time spent inside flushes (ns), to report the cost per event:
+    /// one flush in [`TIME_EVERY`] is timed and counted that many times.
     pub busy_ns: u64,
     /// Subscribers currently receiving.
     pub subscribers: u32,
@@ -307,29 +309,49 @@ const NO_RECV: u64 = u64::MAX;
 const NO_SEQ: u64 = u64::MAX;
 
 /// Counters one subscriber shares between its publisher side, its
-/// subscription and stats readers. Each counter has one writer, except
-/// `queued` (publisher adds, subscriber subtracts).
+/// subscription and stats readers. Every counter has exactly one writer, and
+/// the publisher's and the subscriber's live on separate cache lines, so a
+/// publish does not touch a line the subscriber writes (and vice versa)
+/// unless the queue looks full.
 #[derive(Debug)]
 struct Shared {
     id: SubscriberId,
     name: String,
     capacity: usize,
     delivery: Delivery,
+    /// Written by either side, but only on state changes (rare).
     state: AtomicU8,
-    queued: AtomicUsize,
-    delivered: AtomicU64,
-    dropped: AtomicU64,
     /// Publisher's event count when it took this subscriber on / let it go.
     joined_seq: AtomicU64,
     left_seq: AtomicU64,
-    last_recv: AtomicU64,
     evictions: AtomicU32,
     /// Encoded [`EvictReason`]: tag in the top bit, value below. 0 = none.
     evict_reason: AtomicU64,
-    /// Events still queued when the subscription was dropped: the
-    /// subscriber chose to leave them, so they are neither delivered nor
-    /// dropped, and do not count as published to it.
-    unread_at_leave: AtomicU64,
+    pubs: CachePadded<PublisherSide>,
+    subs: CachePadded<SubscriberSide>,
+}
+
+/// Written by the publisher only.
+#[derive(Debug, Default)]
+struct PublisherSide {
+    /// Events put in the queue.
+    enqueued: AtomicU64,
+    /// Events not put in the queue because it was full.
+    dropped: AtomicU64,
+}
+
+/// Written by the subscription only.
+#[derive(Debug)]
+struct SubscriberSide {
+    /// Events taken out of the queue, by any of the three ways below.
+    consumed: AtomicU64,
+    /// Taken out and discarded on eviction (they count as dropped).
+    discarded: AtomicU64,
+    /// Still queued when the subscription was dropped: the subscriber chose
+    /// to leave them, so they are neither delivered nor dropped, and do not
+    /// count as published to it.
+    unread: AtomicU64,
+    last_recv: AtomicU64,
 }
 
 const REASON_DROPS_BIT: u64 = 1 << 63;
@@ -354,19 +376,37 @@ impl Shared {
         };
         self.evict_reason.store(v, Ordering::Release);
     }
-    /// Empties the queue, counting what was in it as dropped.
+    /// Events in the queue now.
+    fn queued(&self) -> u64 {
+        let consumed = self.subs.consumed.load(Ordering::Acquire);
+        self.pubs.enqueued.load(Ordering::Acquire).saturating_sub(consumed)
+    }
+    /// Events received by the subscriber.
+    fn delivered(&self) -> u64 {
+        // The parts first: `consumed` is raised after them.
+        let discarded = self.subs.discarded.load(Ordering::Acquire);
+        let unread = self.subs.unread.load(Ordering::Acquire);
+        self.subs
+            .consumed
+            .load(Ordering::Acquire)
+            .saturating_sub(discarded + unread)
+    }
+    /// Events lost: not queued because the queue was full, or discarded on eviction.
+    fn dropped(&self) -> u64 {
+        self.pubs.dropped.load(Ordering::Acquire) + self.subs.discarded.load(Ordering::Acquire)
+    }
     /// Empties the queue of a subscription being dropped.
     fn leave_unread(&self, rx: &Receiver<Batch>) {
         while let Ok(batch) = rx.try_recv() {
-            self.queued.fetch_sub(batch.len(), Ordering::AcqRel);
-            self.unread_at_leave.fetch_add(batch.len() as u64, Ordering::AcqRel);
+            self.subs.unread.fetch_add(batch.len() as u64, Ordering::AcqRel);
+            self.subs.consumed.fetch_add(batch.len() as u64, Ordering::AcqRel);
         }
     }
-
+    /// Empties the queue of an evicted subscription, counting what was in it as dropped.
     fn discard(&self, rx: &Receiver<Batch>) {
         while let Ok(batch) = rx.try_recv() {
-            self.queued.fetch_sub(batch.len(), Ordering::AcqRel);
-            self.dropped.fetch_add(batch.len() as u64, Ordering::AcqRel);
+            self.subs.discarded.fetch_add(batch.len() as u64, Ordering::AcqRel);
+            self.subs.consumed.fetch_add(batch.len() as u64, Ordering::AcqRel);
         }
     }
 }
@@ -411,6 +451,7 @@ pub fn channel(config: BroadcastConfig, clock: Clock) -> (Publisher, Broadcaster
         notices: Vec::new(),
         seq: 0,
         last_t: 0,
+        flushes: 0,
     };
     (publisher, Broadcaster { hub })
 }
@@ -450,15 +491,17 @@ impl Broadcaster {
             capacity,
             delivery: opts.delivery,
             state: AtomicU8::new(STATE_JOINING),
-            queued: AtomicUsize::new(0),
-            delivered: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
             joined_seq: AtomicU64::new(NO_SEQ),
             left_seq: AtomicU64::new(NO_SEQ),
-            last_recv: AtomicU64::new(NO_RECV),
             evictions: AtomicU32::new(0),
             evict_reason: AtomicU64::new(0),
-            unread_at_leave: AtomicU64::new(0),
+            pubs: CachePadded::new(PublisherSide::default()),
+            subs: CachePadded::new(SubscriberSide {
+                consumed: AtomicU64::new(0),
+                discarded: AtomicU64::new(0),
+                unread: AtomicU64::new(0),
+                last_recv: AtomicU64::new(NO_RECV),
+            }),
         });
         let retained = hub.config.ended_retained;
         hub.registry.rcu(|list| {
@@ -556,16 +599,16 @@ fn stats_of(s: &Shared, published_now: u64) -> SubscriberStats {
             left => left.saturating_sub(joined),
         },
     };
-    let last = s.last_recv.load(Ordering::Acquire);
+    let last = s.subs.last_recv.load(Ordering::Acquire);
     SubscriberStats {
         id: s.id,
         name: s.name.clone(),
         state,
-        queued: s.queued.load(Ordering::Acquire) as u64,
+        queued: s.queued(),
         capacity: s.capacity as u64,
-        delivered: s.delivered.load(Ordering::Acquire),
-        dropped: s.dropped.load(Ordering::Acquire),
-        published_while_subscribed: published.saturating_sub(s.unread_at_leave.load(Ordering::Acquire)),
+        delivered: s.delivered(),
+        dropped: s.dropped(),
+        published_while_subscribed: published.saturating_sub(s.subs.unread.load(Ordering::Acquire)),
         last_recv: (last != NO_RECV).then_some(last),
         evictions: s.evictions.load(Ordering::Acquire),
         last_evict_reason: s.reason(),
@@ -667,17 +710,16 @@ impl Subscription {
         self.shared.discard(&self.rx);
         Some(RecvError::Evicted {
             reason: self.shared.reason().unwrap_or(EvictReason::TooManyDrops { dropped: 0 }),
-            dropped: self.shared.dropped.load(Ordering::Acquire),
+            dropped: self.shared.dropped(),
         })
     }
 
     fn accept(&self, r: Option<Batch>) -> Result<Batch, RecvError> {
         match r {
             Some(batch) => {
-                let n = batch.len();
-                self.shared.queued.fetch_sub(n, Ordering::AcqRel);
-                self.shared.delivered.fetch_add(n as u64, Ordering::AcqRel);
-                self.shared.last_recv.store(self.clock.now(), Ordering::Release);
+                let subs = &self.shared.subs;
+                subs.consumed.fetch_add(batch.len() as u64, Ordering::AcqRel);
+                subs.last_recv.store(self.clock.now(), Ordering::Release);
                 Ok(batch)
             }
             None => Err(self.evicted().unwrap_or(RecvError::Closed)),
@@ -717,6 +759,12 @@ struct Slot {
     /// Its `delivered` count at its last drop: a lagging spell ends only once
     /// it has received since (an announcement that still fits is no catch-up).
     delivered_at_drop: u64,
+    /// Events this slot put in the queue (mirrored in `pubs.enqueued`).
+    enqueued: u64,
+    /// The subscriber's `consumed` as last read: re-read only when the
+    /// queue looks full, so a publish normally never reads the line the
+    /// subscriber writes.
+    consumed_seen: u64,
     /// Events flushed when it was found closed and skipped, if it was.
     left_at: Option<u64>,
 }
@@ -735,7 +783,12 @@ pub struct Publisher {
     seq: u64,
     /// Timestamp of the newest event flushed.
     last_t: Nanos,
+    /// Flushes so far (for sampling the cost figure).
+    flushes: u64,
 }
+
+/// One flush in this many is timed for [`PublisherStats::busy_ns`].
+pub const TIME_EVERY: u64 = 8;
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -804,7 +857,11 @@ impl Publisher {
     /// announcements share that batch when it stays within `max_batch`, and
     /// go first in batches of their own otherwise: no batch is ever larger.
     pub fn flush(&mut self) {
-        let started = Instant::now();
+        // The cost figure is sampled: one flush in `TIME_EVERY` is timed and
+        // counts for `TIME_EVERY` (two clock reads per flush would be a
+        // visible share of a small flush's cost).
+        self.flushes = self.flushes.wrapping_add(1);
+        let started = self.flushes.is_multiple_of(TIME_EVERY).then(Instant::now);
         self.maintain();
         if self.buf.is_empty() {
             // Nothing of our own to deliver: retire subscribers that left
@@ -838,8 +895,10 @@ impl Publisher {
             // the others learn of them without waiting for more traffic.
             self.announce();
         }
-        let busy = started.elapsed().as_nanos() as u64;
-        self.hub.busy_ns.fetch_add(busy, Ordering::Relaxed);
+        if let Some(started) = started {
+            let busy = started.elapsed().as_nanos() as u64 * TIME_EVERY;
+            self.hub.busy_ns.fetch_add(busy, Ordering::Relaxed);
+        }
     }
 
     /// Delivers the pending announcements, in batches of at most `max_batch`.
@@ -880,19 +939,29 @@ impl Publisher {
                 }
                 _ => {}
             }
-            if s.delivery == Delivery::Wait {
-                wait_for_room(s, n);
+            let cap = s.capacity as u64;
+            let n64 = n as u64;
+            // The queue's length from our own count and the subscriber's
+            // consumption as last seen (an overestimate); re-read the latter
+            // only when that says the batch does not fit, or while lagging.
+            if slot.enqueued - slot.consumed_seen + n64 > cap || slot.full_since.is_some() {
+                slot.consumed_seen = s.subs.consumed.load(Ordering::Acquire);
+            }
+            if s.delivery == Delivery::Wait && slot.enqueued - slot.consumed_seen + n64 > cap {
+                slot.consumed_seen = wait_for_room(s, slot.enqueued, n64);
                 if s.state.load(Ordering::Acquire) == STATE_CLOSED {
                     slot.left_at.get_or_insert(seq_before);
                     removed = true;
                     continue;
                 }
             }
-            let queued_before = s.queued.load(Ordering::Acquire);
-            if queued_before + n <= s.capacity {
-                s.queued.fetch_add(n, Ordering::AcqRel);
+            let queued_before = slot.enqueued - slot.consumed_seen;
+            if queued_before + n64 <= cap {
+                slot.enqueued += n64;
+                s.pubs.enqueued.store(slot.enqueued, Ordering::Release);
                 if slot.tx.send(batch.clone()).is_err() {
-                    s.queued.fetch_sub(n, Ordering::AcqRel);
+                    slot.enqueued -= n64;
+                    s.pubs.enqueued.store(slot.enqueued, Ordering::Release);
                     slot.left_at.get_or_insert(seq_before);
                     removed = true;
                     continue;
@@ -901,9 +970,7 @@ impl Publisher {
                 // has received since its last drop *and* its queue is back to
                 // half full or less, so a consumer that nibbles one batch at a
                 // time stays lagging (and is evicted) instead of flapping.
-                if slot.full_since.is_some()
-                    && s.delivered.load(Ordering::Acquire) != slot.delivered_at_drop
-                    && queued_before <= s.capacity / 2
+                if slot.full_since.is_some() && slot.consumed_seen != slot.delivered_at_drop && queued_before <= cap / 2
                 {
                     slot.full_since = None;
                     slot.drops_in_spell = 0;
@@ -912,9 +979,9 @@ impl Publisher {
                         .compare_exchange(STATE_LAGGING, STATE_HEALTHY, Ordering::AcqRel, Ordering::Acquire);
                 }
             } else {
-                s.dropped.fetch_add(n as u64, Ordering::AcqRel);
-                slot.drops_in_spell += n as u64;
-                slot.delivered_at_drop = s.delivered.load(Ordering::Acquire);
+                s.pubs.dropped.fetch_add(n64, Ordering::AcqRel);
+                slot.drops_in_spell += n64;
+                slot.delivered_at_drop = slot.consumed_seen;
                 let now = *now.get_or_insert_with(|| self.hub.clock.now());
                 let since = *slot.full_since.get_or_insert(now);
                 if s.state
@@ -923,7 +990,7 @@ impl Publisher {
                 {
                     self.notices.push(EventKind::SubscriberLagging {
                         id: s.id,
-                        dropped: s.dropped.load(Ordering::Acquire),
+                        dropped: s.dropped(),
                     });
                 }
                 let full_for = now.saturating_sub(since);
@@ -944,7 +1011,7 @@ impl Publisher {
                     self.notices.push(EventKind::SubscriberEvicted {
                         id: s.id,
                         reason,
-                        dropped: s.dropped.load(Ordering::Acquire),
+                        dropped: s.dropped(),
                     });
                 }
             }
@@ -975,6 +1042,8 @@ impl Publisher {
                     full_since: None,
                     drops_in_spell: 0,
                     delivered_at_drop: 0,
+                    enqueued: 0,
+                    consumed_seen: 0,
                     left_at: None,
                 });
             } else {
@@ -1050,10 +1119,15 @@ impl Drop for Publisher {
     }
 }
 
-/// Waits until `n` more events fit `s`'s queue, or it closes.
-fn wait_for_room(s: &Shared, n: usize) {
+/// Waits until `n` more events fit `s`'s queue (or it closes); returns the
+/// subscriber's consumption as last read.
+fn wait_for_room(s: &Shared, enqueued: u64, n: u64) -> u64 {
     let mut spins = 0u32;
-    while s.queued.load(Ordering::Acquire) + n > s.capacity && s.state.load(Ordering::Acquire) != STATE_CLOSED {
+    loop {
+        let consumed = s.subs.consumed.load(Ordering::Acquire);
+        if enqueued - consumed + n <= s.capacity as u64 || s.state.load(Ordering::Acquire) == STATE_CLOSED {
+            return consumed;
+        }
         spins += 1;
         if spins < 64 {
             std::hint::spin_loop();

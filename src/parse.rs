@@ -77,7 +77,7 @@ pub fn dist_text(d: &ServiceDist) -> String {
 /// An exact duration text in the largest unit that divides it.
 pub fn duration_text(ns: Nanos) -> String {
     for (unit, scale) in [("s", SECONDS), ("ms", MILLIS), ("us", 1_000)] {
-        if ns >= scale && ns % scale == 0 {
+        if ns >= scale && ns.is_multiple_of(scale) {
             return format!("{}{unit}", ns / scale);
         }
     }

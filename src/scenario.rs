@@ -920,7 +920,7 @@ fn time_text(ns: Nanos) -> String {
 }
 
 fn window_text(secs: u64) -> String {
-    if secs % 60 == 0 {
+    if secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
