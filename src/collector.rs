@@ -53,7 +53,7 @@ pub const RATE_WINDOWS_S: [u64; 3] = [1, 10, 60];
 pub const MAX_WORKERS: usize = 1024;
 pub use crate::stats::MAX_TRACKED_LATENCY;
 /// How often the collector publishes a snapshot by default.
-pub const DEFAULT_SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
+pub const DEFAULT_SNAPSHOT_EVERY: Duration = Duration::from_millis(250);
 
 /// Request counts since the start.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -465,7 +465,7 @@ pub struct CollectorOptions {
 }
 
 /// The live collector's drain interval.
-pub const DEFAULT_POLL_EVERY: Duration = Duration::from_millis(10);
+pub const DEFAULT_POLL_EVERY: Duration = Duration::from_millis(25);
 
 impl Default for CollectorOptions {
     fn default() -> Self {

@@ -6,7 +6,7 @@
 //!
 //! Pacing ([`Pace`]):
 //! - `RealTime`: simulated time follows the wall clock. Each scheduler tick
-//!   (default 2 ms, or sooner when an action arrives) the thread runs every
+//!   (default 5 ms, or sooner when an action arrives) the thread runs every
 //!   event due up to *now* and publishes them as one batch. Timestamps come
 //!   from the simulation, so a late wake-up delays delivery a little but
 //!   changes no figure: OS sleep precision does not matter.
@@ -44,7 +44,7 @@ pub enum Pace {
 }
 
 /// Default scheduler tick in real-time mode.
-pub const DEFAULT_TICK: Duration = Duration::from_millis(2);
+pub const DEFAULT_TICK: Duration = Duration::from_millis(5);
 /// Simulated time run between control checks in fast mode.
 pub const FAST_CHUNK: Nanos = 10 * MILLIS;
 
@@ -274,11 +274,7 @@ impl Stepper {
             }
             // Sleep until the next tick, or an action. How late we wake
             // changes when events are delivered, never their timestamps.
-            let wait = match self.sim.next_event_at() {
-                Some(at) => Duration::from_nanos(at.saturating_sub(self.clock.now()))
-                    .clamp(Duration::from_micros(200), self.tick),
-                None => self.tick,
-            };
+            let wait = self.tick;
             let Some(rx) = self.actions_rx.clone() else {
                 std::thread::sleep(wait);
                 continue;

@@ -30,7 +30,12 @@ pub struct LatencyView {
     pub now: Nanos,
     /// The last second whose p50/p99 went into `history`.
     done_sec: u64,
+    /// Pipeline time of the last merge.
+    merged_at: Option<Nanos>,
 }
+
+/// How often (pipeline time) the window's percentiles are recomputed.
+pub const SETTLE_EVERY: Nanos = 250_000_000;
 
 impl Default for LatencyView {
     fn default() -> Self {
@@ -41,6 +46,7 @@ impl Default for LatencyView {
             summary: LatencySummary::default(),
             now: 0,
             done_sec: 0,
+            merged_at: None,
         }
     }
 }
@@ -62,6 +68,13 @@ impl View for LatencyView {
     }
 
     fn settle(&mut self) {
+        // Merging the window's histograms is the costliest thing a frame
+        // does; four times a second (of pipeline time) is as often as
+        // anyone reads percentiles.
+        if self.merged_at.is_some_and(|t| self.now.saturating_sub(t) < SETTLE_EVERY) {
+            return;
+        }
+        self.merged_at = Some(self.now);
         self.window.merge_into(self.now, &mut self.merged);
         self.summary = LatencySummary::of(&self.merged);
     }
