@@ -775,7 +775,7 @@ pub struct Publisher {
     joins_rx: Receiver<(Arc<Shared>, Sender<Batch>)>,
     slots: Vec<Slot>,
     buf: Vec<Event>,
-    /// Broadcaster time when the oldest buffered event was published.
+    /// Broadcaster time of the first tick that saw the buffer non-empty.
     buf_oldest: Option<Nanos>,
     /// Announcements (joins, evictions, ...) for the next flush.
     notices: Vec<EventKind>,
@@ -807,9 +807,6 @@ impl Publisher {
 
     /// Buffers one event; flushes when the buffer reaches `max_batch`.
     pub fn publish(&mut self, event: Event) {
-        if self.buf.is_empty() {
-            self.buf_oldest = Some(self.hub.clock.now());
-        }
         self.buf.push(event);
         if self.buf.len() >= self.hub.config.max_batch {
             self.flush();
@@ -823,13 +820,17 @@ impl Publisher {
         }
     }
 
-    /// Flushes a partial batch that has waited `max_batch_age`, and takes on
-    /// new subscribers and retires closed ones even when nothing is buffered.
-    /// Call it from the publishing thread's loop.
+    /// Flushes a partial batch that has waited `max_batch_age` (counted from
+    /// the first tick that saw it, so publishing itself never reads the
+    /// clock), and takes on new subscribers and retires closed ones even when
+    /// nothing is buffered. Call it from the publishing thread's loop.
     pub fn tick(&mut self) {
-        let old = self
-            .buf_oldest
-            .is_some_and(|t| self.hub.clock.now().saturating_sub(t) >= self.hub.config.max_batch_age);
+        let old = if self.buf.is_empty() {
+            false
+        } else {
+            let now = self.hub.clock.now();
+            now.saturating_sub(*self.buf_oldest.get_or_insert(now)) >= self.hub.config.max_batch_age
+        };
         if old
             || !self.notices.is_empty()
             || !self.joins_rx.is_empty()

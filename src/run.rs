@@ -99,6 +99,19 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
     pipeline_opts.duration = opts.duration;
     pipeline_opts.timeline = opts.timeline.clone();
     let pipeline = Pipeline::start(pipeline_opts, publisher, clock)?;
+    // Ctrl-C, SIGTERM or SIGHUP end the run cleanly: the summary is printed
+    // and any recording flushed and closed.
+    let watch = crate::ui::spawn_signals()?;
+    let stopper = {
+        let (rx, control) = (watch.rx.clone(), pipeline.control());
+        std::thread::Builder::new()
+            .name("fantop/stopper".into())
+            .spawn(move || {
+                if rx.recv().is_ok() {
+                    let _ = control.apply(Action::Stop);
+                }
+            })?
+    };
     let mut recordings = Vec::new();
     if let Some(sub) = follow {
         let mut slow = if opts.fast {
@@ -145,6 +158,8 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
         drop(slow);
     }
     let report = pipeline.join();
+    drop(watch);
+    let _ = stopper.join();
     if let Some(r) = recorder.take() {
         recordings.push(r.finish()?);
     }

@@ -215,7 +215,7 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
         )?;
         session.cast = Some(Rc::new(RefCell::new(cast)));
     }
-    let signals = spawn_signals()?;
+    let watch = spawn_signals()?;
     let mut guard = TerminalGuard::enter(opts.mouse, session.cast.clone())?;
     let pipeline = Pipeline::start(pipeline_options(&opts, Pace::RealTime), publisher, clock)?;
     if opts.record_at_start {
@@ -231,7 +231,7 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
     };
     let io = LoopIo {
         input,
-        signals,
+        signals: watch.rx.clone(),
         fps: opts.fps,
     };
     let cast = driver.session.cast.clone();
@@ -379,7 +379,7 @@ pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme
     if let Some(w) = &recording.warning {
         app.flash(w.clone());
     }
-    let signals = spawn_signals()?;
+    let watch = spawn_signals()?;
     let mut guard = TerminalGuard::enter(mouse, None)?;
     let events: Arc<[Event]> = recording.events.into();
     let player = Player::start(events, publisher, ReplayPace::Paced(speed), true)?;
@@ -389,7 +389,11 @@ pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme
         slow: SlowSubscribers::new(&broadcaster),
         cast: None,
     };
-    let io = LoopIo { input, signals, fps };
+    let io = LoopIo {
+        input,
+        signals: watch.rx.clone(),
+        fps,
+    };
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, None);
     drop(guard);
     drop(driver);

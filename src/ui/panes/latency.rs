@@ -71,7 +71,10 @@ impl View for LatencyView {
         // Merging the window's histograms is the costliest thing a frame
         // does; four times a second (of pipeline time) is as often as
         // anyone reads percentiles.
-        if self.merged_at.is_some_and(|t| self.now.saturating_sub(t) < SETTLE_EVERY) {
+        if self
+            .merged_at
+            .is_some_and(|t| self.now.saturating_sub(t) < SETTLE_EVERY)
+        {
             return;
         }
         self.merged_at = Some(self.now);
