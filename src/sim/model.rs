@@ -177,7 +177,8 @@ pub struct Sim {
     queue: VecDeque<(RequestId, Nanos)>,
     peak: u32,
     workers: Vec<Worker>,
-    idle: Vec<WorkerId>,
+    /// Idle workers, longest idle first (work is spread round-robin).
+    idle: VecDeque<WorkerId>,
     timers: BinaryHeap<Reverse<Timer>>,
     timer_seq: u64,
     next_arrival: Option<Nanos>,
@@ -197,7 +198,7 @@ impl Sim {
             queue: VecDeque::new(),
             peak: 0,
             workers: Vec::new(),
-            idle: Vec::new(),
+            idle: VecDeque::new(),
             timers: BinaryHeap::new(),
             timer_seq: 0,
             next_arrival: None,
@@ -371,7 +372,7 @@ impl Sim {
 
     /// An idle worker that can take work now.
     fn take_idle(&mut self) -> Option<WorkerId> {
-        while let Some(w) = self.idle.pop() {
+        while let Some(w) = self.idle.pop_front() {
             let worker = &mut self.workers[w as usize];
             worker.listed_idle = false;
             if worker.status == Status::Idle && !worker.retiring && worker.stalled_until <= self.now {
@@ -391,7 +392,7 @@ impl Sim {
             self.begin(w, id, arrived, sink);
         } else if !worker.listed_idle {
             worker.listed_idle = true;
-            self.idle.push(w);
+            self.idle.push_back(w);
         }
     }
 
@@ -936,7 +937,15 @@ mod tests {
             .filter(|e| matches!(e.kind, EventKind::WorkerStopped { .. }))
             .collect();
         assert_eq!(stopped.len(), 1);
-        assert_eq!(stopped[0].t, 100 * MILLIS, "stopped only after finishing");
+        let EventKind::WorkerStopped { worker } = stopped[0].kind else {
+            unreachable!()
+        };
+        let finished = out
+            .iter()
+            .find(|e| matches!(e.kind, EventKind::RequestCompleted { worker: w, .. } if w == worker))
+            .expect("the removed worker finished its request");
+        assert_eq!(stopped[0].t, finished.t, "stopped only after finishing");
+        assert!(finished.t >= 100 * MILLIS);
         assert_eq!(sim.live_workers(), 1);
     }
 
