@@ -61,6 +61,33 @@
 //! and its total drop count; events still in its queue at that point are
 //! discarded and counted as dropped. To keep watching, subscribe again.
 //!
+//! ```
+//! use fantop::broadcast::{channel, BroadcastConfig, RecvError, SubscribeOptions};
+//! use fantop::clock::Clock;
+//! use fantop::event::{Event, EventKind, SECONDS};
+//!
+//! let clock = Clock::manual();
+//! let config = BroadcastConfig { max_batch: 4, ..BroadcastConfig::default() };
+//! let (mut publisher, b) = channel(config, clock.clone());
+//! let healthy = b.subscribe("healthy");
+//! let stalled = b.subscribe_with(SubscribeOptions::new("stalled").capacity(4));
+//! let mut received = 0;
+//! for id in 0..16 {
+//!     publisher.publish(Event::new(id, EventKind::RequestArrived { id }));
+//!     clock.advance(SECONDS); // `stalled` never receives: its queue stays full
+//!     received += healthy.drain(|_| {}).unwrap();
+//! }
+//! publisher.flush();
+//! received += healthy.drain(|_| {}).unwrap();
+//! // The healthy subscriber got all 16 events (plus the announcements).
+//! assert_eq!(b.stats()[0].dropped, 0);
+//! assert!(received >= 16);
+//! match stalled.recv() {
+//!     Err(RecvError::Evicted { dropped, .. }) => assert!(dropped > 0),
+//!     other => panic!("expected an eviction, got {other:?}"),
+//! }
+//! ```
+//!
 //! # Closing
 //!
 //! Dropping a [`Subscription`] unsubscribes it: its queue is emptied at once
@@ -69,6 +96,26 @@
 //! at its next flush. Dropping or [closing](Publisher::close) the publisher
 //! closes every queue *after* what is queued: subscribers receive everything
 //! that was published, then [`RecvError::Closed`].
+//!
+//! ```
+//! use fantop::broadcast::{channel, BroadcastConfig, RecvError};
+//! use fantop::clock::Clock;
+//! use fantop::event::{Event, EventKind};
+//!
+//! let (mut publisher, b) = channel(BroadcastConfig::default(), Clock::manual());
+//! let sub = b.subscribe("reader");
+//! publisher.publish(Event::new(1, EventKind::RequestArrived { id: 0 }));
+//! publisher.close(); // flushes what is buffered first
+//! let mut seen = 0;
+//! let end = loop {
+//!     match sub.recv() {
+//!         Ok(batch) => seen += batch.len(),
+//!         Err(end) => break end,
+//!     }
+//! };
+//! assert_eq!(end, RecvError::Closed);
+//! assert_eq!(seen, 2); // its own "joined" announcement, then the event
+//! ```
 //!
 //! # Nothing is lost silently
 //!

@@ -5,11 +5,10 @@
 use hdrhistogram::Histogram;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::Paragraph;
 
-use super::{Ctx, HISTORY_S, block, has_room, sec, series, time_labels, title};
+use super::{Ctx, HISTORY_S, block, has_room, sec, series, time_chart, title};
 use crate::collector::LatencySummary;
 use crate::event::{Event, EventKind, Nanos};
 use crate::format;
@@ -224,38 +223,8 @@ fn render_history(view: &LatencyView, ctx: &Ctx, frame: &mut Frame, area: Rect) 
     });
     // At least 1 ms of range, so an empty chart has sensible labels.
     let max = p99.iter().chain(&p50).map(|p| p.1).fold(1e6, f64::max) * 1.1;
-    let datasets = vec![
-        Dataset::default()
-            .name("p99")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(t.series(3))
-            .data(&p99),
-        Dataset::default()
-            .name("p50")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(t.series(0))
-            .data(&p50),
-    ];
-    let chart = Chart::new(datasets)
-        .x_axis(
-            Axis::default()
-                .bounds([-(w as f64), 0.0])
-                .labels(time_labels(w))
-                .style(t.dim()),
-        )
-        .y_axis(
-            Axis::default()
-                .bounds([0.0, max])
-                .labels([
-                    Span::raw("0"),
-                    Span::raw(format::duration((max / 2.0) as u64)),
-                    Span::raw(format::duration(max as u64)),
-                ])
-                .style(t.dim()),
-        )
-        .legend_position(None);
+    let lines = [("p99", t.series(3), p99), ("p50", t.series(0), p50)];
+    let chart = time_chart(&lines, w, max, |v| format::duration(v as u64), false, t);
     frame.render_widget(chart, area);
 }
 

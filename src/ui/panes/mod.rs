@@ -108,6 +108,48 @@ pub fn series(now: Nanos, window_s: u64, mut value: impl FnMut(u64) -> Option<f6
         .collect()
 }
 
+/// A line chart of per-second series over the window ending now, with the
+/// y axis from 0 to `max` labelled by `label`. `series` are (name, style,
+/// points); `legend` shows their names in the top-left corner.
+pub fn time_chart<'a>(
+    series: &'a [(&'static str, ratatui::style::Style, Vec<(f64, f64)>)],
+    window_s: u64,
+    max: f64,
+    label: impl Fn(f64) -> String,
+    legend: bool,
+    theme: Theme,
+) -> ratatui::widgets::Chart<'a> {
+    use ratatui::layout::Constraint;
+    use ratatui::symbols::Marker;
+    use ratatui::widgets::{Axis, Chart, Dataset, GraphType, LegendPosition};
+    let datasets = series
+        .iter()
+        .map(|(name, style, points)| {
+            Dataset::default()
+                .name(*name)
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(*style)
+                .data(points)
+        })
+        .collect();
+    Chart::new(datasets)
+        .x_axis(
+            Axis::default()
+                .bounds([-(window_s as f64), 0.0])
+                .labels(time_labels(window_s))
+                .style(theme.dim()),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, max])
+                .labels([Span::raw("0"), Span::raw(label(max / 2.0)), Span::raw(label(max))])
+                .style(theme.dim()),
+        )
+        .legend_position(legend.then_some(LegendPosition::TopLeft))
+        .hidden_legend_constraints((Constraint::Percentage(50), Constraint::Percentage(60)))
+}
+
 /// Axis labels for a window: `-60s  -30s  now`.
 pub fn time_labels(window_s: u64) -> Vec<Span<'static>> {
     let w = window_s as f64;

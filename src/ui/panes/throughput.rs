@@ -3,11 +3,10 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, LegendPosition, Paragraph};
+use ratatui::widgets::Paragraph;
 
-use super::{Ctx, HISTORY_S, block, has_room, sec, series, time_labels, title};
+use super::{Ctx, HISTORY_S, block, has_room, sec, series, time_chart, title};
 use crate::event::{Event, EventKind, LoadChange, Nanos, SECONDS};
 use crate::format;
 use crate::stats::SecondRing;
@@ -148,50 +147,12 @@ pub fn render(view: &ThroughputView, ctx: &Ctx, pane: super::Frame, frame: &mut 
         .fold(view.target(), f64::max)
         .max(10.0)
         * 1.1;
-    let datasets = vec![
-        Dataset::default()
-            .name("target")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(t.series(3))
-            .data(&target),
-        Dataset::default()
-            .name("arrivals")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(t.series(2))
-            .data(&arrivals),
-        Dataset::default()
-            .name("completed")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(t.series(0))
-            .data(&completed),
-        Dataset::default()
-            .name("failed")
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(t.series(1))
-            .data(&failed_pts),
+    let lines = [
+        ("target", t.series(3), target),
+        ("arrivals", t.series(2), arrivals),
+        ("completed", t.series(0), completed),
+        ("failed", t.series(1), failed_pts),
     ];
-    let chart = Chart::new(datasets)
-        .x_axis(
-            Axis::default()
-                .bounds([-(w as f64), 0.0])
-                .labels(time_labels(w))
-                .style(t.dim()),
-        )
-        .y_axis(
-            Axis::default()
-                .bounds([0.0, max])
-                .labels([
-                    Span::raw("0"),
-                    Span::raw(format::compact(max / 2.0)),
-                    Span::raw(format::compact(max)),
-                ])
-                .style(t.dim()),
-        )
-        .legend_position(Some(LegendPosition::TopLeft))
-        .hidden_legend_constraints((Constraint::Percentage(50), Constraint::Percentage(60)));
+    let chart = time_chart(&lines, w, max, format::compact, true, t);
     frame.render_widget(chart, chart_area);
 }
