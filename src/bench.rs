@@ -162,7 +162,7 @@ pub struct Spread {
 }
 
 impl Spread {
-    fn of(mut v: Vec<f64>) -> Spread {
+    pub(crate) fn of(mut v: Vec<f64>) -> Spread {
         assert!(!v.is_empty());
         v.sort_by(f64::total_cmp);
         let q = |p: f64| {
@@ -282,6 +282,9 @@ pub struct Report {
 
 /// Runs the benchmark and prints the report (a table, or JSON with `--json`).
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.scale || args.memory {
+        return crate::bench_scale::run(args);
+    }
     let report = measure(args.quick)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -331,7 +334,7 @@ pub fn measure(quick: bool) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-fn machine() -> Machine {
+pub(crate) fn machine() -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -356,19 +359,19 @@ fn machine() -> Machine {
 
 /// CPU time from /proc: the whole machine's and this process's, in ticks.
 #[derive(Clone, Copy, Debug)]
-struct CpuTicks {
+pub(crate) struct CpuTicks {
     /// Busy ticks of all CPUs (user, nice, system, irq, softirq, steal).
     busy: u64,
     /// All ticks of all CPUs.
-    total: u64,
+    pub(crate) total: u64,
     /// CPUs counted in /proc/stat.
-    cpus: u64,
+    pub(crate) cpus: u64,
     /// This process's user + system ticks.
-    ours: u64,
+    pub(crate) ours: u64,
 }
 
 impl CpuTicks {
-    fn now() -> Option<CpuTicks> {
+    pub(crate) fn now() -> Option<CpuTicks> {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
         let mut lines = stat.lines();
         let all: Vec<u64> = lines
@@ -396,7 +399,7 @@ impl CpuTicks {
     }
 
     /// CPUs busy with other work, on average since `before`.
-    fn others_cpus_since(&self, before: &CpuTicks) -> f64 {
+    pub(crate) fn others_cpus_since(&self, before: &CpuTicks) -> f64 {
         let total = self.total.saturating_sub(before.total);
         if total == 0 {
             return 0.0;
@@ -409,7 +412,7 @@ impl CpuTicks {
     }
 }
 
-fn command_line() -> String {
+pub(crate) fn command_line() -> String {
     let mut args = std::env::args();
     let prog = args
         .next()
@@ -1018,7 +1021,7 @@ pub fn fmt_ns(ns: f64) -> String {
 }
 
 /// A number with 3 significant digits (no exponent below 1e6).
-fn sig3(v: f64) -> String {
+pub(crate) fn sig3(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 10.0 {
@@ -1029,7 +1032,7 @@ fn sig3(v: f64) -> String {
 }
 
 /// A rate per second, 3 significant digits with k/M.
-fn fmt_rate(r: f64) -> String {
+pub(crate) fn fmt_rate(r: f64) -> String {
     if r >= 1e6 {
         format!("{}M", sig3(r / 1e6))
     } else if r >= 1e3 {
@@ -1078,7 +1081,7 @@ fn spread_rate(s: &Spread) -> String {
 
 /// Lays out rows in columns (3-space indent, 2 spaces between); the columns
 /// listed in `right` are right-aligned.
-fn columns(rows: &[Vec<String>], right: &[usize]) -> String {
+pub(crate) fn columns(rows: &[Vec<String>], right: &[usize]) -> String {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..n)
         .map(|i| {
@@ -1262,7 +1265,7 @@ impl Report {
 }
 
 /// Wraps `text` at `width` columns, with a first-line and a continuation prefix.
-fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
+pub(crate) fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
     let mut out = String::from(first);
     let mut col = first.chars().count();
     let mut start = true;

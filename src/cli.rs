@@ -74,9 +74,35 @@ pub struct BenchArgs {
     #[arg(long)]
     pub quick: bool,
 
-    /// Print the report as JSON (schema `fantop-bench/1`, documented in `fantop::bench`).
+    /// Print the report as JSON (schema `fantop-bench/1`, documented in `fantop::bench`;
+    /// with --scale or --memory, the schemas documented in `fantop::bench_scale`).
     #[arg(long)]
     pub json: bool,
+
+    /// Instead: publish→receive latency, one stalled subscriber, and cost and memory
+    /// against subscribers and event rate (with --quick: tiny sizes).
+    #[arg(long, conflicts_with = "memory")]
+    pub scale: bool,
+
+    /// Instead: run the live pipeline at 100,000 requests/s in real time with a stalled
+    /// subscriber for --minutes and sample the resident memory.
+    #[arg(long, conflicts_with = "quick")]
+    pub memory: bool,
+
+    /// With --memory: how long to run, in minutes (default 10).
+    #[arg(long, value_name = "N", requires = "memory", value_parser = parse_minutes)]
+    pub minutes: Option<f64>,
+}
+
+fn parse_minutes(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| "expected a number of minutes, e.g. 10 or 0.5".to_string())?;
+    if !(v > 0.0 && v <= 24.0 * 60.0) {
+        return Err(format!("minutes must be above 0 and at most 1440 (got {v})"));
+    }
+    Ok(v)
 }
 
 #[derive(Args, Debug, Clone)]

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod bench_scale;
 pub mod broadcast;
 pub mod cast;
 pub mod cli;

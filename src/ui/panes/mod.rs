@@ -108,11 +108,14 @@ pub fn series(now: Nanos, window_s: u64, mut value: impl FnMut(u64) -> Option<f6
         .collect()
 }
 
+/// One line of a time chart: its name, style and points.
+pub type Series = (&'static str, ratatui::style::Style, Vec<(f64, f64)>);
+
 /// A line chart of per-second series over the window ending now, with the
 /// y axis from 0 to `max` labelled by `label`. `series` are (name, style,
 /// points); `legend` shows their names in the top-left corner.
 pub fn time_chart<'a>(
-    series: &'a [(&'static str, ratatui::style::Style, Vec<(f64, f64)>)],
+    series: &'a [Series],
     window_s: u64,
     max: f64,
     label: impl Fn(f64) -> String,
