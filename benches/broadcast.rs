@@ -41,13 +41,13 @@
 use std::cell::RefCell;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::{self, JoinHandle};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use crossbeam_channel::{Receiver, Sender};
 
+use fantop::baseline::{CrossbeamBatched, Drainer};
 use fantop::broadcast::{Batch, BroadcastConfig, Broadcaster, Publisher, channel};
 use fantop::clock::Clock;
 use fantop::event::{Event, EventKind};
@@ -58,60 +58,6 @@ const SUBSCRIBERS: [usize; 6] = [1, 4, 16, 64, 256, 1024];
 const EVENTS_PER_ITER: usize = 1024;
 /// Batch size of the batched variants (fantop's default `max_batch`).
 const BATCH: usize = 256;
-
-/// One thread that drains every subscriber's queue, round-robin, until dropped.
-struct Drainer {
-    received: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Drainer {
-    /// `drain` receives everything queued for one subscriber now and returns
-    /// how many events that was.
-    fn spawn<R, F>(receivers: Vec<R>, mut drain: F) -> Self
-    where
-        R: Send + 'static,
-        F: FnMut(&R) -> u64 + Send + 'static,
-    {
-        let received = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = {
-            let (received, stop) = (received.clone(), stop.clone());
-            thread::spawn(move || {
-                while !stop.load(Ordering::Acquire) {
-                    let n: u64 = receivers.iter().map(&mut drain).sum();
-                    if n == 0 {
-                        thread::yield_now();
-                    } else {
-                        received.fetch_add(n, Ordering::Release);
-                    }
-                }
-            })
-        };
-        Drainer {
-            received,
-            stop,
-            handle: Some(handle),
-        }
-    }
-
-    /// Waits until `total` events have been received since the drainer started.
-    fn wait_for(&self, total: u64) {
-        while self.received.load(Ordering::Acquire) < total {
-            thread::yield_now();
-        }
-    }
-}
-
-impl Drop for Drainer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(h) = self.handle.take() {
-            h.join().expect("drainer thread");
-        }
-    }
-}
 
 /// A fan-out under test: publishes one iteration's events to all subscribers.
 trait Fanout {
@@ -200,58 +146,16 @@ impl Fanout for CrossbeamUnbatched {
     }
 }
 
-struct CrossbeamBatched {
-    senders: Vec<Sender<Batch>>,
-    buf: Vec<Event>,
-    refused: u64,
-}
-
-impl CrossbeamBatched {
-    fn new(n: usize) -> (Self, Drainer, u64) {
-        let (senders, receivers): (Vec<_>, Vec<Receiver<Batch>>) = (0..n)
-            .map(|_| crossbeam_channel::bounded(2 * EVENTS_PER_ITER.div_ceil(BATCH)))
-            .unzip();
-        let drainer = Drainer::spawn(receivers, |rx| {
-            let mut n = 0;
-            for batch in rx.try_iter() {
-                for e in batch.iter() {
-                    black_box(e);
-                }
-                n += batch.len() as u64;
-            }
-            n
-        });
-        let fanout = CrossbeamBatched {
-            senders,
-            buf: Vec::with_capacity(BATCH),
-            refused: 0,
-        };
-        (fanout, drainer, 0)
-    }
-
-    fn send_buffered(&mut self) {
-        if self.buf.is_empty() {
-            return;
-        }
-        let batch: Batch = Arc::from(self.buf.as_slice());
-        self.buf.clear();
-        for tx in &self.senders {
-            if tx.try_send(batch.clone()).is_err() {
-                self.refused += batch.len() as u64;
-            }
-        }
-    }
+/// The shared baseline (`fantop::baseline`), sized so an iteration never
+/// fills a channel.
+fn crossbeam_batched(n: usize) -> (CrossbeamBatched, Drainer, u64) {
+    let (fan, drainer) = CrossbeamBatched::new(n, BATCH, 2 * EVENTS_PER_ITER.div_ceil(BATCH));
+    (fan, drainer, 0)
 }
 
 impl Fanout for CrossbeamBatched {
     fn publish_round(&mut self, events: &[Event]) {
-        for e in events {
-            self.buf.push(*e);
-            if self.buf.len() >= BATCH {
-                self.send_buffered();
-            }
-        }
-        self.send_buffered();
+        CrossbeamBatched::publish_round(self, events);
     }
 
     fn assert_nothing_lost(&self) {
@@ -419,7 +323,7 @@ fn publish_per_event(c: &mut Criterion) {
     for n in SUBSCRIBERS {
         bench_fanout(&mut group, "fantop_batched", n, Fantop::new(n, BATCH), &events);
         bench_fanout(&mut group, "fantop_unbatched", n, Fantop::new(n, 1), &events);
-        bench_fanout(&mut group, "crossbeam_batched", n, CrossbeamBatched::new(n), &events);
+        bench_fanout(&mut group, "crossbeam_batched", n, crossbeam_batched(n), &events);
         bench_fanout(
             &mut group,
             "crossbeam_unbatched",

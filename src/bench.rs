@@ -81,15 +81,16 @@
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, RwLock};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, ensure};
 use serde::Serialize;
 
-use crate::broadcast::{self, Batch, BroadcastConfig, Broadcaster, Publisher, Subscription};
+use crate::baseline::{CrossbeamBatched, Drainer};
+use crate::broadcast::{self, BroadcastConfig, Broadcaster, Publisher, Subscription};
 use crate::cli::BenchArgs;
 use crate::clock::Clock;
 use crate::collector::{Collector, Snapshot, SnapshotReader};
@@ -680,55 +681,6 @@ fn snapshot_query(plan: &Plan) -> anyhow::Result<(Vec<QueryRow>, usize)> {
 // ---------------------------------------------------------------------------
 // 3. fan-out
 
-/// One thread that drains every subscriber's queue, round-robin, until dropped.
-struct Drainer {
-    received: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Drainer {
-    /// `drain` receives everything queued for one subscriber now and returns
-    /// how many events that was.
-    fn spawn<R: Send + 'static>(receivers: Vec<R>, drain: impl Fn(&R) -> u64 + Send + 'static) -> Drainer {
-        let received = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = {
-            let (received, stop) = (received.clone(), stop.clone());
-            thread::spawn(move || {
-                while !stop.load(Ordering::Acquire) {
-                    let n: u64 = receivers.iter().map(&drain).sum();
-                    if n == 0 {
-                        thread::yield_now();
-                    } else {
-                        received.fetch_add(n, Ordering::Release);
-                    }
-                }
-            })
-        };
-        Drainer {
-            received,
-            stop,
-            handle: Some(handle),
-        }
-    }
-
-    fn wait_for(&self, total: u64) {
-        while self.received.load(Ordering::Acquire) < total {
-            thread::yield_now();
-        }
-    }
-}
-
-impl Drop for Drainer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
 /// A fan-out under test, with its subscribers drained concurrently.
 trait Fan {
     /// Hands `events` to every subscriber's queue (the timed part).
@@ -778,58 +730,15 @@ fn fantop_fan(n: usize, round: usize) -> anyhow::Result<(FantopFan, Drainer, u64
     Ok((FantopFan { publisher, broadcaster }, drainer, received))
 }
 
-struct CrossbeamFan {
-    senders: Vec<crossbeam_channel::Sender<Batch>>,
-    buf: Vec<Event>,
-    refused: u64,
+/// The crossbeam baseline, sized so a round never fills a channel.
+fn crossbeam_fan(n: usize, round: usize) -> (CrossbeamBatched, Drainer, u64) {
+    let (fan, drainer) = CrossbeamBatched::new(n, FANOUT_BATCH, 2 * round.div_ceil(FANOUT_BATCH));
+    (fan, drainer, 0)
 }
 
-impl CrossbeamFan {
-    fn new(n: usize, round: usize) -> (CrossbeamFan, Drainer, u64) {
-        let (senders, receivers): (Vec<_>, Vec<crossbeam_channel::Receiver<Batch>>) = (0..n)
-            .map(|_| crossbeam_channel::bounded(2 * round.div_ceil(FANOUT_BATCH)))
-            .unzip();
-        let drainer = Drainer::spawn(receivers, |rx| {
-            let mut k = 0;
-            for batch in rx.try_iter() {
-                for e in batch.iter() {
-                    black_box(e);
-                }
-                k += batch.len() as u64;
-            }
-            k
-        });
-        let fan = CrossbeamFan {
-            senders,
-            buf: Vec::with_capacity(FANOUT_BATCH),
-            refused: 0,
-        };
-        (fan, drainer, 0)
-    }
-
-    fn send_buffered(&mut self) {
-        if self.buf.is_empty() {
-            return;
-        }
-        let batch: Batch = Arc::from(self.buf.as_slice());
-        self.buf.clear();
-        for tx in &self.senders {
-            if tx.try_send(batch.clone()).is_err() {
-                self.refused += batch.len() as u64;
-            }
-        }
-    }
-}
-
-impl Fan for CrossbeamFan {
+impl Fan for CrossbeamBatched {
     fn publish_round(&mut self, events: &[Event]) {
-        for e in events {
-            self.buf.push(*e);
-            if self.buf.len() >= FANOUT_BATCH {
-                self.send_buffered();
-            }
-        }
-        self.send_buffered();
+        CrossbeamBatched::publish_round(self, events);
     }
 
     fn lost(&self) -> u64 {
@@ -886,7 +795,7 @@ fn fanout(plan: &Plan) -> anyhow::Result<Fanout> {
     let mut dropped = 0;
     for n in FANOUT_SUBSCRIBERS {
         let (fantop, lost_f) = measure_fan(plan, n, fantop_fan(n, plan.round)?, &events);
-        let (crossbeam, lost_c) = measure_fan(plan, n, CrossbeamFan::new(n, plan.round), &events);
+        let (crossbeam, lost_c) = measure_fan(plan, n, crossbeam_fan(n, plan.round), &events);
         dropped += lost_f + lost_c;
         ensure!(
             dropped == 0,

@@ -16,6 +16,7 @@
 //! - [`run`]: wiring for one run; [`summary`]: the headless JSON summary.
 #![forbid(unsafe_code)]
 
+pub mod baseline;
 pub mod bench;
 pub mod bench_scale;
 pub mod broadcast;
