@@ -499,6 +499,7 @@ pub fn channel(config: BroadcastConfig, clock: Clock) -> (Publisher, Broadcaster
         seq: 0,
         last_t: 0,
         flushes: 0,
+        max_batch: config.max_batch.max(1),
     };
     (publisher, Broadcaster { hub })
 }
@@ -832,6 +833,8 @@ pub struct Publisher {
     last_t: Nanos,
     /// Flushes so far (for sampling the cost figure).
     flushes: u64,
+    /// `config.max_batch`, kept at hand for the per-event check.
+    max_batch: usize,
 }
 
 /// One flush in this many is timed for [`PublisherStats::busy_ns`].
@@ -855,7 +858,7 @@ impl Publisher {
     /// Buffers one event; flushes when the buffer reaches `max_batch`.
     pub fn publish(&mut self, event: Event) {
         self.buf.push(event);
-        if self.buf.len() >= self.hub.config.max_batch {
+        if self.buf.len() >= self.max_batch {
             self.flush();
         }
     }
