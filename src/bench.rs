@@ -1259,7 +1259,9 @@ fn reading(r: &Report) -> Vec<String> {
         .min_by(|a, b| a.ns_per_update.median.total_cmp(&b.ns_per_update.median));
     if let Some(best) = best {
         out.push(format!(
-            "With 2 threads updating the same state: {}. The cheapest shared update under contention is {} at {}{}.",
+            "With 2 threads updating the same state: {}. In this run the cheapest shared update under contention \
+             was {} at {}{}; contended figures depend on how the two threads are scheduled and vary severalfold \
+             between runs on a shared machine, so compare them within one run only.",
             contended.join(", "),
             method_label(best.method),
             fmt_ns(best.ns_per_update.median),

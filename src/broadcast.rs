@@ -1059,10 +1059,13 @@ impl Publisher {
                     s.evictions.fetch_add(1, Ordering::AcqRel);
                     s.state.store(STATE_EVICTED, Ordering::Release);
                     removed = true;
+                    // What it loses in all: its drops so far and what is
+                    // still queued, which its next receive discards.
+                    let queued = slot.enqueued.saturating_sub(s.subs.consumed.load(Ordering::Acquire));
                     self.notices.push(EventKind::SubscriberEvicted {
                         id: s.id,
                         reason,
-                        dropped: s.dropped(),
+                        dropped: s.dropped() + queued,
                     });
                 }
             }

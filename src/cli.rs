@@ -167,7 +167,7 @@ pub struct LoadArgs {
     pub queue: u32,
 
     /// Seed for the simulation (ChaCha8); random and shown when omitted.
-    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", value_parser = parse_seed)]
     pub seed: Option<u64>,
 
     /// Do not restart crashed workers.
@@ -221,6 +221,12 @@ fn parse_queue(s: &str) -> Result<u32, String> {
         .parse()
         .map_err(|_| "expected a whole number of at least 1".to_string())?;
     check_queue(v).map_err(|e| e.0)
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("expected a whole number from 0 to {}", u64::MAX))
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {

@@ -188,6 +188,9 @@ impl LoadSettings {
 pub struct Snapshot {
     /// Pipeline time of the newest event applied.
     pub at: Nanos,
+    /// Pipeline time of the first event applied (0 for a whole run; later
+    /// for a recording started mid-run).
+    pub since: Nanos,
     /// Events applied.
     pub events: u64,
     pub totals: Totals,
@@ -228,6 +231,7 @@ struct RateBucket {
 /// replays can own one too.
 pub struct Metrics {
     at: Nanos,
+    since: Option<Nanos>,
     events: u64,
     totals: Totals,
     buckets: SecondRing<RateBucket>,
@@ -253,6 +257,7 @@ impl Metrics {
     pub fn new() -> Self {
         Metrics {
             at: 0,
+            since: None,
             events: 0,
             totals: Totals::default(),
             buckets: SecondRing::new(RATE_HISTORY_S as usize + 1),
@@ -272,6 +277,7 @@ impl Metrics {
     pub fn apply(&mut self, ev: &Event) {
         self.events += 1;
         self.at = self.at.max(ev.t);
+        self.since.get_or_insert(ev.t);
         let sec = ev.t / SECONDS;
         match ev.kind {
             EventKind::RequestArrived { .. } => {
@@ -426,6 +432,7 @@ impl Metrics {
         let merged = self.window.merged(self.at);
         Snapshot {
             at: self.at,
+            since: self.since.unwrap_or(0),
             events: self.events,
             totals: self.totals,
             rates: RATE_WINDOWS_S.map(|w| self.rates(w)),

@@ -122,6 +122,7 @@ pub enum EventKind {
     SubscriberEvicted {
         id: SubscriberId,
         reason: EvictReason,
+        /// Everything it loses: drops so far plus what was still queued.
         dropped: u64,
     },
     /// The subscriber unsubscribed (its `Subscription` was dropped).

@@ -3,6 +3,7 @@
 //! hands over to the library. Usage errors exit 2; a bad file or a failed
 //! run exits 1 with one line naming what was wrong.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -27,7 +28,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fantop: error: {e:#}");
+            // Never panic on a closed stderr (a terminal that went away).
+            let _ = writeln!(std::io::stderr(), "fantop: error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -48,7 +50,9 @@ fn sim_config(cli: &Cli, m: &ArgMatches, scenario: Option<&Scenario>) -> SimConf
         .load
         .seed
         .or_else(|| scenario.and_then(|s| s.settings.seed))
-        .unwrap_or_else(rand::random);
+        // A random seed fits in 32 bits, so it stays short enough to read
+        // and type.
+        .unwrap_or_else(|| u64::from(rand::random::<u32>()));
     let mut c = cli.load.sim_config(seed);
     if let Some(s) = scenario.map(|s| &s.settings) {
         if let Some(v) = s.rate.filter(|_| !given(m, "rate")) {
@@ -101,11 +105,14 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
         .as_ref()
         .map(|s| s.steps.iter().map(|st| st.what).collect())
         .unwrap_or_default();
+    let seed_was_chosen = cli.load.seed.is_none() && scenario.as_ref().is_none_or(|s| s.settings.seed.is_none());
     if cli.headless {
-        eprintln!(
-            "fantop: seed {} (rerun with --seed {} to reproduce)",
-            sim.seed, sim.seed
-        );
+        if seed_was_chosen {
+            eprintln!(
+                "fantop: seed {} (rerun with --seed {} to reproduce)",
+                sim.seed, sim.seed
+            );
+        }
         let r = run::headless(HeadlessOptions {
             sim,
             duration,
@@ -115,9 +122,10 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
             record: cli.record.clone(),
             scenario: info,
         })?;
-        println!("{}", serde_json::to_string_pretty(&r.summary)?);
+        writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&r.summary)?)?;
         for rec in &r.recordings {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "fantop: recorded {} events to {}{}",
                 format::count(rec.events),
                 rec.path.display(),
@@ -158,8 +166,10 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line on how the run went, then the notes (files written).
+/// One line on how the run went, then the notes (files written). Writes
+/// that fail (the terminal went away) are ignored: the files are written.
 fn report(o: &Outcome, seed: Option<u64>) {
+    let mut out = std::io::stdout();
     let s = &o.snapshot;
     let t = s.totals;
     let ok = if t.completed() > 0 {
@@ -167,7 +177,8 @@ fn report(o: &Outcome, seed: Option<u64>) {
     } else {
         0.0
     };
-    println!(
+    let _ = writeln!(
+        out,
         "fantop: ran {} of pipeline time, {} requests completed ({ok:.1}% ok), {} rejected, p99 {}{}{}",
         format::clock(s.at),
         format::count(t.completed()),
@@ -177,11 +188,12 @@ fn report(o: &Outcome, seed: Option<u64>) {
         match o.exit {
             Exit::Signal(n) => format!(" (stopped by signal {n})"),
             Exit::Panicked => " (a thread panicked)".into(),
+            Exit::TerminalLost => " (the terminal went away)".into(),
             _ => String::new(),
         }
     );
     for n in &o.notes {
-        println!("fantop: {n}");
+        let _ = writeln!(out, "fantop: {n}");
     }
 }
 
@@ -198,7 +210,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     }
     if args.headless {
         let summary = run::replay_headless(recording, args.fast, args.speed)?;
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&summary)?)?;
         return Ok(());
     }
     let outcome = ui::run_replay(

@@ -118,11 +118,12 @@ pub struct RecordStats {
     pub missed: u64,
 }
 
-/// A running recorder.
+/// A running recorder. Dropping it (even while unwinding) stops it the way
+/// [`Recorder::stop`] does, so the file always ends on a complete line.
 pub struct Recorder {
     path: PathBuf,
     stop_tx: Sender<()>,
-    thread: JoinHandle<io::Result<RecordStats>>,
+    thread: Option<JoinHandle<io::Result<RecordStats>>>,
 }
 
 impl Recorder {
@@ -172,7 +173,7 @@ impl Recorder {
         Ok(Recorder {
             path: path.to_path_buf(),
             stop_tx,
-            thread,
+            thread: Some(thread),
         })
     }
 
@@ -188,10 +189,19 @@ impl Recorder {
     }
 
     /// Waits for the stream to end (the publisher closed), then closes the file.
-    pub fn finish(self) -> io::Result<RecordStats> {
-        match self.thread.join() {
+    pub fn finish(mut self) -> io::Result<RecordStats> {
+        match self.thread.take().expect("joined once").join() {
             Ok(r) => r,
             Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = self.stop_tx.send(());
+            let _ = t.join();
         }
     }
 }
@@ -363,8 +373,11 @@ impl Recording {
                     ));
                     break;
                 }
-                Err(e) => anyhow::bail!("{name}:{n}: not a fantop event: {e}"),
+                Err(_) => anyhow::bail!("{name}:{n}: {}", describe_bad_line(text)),
             }
+        }
+        if events.is_empty() && warning.is_none() {
+            anyhow::bail!("{name}: holds a header but no events: nothing to replay");
         }
         Ok(Recording {
             path: path.to_path_buf(),
@@ -378,6 +391,17 @@ impl Recording {
     /// Pipeline time of the last event.
     pub fn length(&self) -> u64 {
         self.events.last().map_or(0, |e| e.t)
+    }
+}
+
+/// Why a line is not a recording line, in words (no parser positions).
+fn describe_bad_line(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Err(_) => "not a fantop event: not JSON (a recording holds one JSON object per line)".into(),
+        Ok(v) => match serde_json::from_value::<Event>(v) {
+            Err(e) => format!("not a fantop event: {e}"),
+            Ok(_) => "not a fantop event".into(),
+        },
     }
 }
 

@@ -121,6 +121,9 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
         };
         let control = pipeline.control();
         while let Ok(batch) = sub.recv() {
+            if let Some(last) = batch.last() {
+                slow.tick_virtual(last.t);
+            }
             for e in batch.iter() {
                 if let EventKind::ScenarioStep { step } = e.kind
                     && let Some(action) = opts.steps.get(step as usize)

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use crate::broadcast::{Broadcaster, SubscribeOptions};
+use crate::event::Nanos;
 
 /// Queue bound of a slow subscriber, in events.
 pub const SLOW_CAPACITY: usize = 4_096;
@@ -29,9 +30,11 @@ pub struct SlowSubscribers {
     broadcaster: Broadcaster,
     next: u32,
     live: Vec<Slow>,
-    /// Virtual-time runs: subscribers that never receive (no thread), so
-    /// what happens to them depends only on simulated time.
-    virtual_subs: Option<Vec<crate::broadcast::Subscription>>,
+    /// Virtual-time runs: no threads; each takes one batch per
+    /// [`SLOW_EVERY`] of simulated time when [`SlowSubscribers::tick_virtual`]
+    /// is called, so what happens to them depends only on simulated time.
+    /// Holds each one's subscription and its next receive time.
+    virtual_subs: Option<Vec<(crate::broadcast::Subscription, Option<Nanos>)>>,
 }
 
 impl SlowSubscribers {
@@ -44,8 +47,8 @@ impl SlowSubscribers {
         }
     }
 
-    /// For offscreen runs in simulated time: slow subscribers hold their
-    /// subscription and never receive.
+    /// For runs in simulated time (offscreen, `--fast`): slow subscribers
+    /// without threads, paced by [`SlowSubscribers::tick_virtual`].
     pub fn new_virtual(broadcaster: &Broadcaster) -> Self {
         SlowSubscribers {
             broadcaster: broadcaster.clone(),
@@ -63,10 +66,10 @@ impl SlowSubscribers {
             }
             let name = format!("slow-{}", self.next);
             self.next += 1;
-            subs.push(
-                self.broadcaster
-                    .subscribe_with(SubscribeOptions::new(name.clone()).capacity(SLOW_CAPACITY)),
-            );
+            let sub = self
+                .broadcaster
+                .subscribe_with(SubscribeOptions::new(name.clone()).capacity(SLOW_CAPACITY));
+            subs.push((sub, None));
             return Ok(name);
         }
         self.reap();
@@ -106,7 +109,7 @@ impl SlowSubscribers {
     /// ended one); returns its name.
     pub fn remove(&mut self) -> Option<String> {
         if let Some(subs) = &mut self.virtual_subs {
-            return subs.pop().map(|s| s.name().to_string());
+            return subs.pop().map(|(s, _)| s.name().to_string());
         }
         let i = self
             .live
@@ -117,6 +120,20 @@ impl SlowSubscribers {
         let _ = s.stop_tx.send(());
         let _ = s.thread.join();
         Some(s.name)
+    }
+
+    /// Virtual slow subscribers each take one batch if [`SLOW_EVERY`] of
+    /// simulated time has passed since their last one (no-op otherwise).
+    pub fn tick_virtual(&mut self, now: Nanos) {
+        let every = SLOW_EVERY.as_nanos() as Nanos;
+        for (sub, next) in self.virtual_subs.iter_mut().flatten() {
+            let due = *next.get_or_insert(now + every);
+            if now >= due {
+                // An evicted or closed one just stays ended.
+                let _ = sub.try_recv();
+                *next = Some(now + every);
+            }
+        }
     }
 
     /// How many there are (running or ended but not removed).

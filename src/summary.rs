@@ -103,7 +103,9 @@ impl Summary {
         subscribers: &[SubscriberStats],
     ) -> Summary {
         let t = snapshot.totals;
-        let simulated_s = snapshot.at as f64 / SECONDS as f64;
+        // The pipeline time the events cover: all of a run, or the part a
+        // recording started mid-run holds.
+        let simulated_s = snapshot.at.saturating_sub(snapshot.since) as f64 / SECONDS as f64;
         let per_s = |n: u64| if simulated_s > 0.0 { n as f64 / simulated_s } else { 0.0 };
         let l = snapshot.latency_total;
         Summary {

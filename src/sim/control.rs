@@ -108,10 +108,13 @@ pub fn check_error_rate(f: f64) -> Result<f64, ControlError> {
 
 /// Checks a worker count: `1..=MAX_WORKERS`.
 pub fn check_workers(n: u64) -> Result<u16, ControlError> {
-    if n == 0 || n > MAX_WORKERS as u64 {
+    if n == 0 {
         return err(format!(
-            "workers must be between 1 and {MAX_WORKERS} (got {n}); pause to stop arrivals"
+            "workers must be between 1 and {MAX_WORKERS} (got 0); pause to stop arrivals"
         ));
+    }
+    if n > MAX_WORKERS as u64 {
+        return err(format!("workers must be between 1 and {MAX_WORKERS} (got {n})"));
     }
     Ok(n as u16)
 }

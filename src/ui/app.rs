@@ -402,10 +402,23 @@ impl App {
     pub fn draw(&self, frame: &mut Frame) {
         let area = frame.area();
         if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-            let msg = format!(
+            let full = format!(
                 "terminal too small: {}x{} (need at least {MIN_WIDTH}x{MIN_HEIGHT})",
                 area.width, area.height
             );
+            // One line: the short form when the full one does not fit.
+            let short = format!(
+                "too small: {}x{}, need {MIN_WIDTH}x{MIN_HEIGHT}",
+                area.width, area.height
+            );
+            let fits = |m: &String| m.chars().count() <= area.width as usize;
+            let msg = if fits(&full) {
+                full
+            } else if fits(&short) {
+                short
+            } else {
+                "too small".to_string()
+            };
             frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
             return;
         }

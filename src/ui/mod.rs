@@ -69,6 +69,9 @@ pub enum Exit {
     Finished,
     /// Another thread panicked; the terminal was restored by the hook.
     Panicked,
+    /// The terminal went away (its window closed); everything was still
+    /// shut down in order and every file finished.
+    TerminalLost,
 }
 
 /// Runs the monitor until quit. Draws at most `fps` times a second, only
@@ -91,6 +94,9 @@ where
     loop {
         if STOP_DRAWING.load(Ordering::SeqCst) && !RESTORED.load(Ordering::SeqCst) {
             return Ok(Exit::Panicked);
+        }
+        if crate::cast::terminal_lost() {
+            return Ok(Exit::TerminalLost);
         }
         select! {
             recv(input) -> msg => match msg {
@@ -256,7 +262,7 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
     }
     let snapshot = collector.join();
     drop(io);
-    let _ = input_thread.join();
+    term::stop_input(input_thread);
     Ok(Outcome {
         snapshot,
         exit: exit?,
@@ -318,6 +324,7 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
         clock.set(t);
         stepper.advance(t);
         stepper.flush();
+        session.slow.tick_virtual(t);
         app.pump();
         let notables = app.take_notables();
         let mut pending = Vec::new();
@@ -401,7 +408,7 @@ pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme
     drop(app);
     let snapshot = collector.join();
     drop(io);
-    let _ = input_thread.join();
+    term::stop_input(input_thread);
     Ok(Outcome {
         snapshot,
         exit: exit?,

@@ -108,6 +108,7 @@ pub enum Input {
 
 /// Reads terminal input on `fantop/input` until the receiver is dropped.
 pub fn spawn_input() -> io::Result<(Receiver<Input>, JoinHandle<()>)> {
+    INPUT_STOP.store(false, Ordering::SeqCst);
     let (tx, rx) = crossbeam_channel::bounded(256);
     let handle = std::thread::Builder::new()
         .name("fantop/input".into())
@@ -115,18 +116,54 @@ pub fn spawn_input() -> io::Result<(Receiver<Input>, JoinHandle<()>)> {
     Ok((rx, handle))
 }
 
+/// Tells the input thread to end (the loop is over).
+pub(crate) static INPUT_STOP: AtomicBool = AtomicBool::new(false);
+
+/// How long shutdown waits for the input thread.
+const INPUT_GRACE: Duration = Duration::from_millis(500);
+
+/// Stops the input thread and joins it — unless it is stuck in the
+/// terminal library's read of a terminal that hung up, which never returns:
+/// then it is left to end with the process rather than hang the exit.
+pub fn stop_input(thread: JoinHandle<()>) {
+    INPUT_STOP.store(true, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + INPUT_GRACE;
+    while !thread.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if thread.is_finished() {
+        let _ = thread.join();
+    }
+}
+
 fn input_loop(tx: Sender<Input>) {
+    let mut instant_returns = 0u32;
     loop {
+        if INPUT_STOP.load(Ordering::SeqCst) || STOP_DRAWING.load(Ordering::SeqCst) || crate::cast::terminal_lost() {
+            return;
+        }
         // Poll with a timeout so the thread notices when the UI has gone.
+        let asked = std::time::Instant::now();
         match cevent::poll(Duration::from_millis(100)) {
             Ok(true) => {}
             Ok(false) => {
-                if STOP_DRAWING.load(Ordering::SeqCst) {
-                    return;
+                // A poll that returns at once with nothing, again and again,
+                // means the terminal has hung up: stop rather than spin.
+                if asked.elapsed() < Duration::from_millis(1) {
+                    instant_returns += 1;
+                    if instant_returns > 100 {
+                        crate::cast::TERMINAL_LOST.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                } else {
+                    instant_returns = 0;
                 }
                 continue;
             }
-            Err(_) => return,
+            Err(_) => {
+                crate::cast::TERMINAL_LOST.store(true, Ordering::SeqCst);
+                return;
+            }
         }
         let input = match cevent::read() {
             Ok(CEvent::Key(k)) if k.kind == KeyEventKind::Press => Input::Key(k),

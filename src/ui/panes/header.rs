@@ -117,7 +117,8 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
         ],
     ));
     segments.push((0, vec![Span::styled(state.0, state.1)]));
-    if view.recording {
+    // A replay shows the recording's own "recording on" events: not news here.
+    if view.recording && !matches!(info.state, RunState::Replay { .. }) {
         segments.push((0, vec![Span::styled("● REC", theme.bad())]));
     }
     let right = match info.seed {

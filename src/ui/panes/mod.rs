@@ -64,7 +64,11 @@ pub struct Frame {
 }
 
 /// A pane's bordered block with its title, focus and eviction note.
-pub fn block<'a>(title: Line<'a>, theme: Theme, frame: Frame) -> Block<'a> {
+pub fn block<'a>(mut title: Line<'a>, theme: Theme, frame: Frame) -> Block<'a> {
+    if frame.focused {
+        // Visible without colour too: a marker before the name.
+        title.spans.insert(0, Span::styled("▶", theme.border(true)));
+    }
     let mut b = Block::bordered().border_style(theme.border(frame.focused)).title(title);
     if frame.evictions > 0 {
         b = b.title_bottom(Line::from(vec![Span::styled(

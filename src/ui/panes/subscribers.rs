@@ -95,8 +95,7 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::
     let wide = inner.width >= 96;
     let medium = inner.width >= 72;
     // Live subscribers first (in joining order), then ended ones, newest
-    // first. When they do not all fit, ended ones keep up to 3 rows (an
-    // eviction is news) and the last row counts what is not shown.
+    // first. When they do not all fit, the last row counts what is not shown.
     let room = inner.height.saturating_sub(1) as usize;
     let live: Vec<&SubscriberStats> = f.subscribers.iter().filter(|s| !s.state.is_ended()).collect();
     let ended: Vec<&SubscriberStats> = f.subscribers.iter().rev().filter(|s| s.state.is_ended()).collect();
@@ -104,7 +103,9 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::
         live.iter().chain(&ended).copied().collect()
     } else {
         let room = room.saturating_sub(1);
-        let ended_n = ended.len().min(3).min(room);
+        // The newest ended one keeps a row (an eviction is news); live ones
+        // come next; older ended ones get what is left.
+        let ended_n = ended.len().min(1).min(room);
         let live_n = live.len().min(room - ended_n);
         let ended_n = ended.len().min(room - live_n);
         // Of the live ones, the lagging are kept first; shown in joining order.

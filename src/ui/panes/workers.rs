@@ -128,15 +128,21 @@ impl View for WorkersView {
 
 /// Width of one worker cell: `w12  ● busy        12.3k  ` (id, symbol, state, count).
 const CELL_W: usize = 27;
-/// Width of a compact cell: `w12 ● 12.3k  `.
-const COMPACT_W: usize = 13;
+/// Width of a compact cell: `w12 ● 12.3k `.
+const COMPACT_W: usize = 12;
 
 pub fn render(view: &WorkersView, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
     let t = ctx.theme;
-    let (_, busy) = view.counts();
+    let (live, busy) = view.counts();
+    // The pool's target, and how many are actually up when that differs
+    // (crashed workers without auto-restart).
+    let pool = if live == view.pool as usize {
+        view.pool.to_string()
+    } else {
+        format!("{live} of {}", view.pool)
+    };
     let detail = format!(
-        "{} ({busy} busy)  queue {}/{}",
-        view.pool,
+        "{pool} ({busy} busy)  queue {}/{}",
         format::count(view.queue_depth as u64),
         format::count(view.queue_capacity as u64)
     );
@@ -186,7 +192,7 @@ pub fn render(view: &WorkersView, ctx: &Ctx, pane: super::Frame, frame: &mut Fra
                 vec![
                     Span::styled(format!("{id:<4}"), t.label()),
                     Span::styled(format!("{sym} "), style),
-                    Span::styled(format!("{count:>5}  "), style),
+                    Span::styled(format!("{count:>5} "), style),
                 ]
             } else {
                 vec![
