@@ -856,6 +856,8 @@ impl Publisher {
     }
 
     /// Buffers one event; flushes when the buffer reaches `max_batch`.
+    /// Inlined into the caller: it runs once per event.
+    #[inline]
     pub fn publish(&mut self, event: Event) {
         self.buf.push(event);
         if self.buf.len() >= self.max_batch {
