@@ -470,6 +470,8 @@ struct Hub {
     batches: AtomicU64,
     busy_ns: AtomicU64,
     active: AtomicU32,
+    /// Set by `subscribe` after queueing a join; cleared by the publisher.
+    joins_pending: std::sync::atomic::AtomicBool,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -487,6 +489,7 @@ pub fn channel(config: BroadcastConfig, clock: Clock) -> (Publisher, Broadcaster
         batches: AtomicU64::new(0),
         busy_ns: AtomicU64::new(0),
         active: AtomicU32::new(0),
+        joins_pending: std::sync::atomic::AtomicBool::new(false),
         closed: std::sync::atomic::AtomicBool::new(false),
     });
     let publisher = Publisher {
@@ -500,6 +503,7 @@ pub fn channel(config: BroadcastConfig, clock: Clock) -> (Publisher, Broadcaster
         last_t: 0,
         flushes: 0,
         max_batch: config.max_batch.max(1),
+        batches: 0,
     };
     (publisher, Broadcaster { hub })
 }
@@ -574,7 +578,9 @@ impl Broadcaster {
             trim_ended(&mut next, retained);
             next
         });
-        if hub.closed.load(Ordering::Acquire) || hub.joins_tx.send((shared.clone(), tx)).is_err() {
+        let sent = hub.joins_tx.send((shared.clone(), tx)).is_ok();
+        hub.joins_pending.store(true, Ordering::Release);
+        if hub.closed.load(Ordering::Acquire) || !sent {
             shared.state.store(STATE_CLOSED, Ordering::Release);
         } else if hub.closed.load(Ordering::Acquire) {
             // The publisher closed while we joined: it may already have
@@ -835,6 +841,8 @@ pub struct Publisher {
     flushes: u64,
     /// `config.max_batch`, kept at hand for the per-event check.
     max_batch: usize,
+    /// Batches delivered (mirrored in `hub.batches`).
+    batches: u64,
 }
 
 /// One flush in this many is timed for [`PublisherStats::busy_ns`].
@@ -1075,7 +1083,8 @@ impl Publisher {
         self.seq += n as u64;
         self.last_t = batch.last().map_or(self.last_t, |e| e.t);
         self.hub.events.store(self.seq, Ordering::Release);
-        self.hub.batches.fetch_add(1, Ordering::Relaxed);
+        self.batches += 1;
+        self.hub.batches.store(self.batches, Ordering::Relaxed);
         if removed {
             self.retire();
         }
@@ -1084,6 +1093,10 @@ impl Publisher {
     /// Takes on subscribers that joined since the last flush and retires
     /// closed ones.
     fn maintain(&mut self) {
+        // A plain load in the common case; the channel only when someone joined.
+        if !self.hub.joins_pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
         while let Ok((shared, tx)) = self.joins_rx.try_recv() {
             shared.joined_seq.store(self.seq, Ordering::Release);
             if shared
