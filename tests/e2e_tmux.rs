@@ -3,7 +3,9 @@
 //! gets its terminal back (the summary line prints cleanly on the normal
 //! screen, not on the alternate screen or in raw mode).
 //!
-//! tmux is required (CI installs it); without it this test fails and says so.
+//! It needs tmux. Under CI (`CI` set; `.ci/run` installs tmux) a missing
+//! tmux fails the test; on a developer's machine with only the Rust
+//! toolchain it is skipped with a message, so `cargo test` passes there.
 //! The test runs on a private tmux server (its own socket, `tmux -S`), so it
 //! never touches a user's sessions, and a guard kills that server and
 //! removes its files however the test ends.
@@ -149,8 +151,23 @@ fn header(screen: &str) -> &str {
 /// Started in a terminal, fantop draws its header and all five panes; `+`
 /// raises the live rate from 2,000/s to 2,500/s; `q` exits with status 0 and
 /// leaves the terminal clean, with the summary line at the start of a line.
+/// Whether tmux can run here; without it, fails under CI and skips elsewhere.
+fn tmux_available() -> bool {
+    if Command::new("tmux").arg("-V").output().is_ok() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("tmux is required for this end-to-end test under CI (.ci/run installs it: apt-get install tmux)");
+    }
+    eprintln!("skipping the tmux end-to-end test: tmux is not installed (apt-get install tmux to run it)");
+    false
+}
+
 #[test]
 fn live_monitor_draws_takes_a_key_and_quits_cleanly() {
+    if !tmux_available() {
+        return;
+    }
     let program = format!("{} --seed 1", sh_quote(env!("CARGO_BIN_EXE_fantop")));
     let tmux = Tmux::start(120, 36, &program);
 
