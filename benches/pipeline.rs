@@ -13,48 +13,23 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fantop::event::{Event, EventKind, MILLIS, Nanos, SECONDS, ServiceDist};
+use fantop::bench::{CountArrivals, pipeline_load};
+use fantop::event::{Nanos, SECONDS};
 use fantop::run::{self, HeadlessOptions};
-use fantop::sim::{Sim, SimConfig, Sink};
+use fantop::sim::Sim;
 
 const SIMULATED: Nanos = 5 * SECONDS;
 
-fn load() -> SimConfig {
-    SimConfig {
-        rate: 100_000.0,
-        workers: 300,
-        service: ServiceDist::Exp { mean_ns: 2 * MILLIS },
-        seed: 1,
-        ..SimConfig::default()
-    }
-}
-
-/// Counts arrivals and otherwise only touches each event.
-#[derive(Default)]
-struct Count {
-    arrived: u64,
-    events: u64,
-}
-
-impl Sink for Count {
-    fn emit(&mut self, event: Event) {
-        self.events += 1;
-        if let EventKind::RequestArrived { .. } = black_box(event).kind {
-            self.arrived += 1;
-        }
-    }
-}
-
-fn pure_sim() -> Count {
-    let mut sim = Sim::new(load());
-    let mut count = Count::default();
+fn pure_sim() -> CountArrivals {
+    let mut sim = Sim::new(pipeline_load());
+    let mut count = CountArrivals::default();
     sim.advance_until(SIMULATED, &mut count);
     count
 }
 
 fn headless() -> u64 {
     let run = run::headless(HeadlessOptions {
-        sim: load(),
+        sim: pipeline_load(),
         duration: Some(SIMULATED),
         fast: true,
         timeline: Vec::new(),
@@ -66,7 +41,7 @@ fn headless() -> u64 {
 
 fn bench(c: &mut Criterion) {
     // Same seed, same requests: the pure sim's count is the run's.
-    let requests = pure_sim().arrived;
+    let requests = pure_sim().0;
     assert_eq!(headless(), requests, "the headless run simulates the same requests");
 
     let mut group = c.benchmark_group("pipeline");
@@ -74,7 +49,7 @@ fn bench(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Elements(requests));
-    group.bench_function("sim_only", |b| b.iter(|| black_box(pure_sim().events)));
+    group.bench_function("sim_only", |b| b.iter(|| black_box(pure_sim().0)));
     group.bench_function("headless_fast", |b| b.iter(|| black_box(headless())));
     group.finish();
 }

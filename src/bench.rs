@@ -819,7 +819,8 @@ fn fanout(plan: &Plan) -> anyhow::Result<Fanout> {
 // ---------------------------------------------------------------------------
 // 4. pipeline
 
-fn pipeline_load() -> SimConfig {
+/// The load both pipeline benchmarks simulate (`fantop bench` and `cargo bench`).
+pub fn pipeline_load() -> SimConfig {
     SimConfig {
         rate: 100_000.0,
         workers: 300,
@@ -829,9 +830,10 @@ fn pipeline_load() -> SimConfig {
     }
 }
 
-/// Counts arrivals and otherwise only touches each event.
+/// A sink that counts arrivals and otherwise only touches each event: the
+/// bare simulation's reference in both pipeline benchmarks.
 #[derive(Default)]
-struct CountArrivals(u64);
+pub struct CountArrivals(pub u64);
 
 impl Sink for CountArrivals {
     fn emit(&mut self, event: Event) {

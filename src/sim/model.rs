@@ -829,6 +829,26 @@ mod tests {
     use super::*;
     use crate::event::SECONDS;
 
+    /// A sim with `workers` workers of constant `service_ns`, no errors and
+    /// `requests` requests put in service at times 0, 1, 2, ... ns.
+    fn with_requests_in_service(workers: u16, service_ns: Nanos, requests: u64) -> (Sim, Vec<Event>) {
+        let cfg = SimConfig {
+            rate: 1.0,
+            workers,
+            service: ServiceDist::Const { ns: service_ns },
+            error_rate: 0.0,
+            ..SimConfig::default()
+        };
+        let mut sim = Sim::new(cfg);
+        let mut out = Vec::new();
+        sim.start(&mut out);
+        for t in 0..requests {
+            sim.next_arrival = Some(t);
+            sim.advance_until(t, &mut out);
+        }
+        (sim, out)
+    }
+
     fn run(cfg: SimConfig, until: Nanos) -> Vec<Event> {
         let mut sim = Sim::new(cfg);
         let mut out = Vec::new();
@@ -912,21 +932,7 @@ mod tests {
 
     #[test]
     fn removing_a_busy_worker_lets_it_finish_its_request() {
-        let cfg = SimConfig {
-            rate: 1.0,
-            workers: 2,
-            service: ServiceDist::Const { ns: 100 * MILLIS },
-            error_rate: 0.0,
-            ..SimConfig::default()
-        };
-        let mut sim = Sim::new(cfg);
-        let mut out = Vec::new();
-        sim.start(&mut out);
-        // Force two requests in service.
-        sim.next_arrival = Some(0);
-        sim.advance_until(0, &mut out);
-        sim.next_arrival = Some(1);
-        sim.advance_until(1, &mut out);
+        let (mut sim, mut out) = with_requests_in_service(2, 100 * MILLIS, 2);
         sim.apply(Action::SetWorkers(1), &mut out).unwrap();
         sim.apply(Action::Pause, &mut out).unwrap();
         sim.advance_until(SECONDS, &mut out);
@@ -990,18 +996,7 @@ mod tests {
 
     #[test]
     fn a_stall_delays_the_request_in_service_by_its_length() {
-        let cfg = SimConfig {
-            rate: 1.0,
-            workers: 1,
-            service: ServiceDist::Const { ns: 100 * MILLIS },
-            error_rate: 0.0,
-            ..SimConfig::default()
-        };
-        let mut sim = Sim::new(cfg);
-        let mut out = Vec::new();
-        sim.start(&mut out);
-        sim.next_arrival = Some(0);
-        sim.advance_until(0, &mut out);
+        let (mut sim, mut out) = with_requests_in_service(1, 100 * MILLIS, 1);
         sim.apply(Action::Pause, &mut out).unwrap();
         sim.advance_until(50 * MILLIS, &mut out);
         sim.apply(
@@ -1025,18 +1020,7 @@ mod tests {
 
     #[test]
     fn a_crash_fails_the_request_in_flight_and_the_worker_restarts() {
-        let cfg = SimConfig {
-            rate: 1.0,
-            workers: 1,
-            service: ServiceDist::Const { ns: SECONDS },
-            error_rate: 0.0,
-            ..SimConfig::default()
-        };
-        let mut sim = Sim::new(cfg);
-        let mut out = Vec::new();
-        sim.start(&mut out);
-        sim.next_arrival = Some(0);
-        sim.advance_until(0, &mut out);
+        let (mut sim, mut out) = with_requests_in_service(1, SECONDS, 1);
         sim.apply(Action::Pause, &mut out).unwrap();
         sim.advance_until(100 * MILLIS, &mut out);
         sim.apply(Action::Crash { worker: Some(0) }, &mut out).unwrap();
