@@ -29,8 +29,9 @@
 //!   are counted and asserted to be 0 like the others' drops.
 //!
 //! Every subscriber is drained concurrently by one drainer thread for all of
-//! them, as a real consumer would, so the publisher pays for the contention
-//! on the queues. Between iterations, outside the timed section, the bench
+//! them, which reads every event it receives ([`fantop::baseline::consume`]),
+//! as a real consumer would, so the publisher pays for the contention on the
+//! queues and for handing the data over. Between iterations, outside the timed section, the bench
 //! waits until the drainer has received every event of the iteration, so
 //! every timed iteration starts with empty queues; and every queue holds at
 //! least `EVENTS_PER_ITER` events, so no event can be dropped (fantop) or
@@ -39,7 +40,6 @@
 //! asserts afterwards that nothing was dropped or refused.
 
 use std::cell::RefCell;
-use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -47,8 +47,9 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use crossbeam_channel::{Receiver, Sender};
 
-use fantop::baseline::{CrossbeamBatched, Drainer};
-use fantop::broadcast::{Batch, BroadcastConfig, Broadcaster, Publisher, channel};
+use fantop::baseline::Batch;
+use fantop::baseline::{CrossbeamBatched, Drainer, consume};
+use fantop::broadcast::{BroadcastConfig, Broadcaster, Publisher, channel};
 use fantop::clock::Clock;
 use fantop::event::{Event, EventKind};
 use tokio::sync::broadcast as tokio_broadcast;
@@ -81,12 +82,7 @@ impl Fantop {
         let (mut publisher, broadcaster) = channel(config, Clock::start());
         let subs: Vec<_> = (0..n).map(|i| broadcaster.subscribe(format!("bench{i}"))).collect();
         publisher.tick(); // takes them all on and announces the joins
-        let drainer = Drainer::spawn(subs, |s| {
-            s.drain(|e| {
-                black_box(e);
-            })
-            .expect("subscription open") as u64
-        });
+        let drainer = Drainer::spawn(subs, |s| s.drain(consume).expect("subscription open") as u64);
         // Each subscriber gets every event published so far (the joins).
         let received = n as u64 * broadcaster.publisher_stats().events;
         drainer.wait_for(received);
@@ -121,7 +117,7 @@ impl CrossbeamUnbatched {
         let drainer = Drainer::spawn(receivers, |rx| {
             let mut n = 0;
             for e in rx.try_iter() {
-                black_box(e);
+                consume(&e);
                 n += 1;
             }
             n
@@ -163,13 +159,13 @@ impl Fanout for CrossbeamBatched {
     }
 }
 
-/// A tokio broadcast channel with `n` receivers drained by one drainer; `len`
-/// counts the events in one value. Returns the sender, the drainer and the
+/// A tokio broadcast channel with `n` receivers drained by one drainer; `read`
+/// consumes the events in one value and counts them. Returns the sender, the drainer and the
 /// count of values receivers lost to lagging.
 fn tokio_channel<T: Clone + Send + 'static>(
     n: usize,
     capacity: usize,
-    len: fn(&T) -> u64,
+    read: fn(&T) -> u64,
 ) -> (tokio_broadcast::Sender<T>, Drainer, Arc<AtomicU64>) {
     let (tx, first) = tokio_broadcast::channel::<T>(capacity);
     let receivers: Vec<RefCell<tokio_broadcast::Receiver<T>>> = std::iter::once(first)
@@ -184,10 +180,7 @@ fn tokio_channel<T: Clone + Send + 'static>(
             let mut k = 0;
             loop {
                 match rx.try_recv() {
-                    Ok(v) => {
-                        k += len(&v);
-                        black_box(v);
-                    }
+                    Ok(v) => k += read(&v),
                     Err(tokio_broadcast::error::TryRecvError::Lagged(lost)) => {
                         lagged.fetch_add(lost, Ordering::Relaxed);
                     }
@@ -208,7 +201,10 @@ struct TokioUnbatched {
 
 impl TokioUnbatched {
     fn new(n: usize) -> (Self, Drainer, u64) {
-        let (tx, drainer, lagged) = tokio_channel(n, 2 * EVENTS_PER_ITER, |_| 1);
+        let (tx, drainer, lagged) = tokio_channel(n, 2 * EVENTS_PER_ITER, |e| {
+            consume(e);
+            1
+        });
         (TokioUnbatched { tx, lagged, refused: 0 }, drainer, 0)
     }
 }
@@ -240,7 +236,10 @@ struct TokioBatched {
 
 impl TokioBatched {
     fn new(n: usize) -> (Self, Drainer, u64) {
-        let (tx, drainer, lagged) = tokio_channel(n, 2 * EVENTS_PER_ITER.div_ceil(BATCH), |b: &Batch| b.len() as u64);
+        let (tx, drainer, lagged) = tokio_channel(n, 2 * EVENTS_PER_ITER.div_ceil(BATCH), |b: &Batch| {
+            b.iter().for_each(consume);
+            b.len() as u64
+        });
         let fanout = TokioBatched {
             tx,
             buf: Vec::with_capacity(BATCH),

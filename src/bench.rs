@@ -89,7 +89,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, ensure};
 use serde::Serialize;
 
-use crate::baseline::{CrossbeamBatched, Drainer};
+use crate::baseline::{CrossbeamBatched, Drainer, consume};
 use crate::broadcast::{self, BroadcastConfig, Broadcaster, Publisher, Subscription};
 use crate::cli::BenchArgs;
 use crate::clock::Clock;
@@ -719,12 +719,7 @@ fn fantop_fan(n: usize, round: usize) -> anyhow::Result<(FantopFan, Drainer, u64
     let (mut publisher, broadcaster) = broadcast::channel(config, Clock::start());
     let subs: Vec<Subscription> = (0..n).map(|i| broadcaster.subscribe(format!("bench{i}"))).collect();
     publisher.tick(); // takes them on and announces the joins
-    let drainer = Drainer::spawn(subs, |s| {
-        s.drain(|e| {
-            black_box(e);
-        })
-        .map_or(0, |k| k as u64)
-    });
+    let drainer = Drainer::spawn(subs, |s| s.drain(consume).map_or(0, |k| k as u64));
     let received = n as u64 * broadcaster.publisher_stats().events;
     drainer.wait_for(received);
     Ok((FantopFan { publisher, broadcaster }, drainer, received))

@@ -1,24 +1,30 @@
 //! The fan-out: one [`Publisher`] hands every event to any number of
-//! [`Subscription`]s, each through its own bounded queue (the design note's
-//! `MetricsBroadcaster`).
+//! [`Subscription`]s (the design note's `MetricsBroadcaster`).
 //!
 //! # Shape
 //!
-//! [`channel`] returns the two halves. The [`Publisher`] is owned by exactly one
-//! thread (the pipeline); it buffers events and, on [`Publisher::flush`] (or when
-//! the buffer reaches [`BroadcastConfig::max_batch`], or on
+//! [`channel`] returns the two halves. The [`Publisher`] is owned by exactly
+//! one thread (the pipeline). It buffers events and, on [`Publisher::flush`]
+//! (or when the buffer reaches [`BroadcastConfig::max_batch`], or on
 //! [`Publisher::tick`] once the oldest buffered event is older than
-//! [`BroadcastConfig::max_batch_age`]), turns the buffer into one shared,
-//! immutable [`Batch`] (`Arc<[Event]>`) and offers that same `Arc` to every
-//! subscriber's queue. Publishing therefore allocates once per batch, never
-//! once per subscriber, and never blocks (except for [`Delivery::Wait`]
-//! subscribers, see below).
+//! [`BroadcastConfig::max_batch_age`]), writes them into **one ring shared by
+//! every subscriber** and advances the ring's head. Each subscriber keeps its
+//! own cursor into the ring; its queue is the stretch between its cursor and
+//! the head, bounded by its `capacity`.
+//!
+//! So a publish costs the same with 1 subscriber or 10,000: the publisher
+//! writes each event once (four words in a ring slot, no allocation, no lock)
+//! and never touches a subscriber's state on the way. It looks at
+//! subscribers only when one of them *could* have fallen a full queue behind
+//! (it remembers each cursor as last seen, and a cursor only moves forward),
+//! while one is lagging, and when one joins or leaves. It never waits (except
+//! for [`Delivery::Wait`] subscribers, see below).
 //!
 //! The [`Broadcaster`] handle is cheap to clone and `Send`: any thread can
 //! [`subscribe`](Broadcaster::subscribe) at any time, and read every
 //! subscriber's [`SubscriberStats`] and the [`PublisherStats`] without
-//! stopping the publisher (they are atomics, written by the publisher and the
-//! subscriber, read by anyone).
+//! stopping the publisher (they are derived from atomics: the head, and each
+//! subscriber's cursor and drop count, each with one writer).
 //!
 //! ```
 //! use fantop::broadcast::{channel, BroadcastConfig};
@@ -29,37 +35,45 @@
 //! let sub = broadcaster.subscribe("panel");
 //! publisher.publish(Event::new(1, EventKind::RequestArrived { id: 0 }));
 //! publisher.flush();
-//! let batch = sub.try_recv().unwrap().expect("one batch");
-//! assert_eq!(batch[0].t, 1);
+//! let batch = sub.try_recv().unwrap().expect("a batch");
+//! // Its own "joined" announcement, then the event.
+//! assert_eq!(batch.len(), 2);
+//! assert_eq!(batch[1].t, 1);
 //! ```
 //!
 //! # Lagging
 //!
-//! Each subscriber's queue holds at most its `capacity` **events** (not
-//! batches). A batch is enqueued whole or not at all: when it does not fit,
-//! that subscriber loses the whole batch, its `dropped` counter grows by the
-//! batch's length, and it becomes [`SubscriberState::Lagging`]. The other
-//! subscribers are not affected — they get the batch as usual, and the
-//! publisher does not wait. The first drop of a lagging spell publishes
-//! [`EventKind::SubscriberLagging`] to everyone.
+//! A subscriber's queue holds at most its `capacity` **events**. When the
+//! publisher moves more than `capacity` events past a subscriber's cursor,
+//! the **oldest** events in its queue are lost to it: its next receive skips
+//! them, starting again `capacity` events behind the head, and its `dropped`
+//! counter includes them from the moment they fall out of its window (the
+//! stats compute it from the head and the cursor; nothing is counted late).
+//! The other subscribers are not affected, and the publisher does not wait.
+//! Like `tokio::sync::broadcast`, a lagging receiver keeps the newest events,
+//! not the oldest; unlike it, the loss is counted in the stats rather than
+//! returned as an error, so receiving code stays a plain loop.
 //!
-//! A lagging subscriber is healthy again once it has received something since
-//! its last drop and its queue is back to half its capacity or less (the
-//! hysteresis keeps a consumer that nibbles one batch at a time from flapping
-//! between the two states). The events it lost stay counted. It never sees a
-//! gap marker in the stream itself: the counters in [`Subscription::stats`]
-//! are the record.
+//! The publisher notices a subscriber that is losing events at the next flush
+//! after it falls a full queue behind, marks it [`SubscriberState::Lagging`],
+//! and publishes [`EventKind::SubscriberLagging`] to everyone. A lagging
+//! subscriber is healthy again once it has received something since its last
+//! observed loss *and* its queue is back to half its capacity or less (the
+//! hysteresis keeps a consumer that nibbles one batch at a time from
+//! flapping). The events it lost stay counted. It never sees a gap marker in
+//! the stream itself: the counters in [`Subscription::stats`] are the record.
 //!
 //! # Eviction
 //!
 //! Under the [`EvictionPolicy`] a subscriber that stays lagging for
-//! `full_for` (default 2 s on the broadcaster's clock, from the first drop of
-//! the spell), or that loses `max_drops` events in one lagging spell (off by
-//! default), is evicted at the publish that crosses the limit. Eviction removes its queue from the publisher, publishes
+//! `full_for` (default 2 s on the broadcaster's clock, from when its loss was
+//! first observed), or that loses `max_drops` events in one lagging spell (off
+//! by default), is evicted at the first flush or tick that sees it cross the
+//! limit. Eviction removes it from the publisher, publishes
 //! [`EventKind::SubscriberEvicted`] to everyone else, and makes the evicted
 //! subscription's next receive return [`RecvError::Evicted`] with the reason
-//! and its total drop count; events still in its queue at that point are
-//! discarded and counted as dropped. To keep watching, subscribe again.
+//! and its total loss: what it dropped, plus everything still in its queue,
+//! which it will not receive. To keep watching, subscribe again.
 //!
 //! ```
 //! use fantop::broadcast::{channel, BroadcastConfig, RecvError, SubscribeOptions};
@@ -74,7 +88,7 @@
 //! let mut received = 0;
 //! for id in 0..16 {
 //!     publisher.publish(Event::new(id, EventKind::RequestArrived { id }));
-//!     clock.advance(SECONDS); // `stalled` never receives: its queue stays full
+//!     clock.advance(SECONDS); // `stalled` never receives: it falls behind
 //!     received += healthy.drain(|_| {}).unwrap();
 //! }
 //! publisher.flush();
@@ -90,12 +104,13 @@
 //!
 //! # Closing
 //!
-//! Dropping a [`Subscription`] unsubscribes it: its queue is emptied at once
-//! (events it left unread count as never published to it, not as dropped),
-//! and the publisher forgets it (and publishes [`EventKind::SubscriberLeft`])
-//! at its next flush. Dropping or [closing](Publisher::close) the publisher
-//! closes every queue *after* what is queued: subscribers receive everything
-//! that was published, then [`RecvError::Closed`].
+//! Dropping a [`Subscription`] unsubscribes it: the events it left unread
+//! count as never published to it (not as dropped), and the publisher forgets
+//! it (and publishes [`EventKind::SubscriberLeft`]) at its next flush or tick.
+//! A subscription holds no queue of its own, so there is nothing else to free.
+//! Dropping or [closing](Publisher::close) the publisher closes every
+//! subscription *after* what is queued: subscribers receive everything that
+//! was published (within their capacity), then [`RecvError::Closed`].
 //!
 //! ```
 //! use fantop::broadcast::{channel, BroadcastConfig, RecvError};
@@ -119,44 +134,58 @@
 //!
 //! # Nothing is lost silently
 //!
-//! For every subscriber, at every moment that no publish is in progress:
-//! `published_while_subscribed == delivered + dropped + queued`.
+//! For every subscriber, at every moment that neither side is in the middle
+//! of a call: `published_while_subscribed == delivered + dropped + queued`.
 //!
 //! # Waiting subscribers
 //!
 //! A subscriber made with [`Delivery::Wait`] is never dropped for or evicted:
-//! the publisher waits for room in its queue instead. Only `--fast` mode uses
-//! it, where simulated time is virtual and pacing the simulation to its
-//! consumers is right. It is a deliberate exception to "the publisher never
-//! blocks".
+//! before overwriting an event such a subscriber has not read, the publisher
+//! waits for it. Only `--fast` mode uses it, where simulated time is virtual
+//! and pacing the simulation to its consumers is right. It is a deliberate
+//! exception to "the publisher never blocks".
+//!
+//! # Concurrency
+//!
+//! The ring's slots are written by the publisher only, as relaxed atomic
+//! words under a per-slot sequence stamp (a seqlock): a reader checks the
+//! stamp before and after copying a slot, so it either gets the event it
+//! asked for or learns the slot was overwritten, never a torn mix. No `unsafe`
+//! anywhere. A receiver that finds nothing waits on a condition variable the
+//! publisher signals after a flush, only when someone is waiting.
 //!
 //! # Bounds
 //!
-//! Queues: `capacity` events each (default [`DEFAULT_SUBSCRIBER_CAPACITY`]).
-//! Publisher buffer: `max_batch` events. Stats of ended subscribers: the last
+//! The ring: [`BroadcastConfig::ring_capacity`] events (rounded up to a power
+//! of two; 40 bytes each), allocated once. A subscriber's queue: its
+//! `capacity` events, at most the ring's size less one batch. Publisher
+//! buffer: `max_batch` events. Stats of ended subscribers: the last
 //! [`BroadcastConfig::ended_retained`] are kept for display, the rest freed.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
 use crate::clock::Clock;
 use crate::event::{Event, EventKind, EvictReason, Nanos, SECONDS, SubscriberId};
+use crate::words::{self, WORDS};
 
-/// A published batch: shared, immutable, in publish order.
-pub type Batch = Arc<[Event]>;
+/// What a receive hands back: up to `max_batch` events, in publish order.
+pub type Batch = Vec<Event>;
 
+/// Default size of the shared ring, in events (10 MiB).
+pub const DEFAULT_RING_CAPACITY: usize = 1 << 18;
 /// Default per-subscriber queue bound, in events.
 pub const DEFAULT_SUBSCRIBER_CAPACITY: usize = 65_536;
 /// Default largest batch, in events.
 pub const DEFAULT_MAX_BATCH: usize = 256;
 /// Default age at which [`Publisher::tick`] flushes a partial batch.
-pub const DEFAULT_MAX_BATCH_AGE: Nanos = 100_000;
-/// Default time a queue may stay full before eviction.
+pub const DEFAULT_MAX_BATCH_AGE: Nanos = 50_000;
+/// Default time a subscriber may stay lagging before eviction.
 pub const DEFAULT_EVICT_AFTER: Nanos = 2 * SECONDS;
 /// Default number of ended subscribers whose stats are kept for display.
 pub const DEFAULT_ENDED_RETAINED: usize = 32;
@@ -164,7 +193,7 @@ pub const DEFAULT_ENDED_RETAINED: usize = 32;
 /// When a lagging subscriber is evicted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EvictionPolicy {
-    /// Evict when the queue has stayed full this long (ns). `None`: never on time.
+    /// Evict when it has been lagging this long (ns). `None`: never on time.
     pub full_for: Option<Nanos>,
     /// Evict after this many drops in one lagging spell. `None`: never on count.
     pub max_drops: Option<u64>,
@@ -182,9 +211,13 @@ impl Default for EvictionPolicy {
 /// Broadcaster settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BroadcastConfig {
+    /// Events the shared ring holds (rounded up to a power of two, and to at
+    /// least `default_capacity + max_batch + 16`). It bounds every queue.
+    pub ring_capacity: usize,
     /// Queue bound for subscribers that do not choose their own, in events.
     pub default_capacity: usize,
-    /// A buffer of this many events is flushed at once.
+    /// A buffer of this many events is flushed at once, and a receive hands
+    /// back at most this many.
     pub max_batch: usize,
     /// [`Publisher::tick`] flushes a buffer whose oldest event is this old.
     pub max_batch_age: Nanos,
@@ -196,6 +229,7 @@ pub struct BroadcastConfig {
 impl Default for BroadcastConfig {
     fn default() -> Self {
         BroadcastConfig {
+            ring_capacity: DEFAULT_RING_CAPACITY,
             default_capacity: DEFAULT_SUBSCRIBER_CAPACITY,
             max_batch: DEFAULT_MAX_BATCH,
             max_batch_age: DEFAULT_MAX_BATCH_AGE,
@@ -205,13 +239,13 @@ impl Default for BroadcastConfig {
     }
 }
 
-/// What the publisher does when a subscriber's queue is full.
+/// What the publisher does when a subscriber is a full queue behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Delivery {
-    /// Drop the batch for this subscriber, count it, evict under the policy.
+    /// Let it lose its oldest events, count them, evict under the policy.
     #[default]
     Drop,
-    /// Wait for room (never evicted). For virtual-time runs only.
+    /// Wait for it (never evicted). For virtual-time runs only.
     Wait,
 }
 
@@ -219,8 +253,9 @@ pub enum Delivery {
 #[derive(Clone, Debug)]
 pub struct SubscribeOptions {
     pub name: String,
-    /// Queue bound in events; `None` uses the broadcaster's default. Never
-    /// below `max_batch`, so a full batch always fits an empty queue.
+    /// Queue bound in events; `None` uses the broadcaster's default. Kept
+    /// within `max_batch ..= ring size - max_batch - 16` (the most the ring
+    /// can hold for it while the publisher writes the next batch).
     pub capacity: Option<usize>,
     pub delivery: Delivery,
 }
@@ -249,7 +284,7 @@ pub enum SubscriberState {
     /// Subscribed; the publisher has not yet taken it on (next flush).
     Joining,
     Healthy,
-    /// Its queue was full at the last publish: it is losing events.
+    /// It fell a full queue behind: it is losing its oldest events.
     Lagging,
     Evicted,
     /// Unsubscribed, or the publisher closed.
@@ -259,10 +294,10 @@ pub enum SubscriberState {
 impl SubscriberState {
     fn from_u8(v: u8) -> Self {
         match v {
-            0 => SubscriberState::Joining,
-            1 => SubscriberState::Healthy,
-            2 => SubscriberState::Lagging,
-            3 => SubscriberState::Evicted,
+            STATE_JOINING => SubscriberState::Joining,
+            STATE_HEALTHY => SubscriberState::Healthy,
+            STATE_LAGGING => SubscriberState::Lagging,
+            STATE_EVICTED => SubscriberState::Evicted,
             _ => SubscriberState::Closed,
         }
     }
@@ -327,6 +362,8 @@ pub struct SubscriberStats {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PublisherStats {
     pub events: u64,
+    /// Flushes that published something (each advances the head once per
+    /// `max_batch` events).
     pub batches: u64,
     /// Wall time spent inside flushes (ns), to report the cost per event:
     /// one flush in [`TIME_EVERY`] is timed and counted that many times.
@@ -354,46 +391,129 @@ const STATE_CLOSED: u8 = 4;
 const NO_RECV: u64 = u64::MAX;
 /// `joined_seq` / `left_seq` not set yet.
 const NO_SEQ: u64 = u64::MAX;
+/// A block's stamp while the publisher rewrites it.
+const WRITING: u64 = u64::MAX;
+/// Events per block: the unit one stamp guards.
+const BLOCK: u64 = 16;
 
-/// Counters one subscriber shares between its publisher side, its
-/// subscription and stats readers. Every counter has exactly one writer, and
-/// the publisher's and the subscriber's live on separate cache lines, so a
-/// publish does not touch a line the subscriber writes (and vice versa)
-/// unless the queue looks full.
+/// The shared ring of events, each as [`WORDS`] relaxed atomic words, in
+/// blocks of [`BLOCK`] guarded by one stamp each (a seqlock): `first + 1`
+/// while the block holds the lap whose first sequence number is `first`,
+/// [`WRITING`] while the publisher starts a new lap in it, 0 before it was
+/// ever written. Written by the publisher only.
+struct Ring {
+    words: Box<[AtomicU64]>,
+    stamps: Box<[AtomicU64]>,
+    mask: u64,
+}
+
+/// Words of one block, copied out before they are checked and decoded.
+type BlockWords = [[u64; WORDS]; BLOCK as usize];
+
+impl Ring {
+    fn new(len: usize) -> Ring {
+        debug_assert!(len.is_power_of_two() && len as u64 >= BLOCK);
+        Ring {
+            words: std::iter::repeat_with(AtomicU64::default).take(len * WORDS).collect(),
+            stamps: std::iter::repeat_with(AtomicU64::default)
+                .take(len / BLOCK as usize)
+                .collect(),
+            mask: len as u64 - 1,
+        }
+    }
+
+    fn len(&self) -> u64 {
+        self.mask + 1
+    }
+
+    /// Writes `e` as sequence number `seq`, after `seq - 1`. The first write
+    /// of a block's new lap marks the block, so readers of the lap it
+    /// replaces see it overwritten, never torn.
+    #[inline]
+    fn write(&self, seq: u64, e: &Event) {
+        if seq.is_multiple_of(BLOCK) {
+            self.write_first(seq, e);
+        } else {
+            self.write_next(seq, e);
+        }
+    }
+
+    /// Writes the first event of a block's new lap.
+    #[inline]
+    fn write_first(&self, seq: u64, e: &Event) {
+        let stamp = &self.stamps[((seq & self.mask) / BLOCK) as usize];
+        stamp.store(WRITING, Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.write_next(seq, e);
+        stamp.store(seq + 1, Ordering::Release);
+    }
+
+    /// Writes an event into a block whose lap has begun.
+    #[inline]
+    fn write_next(&self, seq: u64, e: &Event) {
+        let i = (seq & self.mask) as usize * WORDS;
+        for (a, v) in self.words[i..i + WORDS].iter().zip(words::encode(e)) {
+            a.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// The timestamp of the event written as `seq` (by this thread).
+    fn time_of(&self, seq: u64) -> Nanos {
+        self.words[(seq & self.mask) as usize * WORDS].load(Ordering::Relaxed)
+    }
+
+    /// Copies the words of events `from..to` (published, within one block)
+    /// into `out`; false if the block has been (or is being) overwritten.
+    #[inline]
+    fn read_block(&self, from: u64, to: u64, out: &mut BlockWords) -> bool {
+        let first = from - from % BLOCK;
+        debug_assert!(to <= first + BLOCK);
+        let stamp = &self.stamps[((from & self.mask) / BLOCK) as usize];
+        if stamp.load(Ordering::Acquire) != first + 1 {
+            return false;
+        }
+        // A block never wraps the ring: one slice, no per-word bounds checks.
+        let i = (from & self.mask) as usize * WORDS;
+        let src = &self.words[i..i + (to - from) as usize * WORDS];
+        for (dst, w) in out.iter_mut().zip(src.chunks_exact(WORDS)) {
+            *dst = std::array::from_fn(|j| w[j].load(Ordering::Relaxed));
+        }
+        fence(Ordering::Acquire);
+        stamp.load(Ordering::Relaxed) == first + 1
+    }
+}
+
+/// One subscriber's state, shared between its subscription, the publisher
+/// and stats readers. The subscription writes its cursor and counters; the
+/// publisher writes the join and, on eviction or close, the end; the state
+/// changes by compare-and-swap, and whoever moves it to an end writes
+/// `left_seq`.
 #[derive(Debug)]
 struct Shared {
     id: SubscriberId,
     name: String,
-    capacity: usize,
+    capacity: u64,
     delivery: Delivery,
-    /// Written by either side, but only on state changes (rare).
     state: AtomicU8,
-    /// Publisher's event count when it took this subscriber on / let it go.
+    /// The head when the publisher took it on: the first event it is offered.
     joined_seq: AtomicU64,
+    /// The head when it ended (unsubscribed, evicted or closed).
     left_seq: AtomicU64,
     evictions: AtomicU32,
     /// Encoded [`EvictReason`]: tag in the top bit, value below. 0 = none.
     evict_reason: AtomicU64,
-    pubs: CachePadded<PublisherSide>,
     subs: CachePadded<SubscriberSide>,
 }
 
-/// Written by the publisher only.
-#[derive(Debug, Default)]
-struct PublisherSide {
-    /// Events put in the queue.
-    enqueued: AtomicU64,
-    /// Events not put in the queue because it was full.
-    dropped: AtomicU64,
-}
-
-/// Written by the subscription only.
+/// Written by the subscription only (the cursor also by the publisher, once,
+/// before it takes the subscriber on).
 #[derive(Debug)]
 struct SubscriberSide {
-    /// Events taken out of the queue, by any of the three ways below.
-    consumed: AtomicU64,
-    /// Taken out and discarded on eviction (they count as dropped).
-    discarded: AtomicU64,
+    /// The next sequence number it will read: everything before was
+    /// delivered, skipped, or left unread.
+    cursor: AtomicU64,
+    /// Events it skipped because they fell out of its window.
+    skipped: AtomicU64,
     /// Still queued when the subscription was dropped: the subscriber chose
     /// to leave them, so they are neither delivered nor dropped, and do not
     /// count as published to it.
@@ -402,6 +522,15 @@ struct SubscriberSide {
 }
 
 const REASON_DROPS_BIT: u64 = 1 << 63;
+
+/// A subscriber's counters, derived from the head and its cursor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Account {
+    published: u64,
+    delivered: u64,
+    dropped: u64,
+    queued: u64,
+}
 
 impl Shared {
     fn state(&self) -> SubscriberState {
@@ -423,87 +552,155 @@ impl Shared {
         };
         self.evict_reason.store(v, Ordering::Release);
     }
-    /// Events in the queue now.
-    fn queued(&self) -> u64 {
-        let consumed = self.subs.consumed.load(Ordering::Acquire);
-        self.pubs.enqueued.load(Ordering::Acquire).saturating_sub(consumed)
-    }
-    /// Events received by the subscriber.
-    fn delivered(&self) -> u64 {
-        // The parts first: `consumed` is raised after them.
-        let discarded = self.subs.discarded.load(Ordering::Acquire);
-        let unread = self.subs.unread.load(Ordering::Acquire);
-        self.subs
-            .consumed
-            .load(Ordering::Acquire)
-            .saturating_sub(discarded + unread)
-    }
-    /// Events lost: not queued because the queue was full, or discarded on eviction.
-    fn dropped(&self) -> u64 {
-        self.pubs.dropped.load(Ordering::Acquire) + self.subs.discarded.load(Ordering::Acquire)
-    }
-    /// Empties the queue of a subscription being dropped.
-    fn leave_unread(&self, rx: &Receiver<Batch>) {
-        while let Ok(batch) = rx.try_recv() {
-            self.subs.unread.fetch_add(batch.len() as u64, Ordering::AcqRel);
-            self.subs.consumed.fetch_add(batch.len() as u64, Ordering::AcqRel);
+    /// Where its stream ends for accounting: the head while it is live, the
+    /// head when it ended otherwise (the current head until that is written).
+    fn end(&self, state: u8, head: u64) -> u64 {
+        match state {
+            STATE_EVICTED | STATE_CLOSED => match self.left_seq.load(Ordering::Acquire) {
+                NO_SEQ => head,
+                left => left,
+            },
+            _ => head,
         }
     }
-    /// Empties the queue of an evicted subscription, counting what was in it as dropped.
-    fn discard(&self, rx: &Receiver<Batch>) {
-        while let Ok(batch) = rx.try_recv() {
-            self.subs.discarded.fetch_add(batch.len() as u64, Ordering::AcqRel);
-            self.subs.consumed.fetch_add(batch.len() as u64, Ordering::AcqRel);
+    /// Its counters, given the publisher's head.
+    fn account(&self, head: u64) -> Account {
+        let state = self.state.load(Ordering::Acquire);
+        let joined = self.joined_seq.load(Ordering::Acquire);
+        if joined == NO_SEQ {
+            return Account::default(); // never taken on: nothing was offered to it
+        }
+        let cursor = self.subs.cursor.load(Ordering::Acquire);
+        let skipped = self.subs.skipped.load(Ordering::Acquire);
+        let unread = self.subs.unread.load(Ordering::Acquire);
+        let end = self.end(state, head).max(cursor);
+        let backlog = end - cursor;
+        // An evicted subscriber loses everything it had not received.
+        let queued = if state == STATE_EVICTED {
+            0
+        } else {
+            backlog.min(self.capacity)
+        };
+        Account {
+            published: (end - joined).saturating_sub(unread),
+            delivered: (cursor - joined).saturating_sub(skipped + unread),
+            dropped: skipped + backlog - queued,
+            queued,
         }
     }
 }
 
-/// State the [`Broadcaster`] handles share with the publisher.
+#[derive(Default)]
+struct PublisherCounters {
+    batches: AtomicU64,
+    busy_ns: AtomicU64,
+}
+
+/// State the [`Broadcaster`] handles and subscriptions share with the publisher.
 struct Hub {
     config: BroadcastConfig,
     clock: Clock,
+    ring: Ring,
+    /// Events published: the ring holds sequence numbers `head - ring.len() .. head`.
+    head: CachePadded<AtomicU64>,
     next_id: AtomicU32,
     /// Every live subscriber plus the last few ended ones, for stats.
     registry: ArcSwap<Vec<Arc<Shared>>>,
-    joins_tx: Sender<(Arc<Shared>, Sender<Batch>)>,
-    events: AtomicU64,
-    batches: AtomicU64,
-    busy_ns: AtomicU64,
-    active: AtomicU32,
+    joins_tx: Sender<Arc<Shared>>,
     /// Set by `subscribe` after queueing a join; cleared by the publisher.
-    joins_pending: std::sync::atomic::AtomicBool,
-    closed: std::sync::atomic::AtomicBool,
+    joins_pending: AtomicBool,
+    /// Set by a dropped subscription; cleared by the publisher.
+    leaves_pending: AtomicBool,
+    /// Written by the publisher at every flush, on a line of their own so
+    /// receivers reading the fields above do not pay for it.
+    counters: CachePadded<PublisherCounters>,
+    active: AtomicU32,
+    closed: AtomicBool,
+    /// Receivers waiting in `wait`; the publisher signals only if nonzero.
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+impl Hub {
+    /// Wakes every waiting receiver (after a flush, an eviction, a close).
+    fn wake_all(&self) {
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.wake.notify_all();
+        }
+    }
+
+    /// Waits until the head moves past `head` or `s` changes state from
+    /// `state`, or `deadline` passes. Returns false on time-out.
+    fn wait(&self, s: &Shared, head: u64, state: u8, deadline: Option<Instant>) -> bool {
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        let woke = loop {
+            if self.head.load(Ordering::SeqCst) != head || s.state.load(Ordering::SeqCst) != state {
+                break true;
+            }
+            match deadline {
+                None => guard = self.wake.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break false;
+                    }
+                    guard = self.wake.wait_timeout(guard, left).unwrap_or_else(|e| e.into_inner()).0;
+                }
+            }
+        };
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        woke
+    }
 }
 
 /// Creates a broadcaster: the one publishing half and a cloneable handle for
 /// subscribing and reading stats.
-pub fn channel(config: BroadcastConfig, clock: Clock) -> (Publisher, Broadcaster) {
+pub fn channel(mut config: BroadcastConfig, clock: Clock) -> (Publisher, Broadcaster) {
+    config.max_batch = config.max_batch.max(1);
+    config.default_capacity = config.default_capacity.max(config.max_batch);
+    let ring_len = config
+        .ring_capacity
+        .max(config.default_capacity + config.max_batch + BLOCK as usize)
+        .max(2 * config.max_batch)
+        .next_power_of_two();
+    config.ring_capacity = ring_len;
     let (joins_tx, joins_rx) = crossbeam_channel::unbounded();
     let hub = Arc::new(Hub {
         config,
         clock,
+        ring: Ring::new(ring_len),
+        head: CachePadded::new(AtomicU64::new(0)),
         next_id: AtomicU32::new(1),
         registry: ArcSwap::from_pointee(Vec::new()),
         joins_tx,
-        events: AtomicU64::new(0),
-        batches: AtomicU64::new(0),
-        busy_ns: AtomicU64::new(0),
+        joins_pending: AtomicBool::new(false),
+        leaves_pending: AtomicBool::new(false),
+        counters: CachePadded::default(),
         active: AtomicU32::new(0),
-        joins_pending: std::sync::atomic::AtomicBool::new(false),
-        closed: std::sync::atomic::AtomicBool::new(false),
+        closed: AtomicBool::new(false),
+        sleepers: AtomicUsize::new(0),
+        lock: Mutex::new(()),
+        wake: Condvar::new(),
     });
     let publisher = Publisher {
         hub: hub.clone(),
         joins_rx,
-        slots: Vec::new(),
-        buf: Vec::with_capacity(config.max_batch.max(1)),
+        watches: Vec::new(),
         buf_oldest: None,
         notices: Vec::new(),
         seq: 0,
-        last_t: 0,
+        head: 0,
         flushes: 0,
-        max_batch: config.max_batch.max(1),
+        max_batch: config.max_batch,
         batches: 0,
+        next_check: u64::MAX,
+        lagging: 0,
+        room_until: u64::MAX,
+        flush_at: config.max_batch as u64,
+        clock_cost: clock_cost(),
     };
     (publisher, Broadcaster { hub })
 }
@@ -521,36 +718,36 @@ impl std::fmt::Debug for Broadcaster {
 }
 
 impl Broadcaster {
-    /// Subscribes with the default capacity, dropping on a full queue.
+    /// Subscribes with the default capacity, losing the oldest events when
+    /// a full queue behind.
     pub fn subscribe(&self, name: impl Into<String>) -> Subscription {
         self.subscribe_with(SubscribeOptions::new(name))
     }
 
     /// Subscribes. The subscription receives every event flushed after the
-    /// publisher's next flush begins. If the broadcaster is already closed,
-    /// the first receive returns [`RecvError::Closed`].
+    /// publisher's next flush begins (including what is buffered then). If
+    /// the broadcaster is already closed, the first receive returns
+    /// [`RecvError::Closed`].
     pub fn subscribe_with(&self, opts: SubscribeOptions) -> Subscription {
         let hub = &self.hub;
+        let max_capacity = (hub.ring.len() - BLOCK) as usize - hub.config.max_batch;
         let capacity = opts
             .capacity
             .unwrap_or(hub.config.default_capacity)
-            .max(hub.config.max_batch)
-            .max(1);
-        let (tx, rx) = crossbeam_channel::unbounded();
+            .clamp(hub.config.max_batch, max_capacity);
         let shared = Arc::new(Shared {
             id: hub.next_id.fetch_add(1, Ordering::Relaxed),
             name: opts.name,
-            capacity,
+            capacity: capacity as u64,
             delivery: opts.delivery,
             state: AtomicU8::new(STATE_JOINING),
             joined_seq: AtomicU64::new(NO_SEQ),
             left_seq: AtomicU64::new(NO_SEQ),
             evictions: AtomicU32::new(0),
             evict_reason: AtomicU64::new(0),
-            pubs: CachePadded::new(PublisherSide::default()),
             subs: CachePadded::new(SubscriberSide {
-                consumed: AtomicU64::new(0),
-                discarded: AtomicU64::new(0),
+                cursor: AtomicU64::new(0),
+                skipped: AtomicU64::new(0),
                 unread: AtomicU64::new(0),
                 last_recv: AtomicU64::new(NO_RECV),
             }),
@@ -578,41 +775,33 @@ impl Broadcaster {
             trim_ended(&mut next, retained);
             next
         });
-        let sent = hub.joins_tx.send((shared.clone(), tx)).is_ok();
+        let sent = hub.joins_tx.send(shared.clone()).is_ok();
         hub.joins_pending.store(true, Ordering::Release);
         if hub.closed.load(Ordering::Acquire) || !sent {
-            shared.state.store(STATE_CLOSED, Ordering::Release);
-        } else if hub.closed.load(Ordering::Acquire) {
-            // The publisher closed while we joined: it may already have
-            // drained its joins, and would then never close this one.
+            // The publisher closed (maybe while we joined: it may already
+            // have drained its joins, and would then never close this one).
             let _ = shared
                 .state
                 .compare_exchange(STATE_JOINING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
         }
         Subscription {
             shared,
-            rx,
-            clock: hub.clock.clone(),
+            hub: hub.clone(),
         }
     }
 
     /// Stats of every live subscriber and the last few ended ones, in
     /// subscription order.
     pub fn stats(&self) -> Vec<SubscriberStats> {
-        let published = self.hub.events.load(Ordering::Acquire);
-        self.hub
-            .registry
-            .load()
-            .iter()
-            .map(|s| stats_of(s, published))
-            .collect()
+        let head = self.hub.head.load(Ordering::Acquire);
+        self.hub.registry.load().iter().map(|s| stats_of(s, head)).collect()
     }
 
     pub fn publisher_stats(&self) -> PublisherStats {
         PublisherStats {
-            events: self.hub.events.load(Ordering::Acquire),
-            batches: self.hub.batches.load(Ordering::Acquire),
-            busy_ns: self.hub.busy_ns.load(Ordering::Acquire),
+            events: self.hub.head.load(Ordering::Acquire),
+            batches: self.hub.counters.batches.load(Ordering::Acquire),
+            busy_ns: self.hub.counters.busy_ns.load(Ordering::Acquire),
             subscribers: self.hub.active.load(Ordering::Acquire),
         }
     }
@@ -621,6 +810,7 @@ impl Broadcaster {
         &self.hub.clock
     }
 
+    /// The settings in force (the ring's size rounded up).
     pub fn config(&self) -> &BroadcastConfig {
         &self.hub.config
     }
@@ -639,30 +829,19 @@ fn trim_ended(list: &mut Vec<Arc<Shared>>, retained: usize) {
     });
 }
 
-fn stats_of(s: &Shared, published_now: u64) -> SubscriberStats {
+fn stats_of(s: &Shared, head: u64) -> SubscriberStats {
     let state = s.state();
-    let joined = s.joined_seq.load(Ordering::Acquire);
-    let published = match state {
-        SubscriberState::Joining => 0,
-        SubscriberState::Healthy | SubscriberState::Lagging => published_now.saturating_sub(joined),
-        // Never taken on: nothing was published to it.
-        _ if joined == NO_SEQ => 0,
-        // Unsubscribed, not yet retired: nothing was offered to it since.
-        _ => match s.left_seq.load(Ordering::Acquire) {
-            NO_SEQ => published_now.saturating_sub(joined),
-            left => left.saturating_sub(joined),
-        },
-    };
+    let a = s.account(head);
     let last = s.subs.last_recv.load(Ordering::Acquire);
     SubscriberStats {
         id: s.id,
         name: s.name.clone(),
         state,
-        queued: s.queued(),
-        capacity: s.capacity as u64,
-        delivered: s.delivered(),
-        dropped: s.dropped(),
-        published_while_subscribed: published.saturating_sub(s.subs.unread.load(Ordering::Acquire)),
+        queued: a.queued,
+        capacity: s.capacity,
+        delivered: a.delivered,
+        dropped: a.dropped,
+        published_while_subscribed: a.published,
         last_recv: (last != NO_RECV).then_some(last),
         evictions: s.evictions.load(Ordering::Acquire),
         last_evict_reason: s.reason(),
@@ -670,11 +849,11 @@ fn stats_of(s: &Shared, published_now: u64) -> SubscriberStats {
     }
 }
 
-/// The receiving end of one subscriber. Dropping it unsubscribes.
+/// The receiving end of one subscriber: a cursor into the shared ring.
+/// Dropping it unsubscribes.
 pub struct Subscription {
     shared: Arc<Shared>,
-    rx: Receiver<Batch>,
-    clock: Clock,
+    hub: Arc<Hub>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -686,6 +865,14 @@ impl std::fmt::Debug for Subscription {
     }
 }
 
+/// What one look at the ring found.
+enum Took {
+    /// This many events were handed over.
+    Some(usize),
+    /// Nothing yet: the head and state as seen, to wait for a change.
+    Nothing { head: u64, state: u8 },
+}
+
 impl Subscription {
     pub fn id(&self) -> SubscriberId {
         self.shared.id
@@ -695,164 +882,269 @@ impl Subscription {
         &self.shared.name
     }
 
-    /// Waits for the next batch.
+    /// Waits for the next batch (at most `max_batch` events).
     pub fn recv(&self) -> Result<Batch, RecvError> {
-        if let Some(end) = self.evicted() {
-            return Err(end);
-        }
-        let r = self.rx.recv().ok();
-        self.accept(r)
+        self.recv_until(None).map(|b| b.unwrap_or_default())
     }
 
-    /// The next batch if one is queued: `Ok(None)` when the queue is empty.
+    /// The next batch if anything is queued: `Ok(None)` when nothing is.
     pub fn try_recv(&self) -> Result<Option<Batch>, RecvError> {
-        if let Some(end) = self.evicted() {
-            return Err(end);
-        }
-        match self.rx.try_recv() {
-            Ok(b) => self.accept(Some(b)).map(Some),
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(TryRecvError::Disconnected) => self.accept(None).map(Some),
+        let mut batch = Vec::new();
+        match self.take(self.hub.config.max_batch, |e| batch.push(e))? {
+            Took::Some(_) => Ok(Some(batch)),
+            Took::Nothing { .. } => Ok(None),
         }
     }
 
     /// Waits at most `timeout` for the next batch: `Ok(None)` on time-out.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Batch>, RecvError> {
-        if let Some(end) = self.evicted() {
-            return Err(end);
-        }
-        match self.rx.recv_timeout(timeout) {
-            Ok(b) => self.accept(Some(b)).map(Some),
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => self.accept(None).map(Some),
-        }
+        self.recv_until(Some(Instant::now() + timeout))
     }
 
     /// Waits until `deadline` for the next batch: `Ok(None)` when it passes.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<Option<Batch>, RecvError> {
-        self.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        self.recv_until(Some(deadline))
     }
 
-    /// Receives every queued batch and hands each event to `f`, without
-    /// waiting. Returns how many events were handled, or how the subscription
-    /// ended (after handling what was queued).
-    pub fn drain(&self, mut f: impl FnMut(&Event)) -> Result<usize, RecvError> {
-        let mut n = 0;
-        while let Some(batch) = self.try_recv()? {
-            n += batch.len();
-            batch.iter().for_each(&mut f);
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<Option<Batch>, RecvError> {
+        loop {
+            let mut batch = Vec::new();
+            match self.take(self.hub.config.max_batch, |e| batch.push(e))? {
+                Took::Some(_) => return Ok(Some(batch)),
+                Took::Nothing { head, state } => {
+                    if !self.hub.wait(&self.shared, head, state, deadline) {
+                        return Ok(None);
+                    }
+                }
+            }
         }
-        Ok(n)
+    }
+
+    /// Hands every queued event to `f`, without waiting. Returns how many
+    /// events were handled, or how the subscription ended (after handling
+    /// what was queued).
+    pub fn drain(&self, mut f: impl FnMut(&Event)) -> Result<usize, RecvError> {
+        match self.take(usize::MAX, |e| f(&e))? {
+            Took::Some(n) => Ok(n),
+            Took::Nothing { .. } => Ok(0),
+        }
     }
 
     /// This subscriber's counters now.
     pub fn stats(&self) -> SubscriberStats {
-        // Published count is the hub's; the subscription does not hold the
-        // hub, so this reads the frozen value for ended subscribers and an
-        // estimate (delivered + dropped + queued) for live ones.
-        let mut s = stats_of(&self.shared, 0);
-        if !s.state.is_ended() {
-            s.published_while_subscribed = s.delivered + s.dropped + s.queued;
-        }
-        s
+        stats_of(&self.shared, self.hub.head.load(Ordering::Acquire))
     }
 
-    fn evicted(&self) -> Option<RecvError> {
-        if self.shared.state.load(Ordering::Acquire) != STATE_EVICTED {
-            return None;
-        }
-        self.shared.discard(&self.rx);
-        Some(RecvError::Evicted {
-            reason: self.shared.reason().unwrap_or(EvictReason::TooManyDrops { dropped: 0 }),
-            dropped: self.shared.dropped(),
-        })
-    }
-
-    fn accept(&self, r: Option<Batch>) -> Result<Batch, RecvError> {
-        match r {
-            Some(batch) => {
-                let subs = &self.shared.subs;
-                subs.consumed.fetch_add(batch.len() as u64, Ordering::AcqRel);
-                subs.last_recv.store(self.clock.now(), Ordering::Release);
-                Ok(batch)
+    /// Hands up to `max` queued events to `f`, skipping (and counting) what
+    /// fell out of its window; `Err` once the subscription has ended and
+    /// everything it may still receive has been received.
+    fn take(&self, max: usize, mut f: impl FnMut(Event)) -> Result<Took, RecvError> {
+        let s = &*self.shared;
+        let hub = &*self.hub;
+        let state = s.state.load(Ordering::Acquire);
+        match state {
+            STATE_EVICTED => return Err(self.evicted()),
+            STATE_JOINING => {
+                let head = hub.head.load(Ordering::SeqCst);
+                return Ok(Took::Nothing { head, state });
             }
-            None => Err(self.evicted().unwrap_or(RecvError::Closed)),
+            STATE_CLOSED if s.joined_seq.load(Ordering::Acquire) == NO_SEQ => return Err(RecvError::Closed),
+            _ => {}
+        }
+        let start = s.subs.cursor.load(Ordering::Relaxed);
+        let mut cursor = start;
+        let mut skipped = 0;
+        let mut n = 0;
+        let mut end;
+        loop {
+            end = s.end(state, hub.head.load(Ordering::SeqCst));
+            if end - cursor > s.capacity {
+                // Fallen out of its window: the oldest are lost to it.
+                skipped += end - s.capacity - cursor;
+                cursor = end - s.capacity;
+            }
+            let stop = end.min(cursor.saturating_add((max - n) as u64));
+            let mut lapped = false;
+            let mut words = [[0; WORDS]; BLOCK as usize];
+            while cursor < stop {
+                let to = stop.min(cursor - cursor % BLOCK + BLOCK);
+                if !hub.ring.read_block(cursor, to, &mut words) {
+                    // Overwritten while we read: the publisher lapped us.
+                    lapped = true;
+                    break;
+                }
+                for w in &words[..(to - cursor) as usize] {
+                    match words::decode(*w) {
+                        Some(e) => {
+                            f(e);
+                            n += 1;
+                        }
+                        // Checked words are always an encoding; if not, the
+                        // event is counted lost rather than made up.
+                        None => skipped += 1,
+                    }
+                }
+                cursor = to;
+            }
+            if !lapped {
+                break;
+            }
+        }
+        if skipped > 0 {
+            let before = s.subs.skipped.load(Ordering::Relaxed);
+            s.subs.skipped.store(before + skipped, Ordering::Release);
+        }
+        if cursor != start {
+            s.subs.cursor.store(cursor, Ordering::Release);
+        }
+        if n > 0 {
+            s.subs.last_recv.store(hub.clock.now(), Ordering::Release);
+            return Ok(Took::Some(n));
+        }
+        if state == STATE_CLOSED && cursor >= end {
+            return Err(RecvError::Closed);
+        }
+        Ok(Took::Nothing { head: end, state })
+    }
+
+    /// How an evicted subscription ended: everything it had not received is lost.
+    fn evicted(&self) -> RecvError {
+        let s = &*self.shared;
+        let head = self.hub.head.load(Ordering::Acquire);
+        // The publisher writes `left_seq` right after the state.
+        let mut spins = 0;
+        while s.left_seq.load(Ordering::Acquire) == NO_SEQ && spins < 1_000 {
+            spins += 1;
+            std::hint::spin_loop();
+        }
+        RecvError::Evicted {
+            reason: s.reason().unwrap_or(EvictReason::TooManyDrops { dropped: 0 }),
+            dropped: s.account(head).dropped,
         }
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let _ = self
-            .shared
-            .state
-            .compare_exchange(STATE_JOINING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
-        let _ = self
-            .shared
-            .state
-            .compare_exchange(STATE_HEALTHY, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
-        let _ = self
-            .shared
-            .state
-            .compare_exchange(STATE_LAGGING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
-        if self.shared.state.load(Ordering::Acquire) == STATE_EVICTED {
-            self.shared.discard(&self.rx);
-        } else {
-            self.shared.leave_unread(&self.rx);
+        let s = &*self.shared;
+        let hub = &*self.hub;
+        let mut state = s.state.load(Ordering::Acquire);
+        loop {
+            match state {
+                STATE_EVICTED => return,
+                STATE_CLOSED => break,
+                _ => match s
+                    .state
+                    .compare_exchange(state, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        if state != STATE_JOINING {
+                            // We ended it: we write where it ended.
+                            s.left_seq.store(hub.head.load(Ordering::SeqCst), Ordering::Release);
+                        }
+                        hub.leaves_pending.store(true, Ordering::Release);
+                        break;
+                    }
+                    Err(now) => state = now,
+                },
+            }
         }
+        if s.joined_seq.load(Ordering::Acquire) == NO_SEQ {
+            return;
+        }
+        // What it leaves unread counts as never published to it; what had
+        // already fallen out of its window stays dropped.
+        let end = s.end(STATE_CLOSED, hub.head.load(Ordering::Acquire));
+        let cursor = s.subs.cursor.load(Ordering::Relaxed);
+        let backlog = end.saturating_sub(cursor);
+        let queued = backlog.min(s.capacity);
+        if backlog > queued {
+            let before = s.subs.skipped.load(Ordering::Relaxed);
+            s.subs.skipped.store(before + backlog - queued, Ordering::Release);
+        }
+        s.subs.unread.store(queued, Ordering::Release);
+        s.subs.cursor.store(cursor.max(end), Ordering::Release);
     }
 }
 
 /// The publisher's view of one subscriber.
-struct Slot {
+struct Watch {
     shared: Arc<Shared>,
-    tx: Sender<Batch>,
-    /// Broadcaster time of the first drop in the current lagging spell.
-    full_since: Option<Nanos>,
-    drops_in_spell: u64,
-    /// Its `delivered` count at its last drop: a lagging spell ends only once
-    /// it has received since (an announcement that still fits is no catch-up).
-    delivered_at_drop: u64,
-    /// Events this slot put in the queue (mirrored in `pubs.enqueued`).
-    enqueued: u64,
-    /// The subscriber's `consumed` as last read: re-read only when the
-    /// queue looks full, so a publish normally never reads the line the
-    /// subscriber writes.
-    consumed_seen: u64,
-    /// Events flushed when it was found closed and skipped, if it was.
-    left_at: Option<u64>,
+    /// Its cursor as last read. Cursors only move forward, so while
+    /// `cursor_seen + capacity >= head` it cannot have lost anything, and the
+    /// publisher need not read the line the subscriber writes.
+    cursor_seen: u64,
+    /// Set while it is lagging.
+    spell: Option<Spell>,
+}
+
+/// One lagging spell of one subscriber.
+struct Spell {
+    /// Broadcaster time the loss was first observed.
+    since: Nanos,
+    /// Its drop count before the spell.
+    dropped_before: u64,
+    /// `cursor - skipped` (its progress) when a loss was last observed: the
+    /// spell ends only once it has received since.
+    progress_at_drop: u64,
 }
 
 /// The publishing half. Owned by one thread; not `Clone`.
 pub struct Publisher {
     hub: Arc<Hub>,
-    joins_rx: Receiver<(Arc<Shared>, Sender<Batch>)>,
-    slots: Vec<Slot>,
-    buf: Vec<Event>,
-    /// Broadcaster time of the first tick that saw the buffer non-empty.
+    joins_rx: Receiver<Arc<Shared>>,
+    watches: Vec<Watch>,
+    /// Events written to the ring but not yet published: `head..seq`.
+    /// Broadcaster time of the first tick that saw some.
     buf_oldest: Option<Nanos>,
     /// Announcements (joins, evictions, ...) for the next flush.
     notices: Vec<EventKind>,
-    /// Events flushed so far (mirrors `hub.events`, owned here).
+    /// Events written to the ring so far.
     seq: u64,
-    /// Timestamp of the newest event flushed.
-    last_t: Nanos,
+    /// Events published so far (the head, owned here).
+    head: u64,
     /// Flushes so far (for sampling the cost figure).
     flushes: u64,
     /// `config.max_batch`, kept at hand for the per-event check.
     max_batch: usize,
-    /// Batches delivered (mirrored in `hub.batches`).
+    /// Head advances so far (mirrored in `hub.batches`).
     batches: u64,
+    /// The head past which some subscriber may have lost events (the least
+    /// `cursor_seen + capacity` of the healthy ones).
+    next_check: u64,
+    /// Watches in a lagging spell.
+    lagging: usize,
+    /// The sequence number at which some [`Delivery::Wait`] subscriber may
+    /// have no room left (the least `cursor_seen + capacity` of them).
+    room_until: u64,
+    /// `head + max_batch`: a publish that reaches it flushes.
+    flush_at: u64,
+    /// What one `Instant::now()` pair costs here, taken off timed samples.
+    clock_cost: u64,
 }
 
+/// One publish in this many is timed for [`PublisherStats::busy_ns`].
+pub const TIME_PUBLISH_EVERY: u64 = 256;
+
 /// One flush in this many is timed for [`PublisherStats::busy_ns`].
-pub const TIME_EVERY: u64 = 8;
+pub const TIME_EVERY: u64 = 64;
+
+/// The least time one `Instant::now()` pair measures here.
+fn clock_cost() -> u64 {
+    (0..64)
+        .map(|_| {
+            let t = Instant::now();
+            t.elapsed().as_nanos() as u64
+        })
+        .min()
+        .unwrap_or(0)
+}
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Publisher")
-            .field("subscribers", &self.slots.len())
-            .field("buffered", &self.buf.len())
+            .field("subscribers", &self.watches.len())
+            .field("buffered", &self.buffered())
             .finish()
     }
 }
@@ -863,13 +1155,38 @@ impl Publisher {
         Broadcaster { hub: self.hub.clone() }
     }
 
-    /// Buffers one event; flushes when the buffer reaches `max_batch`.
-    /// Inlined into the caller: it runs once per event.
+    /// Writes one event into the ring, to be published at the next flush;
+    /// flushes when `max_batch` are waiting. Inlined into the caller: it
+    /// runs once per event.
     #[inline]
     pub fn publish(&mut self, event: Event) {
-        self.buf.push(event);
-        if self.buf.len() >= self.max_batch {
+        let seq = self.seq;
+        if seq >= self.room_until {
+            self.make_room();
+        }
+        if seq.is_multiple_of(BLOCK) {
+            self.write_first(event);
+        } else {
+            self.hub.ring.write_next(seq, &event);
+        }
+        self.seq = seq + 1;
+        if self.seq >= self.flush_at {
             self.flush();
+        }
+    }
+
+    /// Writes the first event of a block; samples the write cost.
+    fn write_first(&mut self, event: Event) {
+        if self.seq.is_multiple_of(TIME_PUBLISH_EVERY) {
+            let started = Instant::now();
+            self.hub.ring.write_first(self.seq, &event);
+            let ns = (started.elapsed().as_nanos() as u64).saturating_sub(self.clock_cost);
+            self.hub
+                .counters
+                .busy_ns
+                .fetch_add(ns * TIME_PUBLISH_EVERY, Ordering::Relaxed);
+        } else {
+            self.hub.ring.write_first(self.seq, &event);
         }
     }
 
@@ -882,10 +1199,11 @@ impl Publisher {
 
     /// Flushes a partial batch that has waited `max_batch_age` (counted from
     /// the first tick that saw it, so publishing itself never reads the
-    /// clock), and takes on new subscribers and retires closed ones even when
-    /// nothing is buffered. Call it from the publishing thread's loop.
+    /// clock); takes on new subscribers, retires departed ones and checks
+    /// lagging ones against the eviction policy even when nothing is
+    /// buffered. Call it from the publishing thread's loop.
     pub fn tick(&mut self) {
-        let old = if self.buf.is_empty() {
+        let old = if self.seq == self.head {
             false
         } else {
             let now = self.hub.clock.now();
@@ -893,252 +1211,268 @@ impl Publisher {
         };
         if old
             || !self.notices.is_empty()
-            || !self.joins_rx.is_empty()
-            || self
-                .slots
-                .iter()
-                .any(|s| s.shared.state.load(Ordering::Acquire) == STATE_CLOSED)
+            || self.hub.joins_pending.load(Ordering::Acquire)
+            || self.hub.leaves_pending.load(Ordering::Acquire)
         {
             self.flush();
+        } else if self.lagging > 0 {
+            self.check();
+            if !self.notices.is_empty() {
+                self.flush();
+            }
         }
     }
 
-    /// Events buffered and not yet flushed.
+    /// Events written and not yet published.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        (self.seq - self.head) as usize
     }
 
     /// Subscribers currently receiving.
     pub fn subscriber_count(&self) -> usize {
-        self.slots.len()
+        self.watches.len()
     }
 
-    /// Offers everything buffered to every subscriber, as one batch (plus
-    /// batches of announcements, if the flush produced any). Pending
-    /// announcements share that batch when it stays within `max_batch`, and
-    /// go first in batches of their own otherwise: no batch is ever larger.
+    /// Publishes everything written, then any pending announcements, and
+    /// wakes receivers that wait. Announcements the flush itself causes (a
+    /// subscriber found lagging or evicted) go out before it returns.
     pub fn flush(&mut self) {
         // The cost figure is sampled: one flush in `TIME_EVERY` is timed and
-        // counts for `TIME_EVERY` (two clock reads per flush would be a
-        // visible share of a small flush's cost).
+        // counts for `TIME_EVERY` (two clock reads per flush would be most
+        // of a small flush's cost).
         self.flushes = self.flushes.wrapping_add(1);
         let started = self.flushes.is_multiple_of(TIME_EVERY).then(Instant::now);
         self.maintain();
-        if self.buf.is_empty() {
-            // Nothing of our own to deliver: retire subscribers that left
-            // meanwhile, so their announcement goes out now (a delivery
-            // retires on its way).
-            self.retire();
-        }
-        let mut delivered = false;
-        if !self.notices.is_empty() {
-            if self.buf.len() + self.notices.len() <= self.hub.config.max_batch {
-                let now = self.time_hint();
-                let notices: Vec<Event> = self.notices.drain(..).map(|k| Event::new(now, k)).collect();
-                self.buf.splice(0..0, notices);
-            } else {
-                // Sharing the batch would make it larger than `max_batch`
-                // (which a queue of that capacity could never take, and a
-                // `Wait` subscriber would wait for forever): they go first.
-                self.announce();
-                delivered = true;
+        // Each subscriber can cause at most two announcements (lagging,
+        // evicted), so this settles.
+        loop {
+            self.publish_head();
+            if !self.notices.is_empty() {
+                let now = self.last_t();
+                let notices = std::mem::take(&mut self.notices);
+                for kind in &notices {
+                    if self.seq >= self.room_until {
+                        self.make_room();
+                    }
+                    self.hub.ring.write(self.seq, &Event::new(now, *kind));
+                    self.seq += 1;
+                    if self.seq - self.head >= self.max_batch as u64 {
+                        self.publish_head();
+                    }
+                }
+                self.publish_head();
             }
-        }
-        if !self.buf.is_empty() {
-            let batch: Batch = Arc::from(self.buf.as_slice());
-            self.buf.clear();
-            self.buf_oldest = None;
-            self.deliver(&batch);
-            delivered = true;
-        }
-        if delivered && !self.notices.is_empty() {
-            // Evictions announced by this very delivery go out now, so
-            // the others learn of them without waiting for more traffic.
-            self.announce();
+            if self.head > self.next_check || self.lagging > 0 {
+                self.check();
+            }
+            if self.notices.is_empty() {
+                break;
+            }
         }
         if let Some(started) = started {
-            let busy = started.elapsed().as_nanos() as u64 * TIME_EVERY;
-            self.hub.busy_ns.fetch_add(busy, Ordering::Relaxed);
+            let busy = (started.elapsed().as_nanos() as u64).saturating_sub(self.clock_cost) * TIME_EVERY;
+            self.hub.counters.busy_ns.fetch_add(busy, Ordering::Relaxed);
         }
     }
 
-    /// Delivers the pending announcements, in batches of at most `max_batch`.
-    fn announce(&mut self) {
-        let now = self.time_hint();
-        let notices: Vec<Event> = self.notices.drain(..).map(|k| Event::new(now, k)).collect();
-        for chunk in notices.chunks(self.hub.config.max_batch.max(1)) {
-            self.deliver(&Batch::from(chunk));
+    /// The timestamp of the newest event written, to stamp announcements
+    /// with so they sort with the stream.
+    fn last_t(&self) -> Nanos {
+        self.seq.checked_sub(1).map_or(0, |last| self.hub.ring.time_of(last))
+    }
+
+    /// Publishes what has been written, if anything, and wakes whoever waits.
+    fn publish_head(&mut self) {
+        if self.seq == self.head {
+            return;
         }
+        self.head = self.seq;
+        self.buf_oldest = None;
+        self.flush_at = self.head + self.max_batch as u64;
+        let hub = &*self.hub;
+        hub.head.store(self.head, Ordering::SeqCst);
+        self.batches += 1;
+        hub.counters.batches.store(self.batches, Ordering::Relaxed);
+        hub.wake_all();
     }
 
-    /// The pipeline-clock time to stamp announcements with, so they sort
-    /// with the stream: the first buffered event's (announcements go before
-    /// the buffer), else the newest flushed one's.
-    fn time_hint(&self) -> Nanos {
-        self.buf.first().map_or(self.last_t, |e| e.t)
+    /// Waits until every [`Delivery::Wait`] subscriber has room for one
+    /// more event (or has left), and notes when to look again.
+    #[cold]
+    fn make_room(&mut self) {
+        let seq = self.seq;
+        let mut until = u64::MAX;
+        for w in &mut self.watches {
+            let s = &*w.shared;
+            if s.delivery != Delivery::Wait {
+                continue;
+            }
+            if seq + 1 - w.cursor_seen > s.capacity {
+                w.cursor_seen = wait_for_room(s, seq, 1);
+            }
+            until = until.min(w.cursor_seen + s.capacity);
+        }
+        self.room_until = until;
     }
 
-    fn deliver(&mut self, batch: &Batch) {
-        let n = batch.len();
-        // Read the clock only if a drop needs it.
-        let mut now = None;
+    /// Looks at the subscribers that may have lost events or are lagging:
+    /// marks, recovers and evicts them, queueing the announcements.
+    fn check(&mut self) {
+        let seq = self.head;
         let policy = self.hub.config.eviction;
-        let seq_before = self.seq;
-        let mut removed = false;
-        for slot in &mut self.slots {
-            let s = &*slot.shared;
-            match s.state.load(Ordering::Acquire) {
-                STATE_CLOSED => {
-                    // Unsubscribed during this flush: this batch is not its.
-                    slot.left_at.get_or_insert(seq_before);
-                    removed = true;
-                    continue;
-                }
-                STATE_EVICTED => {
-                    removed = true;
-                    continue;
-                }
-                _ => {}
+        let clock = &self.hub.clock;
+        let mut now = None;
+        let mut next_check = u64::MAX;
+        let mut lagging = 0;
+        let mut evicted = false;
+        for w in &mut self.watches {
+            let s = &*w.shared;
+            if s.delivery == Delivery::Wait {
+                continue;
             }
-            let cap = s.capacity as u64;
-            let n64 = n as u64;
-            // The queue's length from our own count and the subscriber's
-            // consumption as last seen (an overestimate); re-read the latter
-            // only when that says the batch does not fit, or while lagging.
-            if slot.enqueued - slot.consumed_seen + n64 > cap || slot.full_since.is_some() {
-                slot.consumed_seen = s.subs.consumed.load(Ordering::Acquire);
+            if w.cursor_seen + s.capacity < seq || w.spell.is_some() {
+                w.cursor_seen = s.subs.cursor.load(Ordering::Acquire).max(w.cursor_seen);
             }
-            if s.delivery == Delivery::Wait && slot.enqueued - slot.consumed_seen + n64 > cap {
-                slot.consumed_seen = wait_for_room(s, slot.enqueued, n64);
-                if s.state.load(Ordering::Acquire) == STATE_CLOSED {
-                    slot.left_at.get_or_insert(seq_before);
-                    removed = true;
-                    continue;
-                }
+            let backlog = seq.saturating_sub(w.cursor_seen);
+            if backlog <= s.capacity && w.spell.is_none() {
+                next_check = next_check.min(w.cursor_seen + s.capacity);
+                continue;
             }
-            let queued_before = slot.enqueued - slot.consumed_seen;
-            if queued_before + n64 <= cap {
-                slot.enqueued += n64;
-                s.pubs.enqueued.store(slot.enqueued, Ordering::Release);
-                if slot.tx.send(batch.clone()).is_err() {
-                    slot.enqueued -= n64;
-                    s.pubs.enqueued.store(slot.enqueued, Ordering::Release);
-                    slot.left_at.get_or_insert(seq_before);
-                    removed = true;
-                    continue;
-                }
-                // Hysteresis: a lagging spell ends only once the subscriber
-                // has received since its last drop *and* its queue is back to
-                // half full or less, so a consumer that nibbles one batch at a
-                // time stays lagging (and is evicted) instead of flapping.
-                if slot.full_since.is_some() && slot.consumed_seen != slot.delivered_at_drop && queued_before <= cap / 2
-                {
-                    slot.full_since = None;
-                    slot.drops_in_spell = 0;
-                    let _ = s
-                        .state
-                        .compare_exchange(STATE_LAGGING, STATE_HEALTHY, Ordering::AcqRel, Ordering::Acquire);
-                }
-            } else {
-                s.pubs.dropped.fetch_add(n64, Ordering::AcqRel);
-                slot.drops_in_spell += n64;
-                slot.delivered_at_drop = slot.consumed_seen;
-                let now = *now.get_or_insert_with(|| self.hub.clock.now());
-                let since = *slot.full_since.get_or_insert(now);
+            let skipped = s.subs.skipped.load(Ordering::Acquire);
+            // Compared only for change (the two loads are not one snapshot).
+            let progress = w.cursor_seen.wrapping_sub(skipped);
+            let now = *now.get_or_insert_with(|| clock.now());
+            if backlog > s.capacity {
+                // Losing its oldest events now.
+                let dropped = skipped + backlog - s.capacity;
+                let spell = w.spell.get_or_insert(Spell {
+                    since: now,
+                    dropped_before: skipped,
+                    progress_at_drop: progress,
+                });
+                spell.progress_at_drop = progress;
                 if s.state
                     .compare_exchange(STATE_HEALTHY, STATE_LAGGING, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
-                    self.notices.push(EventKind::SubscriberLagging {
-                        id: s.id,
-                        dropped: s.dropped(),
-                    });
+                    self.notices.push(EventKind::SubscriberLagging { id: s.id, dropped });
                 }
-                let full_for = now.saturating_sub(since);
-                let reason = match policy {
-                    EvictionPolicy {
-                        full_for: Some(limit), ..
-                    } if full_for >= limit => Some(EvictReason::QueueFull { for_ns: limit }),
-                    EvictionPolicy {
-                        max_drops: Some(limit), ..
-                    } if slot.drops_in_spell >= limit => Some(EvictReason::TooManyDrops { dropped: limit }),
-                    _ => None,
-                };
-                if let Some(reason) = reason {
-                    s.set_reason(reason);
-                    s.evictions.fetch_add(1, Ordering::AcqRel);
-                    s.state.store(STATE_EVICTED, Ordering::Release);
-                    removed = true;
-                    // What it loses in all: its drops so far and what is
-                    // still queued, which its next receive discards.
-                    let queued = slot.enqueued.saturating_sub(s.subs.consumed.load(Ordering::Acquire));
-                    self.notices.push(EventKind::SubscriberEvicted {
-                        id: s.id,
-                        reason,
-                        dropped: s.dropped() + queued,
-                    });
+            } else if let Some(spell) = &w.spell {
+                // Hysteresis: the spell ends only once it has received since
+                // its last loss *and* its queue is back to half full or less,
+                // so a consumer that nibbles one batch at a time stays
+                // lagging (and is evicted) instead of flapping.
+                if progress != spell.progress_at_drop && backlog <= s.capacity / 2 {
+                    w.spell = None;
+                    let _ = s
+                        .state
+                        .compare_exchange(STATE_LAGGING, STATE_HEALTHY, Ordering::AcqRel, Ordering::Acquire);
+                    next_check = next_check.min(w.cursor_seen + s.capacity);
+                    continue;
                 }
             }
+            let Some(spell) = &w.spell else { continue };
+            let dropped_in_spell = (skipped + backlog.saturating_sub(s.capacity)).saturating_sub(spell.dropped_before);
+            let reason = match policy {
+                EvictionPolicy {
+                    full_for: Some(limit), ..
+                } if now.saturating_sub(spell.since) >= limit => Some(EvictReason::QueueFull { for_ns: limit }),
+                EvictionPolicy {
+                    max_drops: Some(limit), ..
+                } if dropped_in_spell >= limit => Some(EvictReason::TooManyDrops { dropped: limit }),
+                _ => None,
+            };
+            match reason {
+                Some(reason) => {
+                    // The reason goes first: the subscription reads it once it
+                    // sees the state. If it has just left, the old one stays.
+                    let before = s.evict_reason.load(Ordering::Acquire);
+                    s.set_reason(reason);
+                    if s.state
+                        .compare_exchange(STATE_LAGGING, STATE_EVICTED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                    {
+                        s.evict_reason.store(before, Ordering::Release);
+                    } else {
+                        s.left_seq.store(seq, Ordering::Release);
+                        s.evictions.fetch_add(1, Ordering::AcqRel);
+                        // Everything it had not received is lost to it.
+                        self.notices.push(EventKind::SubscriberEvicted {
+                            id: s.id,
+                            reason,
+                            dropped: skipped + backlog,
+                        });
+                    }
+                    evicted = true;
+                }
+                None => lagging += 1,
+            }
         }
-        self.seq += n as u64;
-        self.last_t = batch.last().map_or(self.last_t, |e| e.t);
-        self.hub.events.store(self.seq, Ordering::Release);
-        self.batches += 1;
-        self.hub.batches.store(self.batches, Ordering::Relaxed);
-        if removed {
+        self.next_check = next_check;
+        self.lagging = lagging;
+        if evicted {
+            self.hub.wake_all(); // an evicted receiver that waits learns it now
             self.retire();
         }
     }
 
     /// Takes on subscribers that joined since the last flush and retires
-    /// closed ones.
+    /// departed ones.
     fn maintain(&mut self) {
-        // A plain load in the common case; the channel only when someone joined.
-        if !self.hub.joins_pending.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        while let Ok((shared, tx)) = self.joins_rx.try_recv() {
-            shared.joined_seq.store(self.seq, Ordering::Release);
-            if shared
-                .state
-                .compare_exchange(STATE_JOINING, STATE_HEALTHY, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                self.notices.push(EventKind::SubscriberJoined { id: shared.id });
-                self.slots.push(Slot {
-                    shared,
-                    tx,
-                    full_since: None,
-                    drops_in_spell: 0,
-                    delivered_at_drop: 0,
-                    enqueued: 0,
-                    consumed_seen: 0,
-                    left_at: None,
-                });
-            } else {
-                // Dropped before we took it on: it saw nothing.
-                shared.left_seq.store(self.seq, Ordering::Release);
+        // Plain loads in the common case; the channel only when someone joined.
+        let hub = &*self.hub;
+        if hub.joins_pending.load(Ordering::Relaxed) && hub.joins_pending.swap(false, Ordering::AcqRel) {
+            while let Ok(shared) = self.joins_rx.try_recv() {
+                // It is offered everything not yet published.
+                shared.subs.cursor.store(self.head, Ordering::Release);
+                shared.joined_seq.store(self.head, Ordering::Release);
+                if shared
+                    .state
+                    .compare_exchange(STATE_JOINING, STATE_HEALTHY, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    self.notices.push(EventKind::SubscriberJoined { id: shared.id });
+                    self.next_check = self.next_check.min(self.head + shared.capacity);
+                    if shared.delivery == Delivery::Wait {
+                        self.room_until = self.room_until.min(self.head + shared.capacity);
+                    }
+                    self.watches.push(Watch {
+                        cursor_seen: self.head,
+                        shared,
+                        spell: None,
+                    });
+                } else {
+                    // Dropped before we took it on: it saw nothing.
+                    shared.joined_seq.store(NO_SEQ, Ordering::Release);
+                }
             }
+            self.hub.active.store(self.watches.len() as u32, Ordering::Release);
+        }
+        if self.hub.leaves_pending.load(Ordering::Relaxed) && self.hub.leaves_pending.swap(false, Ordering::AcqRel) {
+            self.retire();
         }
     }
 
+    /// Forgets subscribers that ended, announcing those that left.
     fn retire(&mut self) {
-        let seq = self.seq;
         let notices = &mut self.notices;
-        self.slots.retain(|slot| {
-            let state = slot.shared.state.load(Ordering::Acquire);
+        self.watches.retain(|w| {
+            let state = w.shared.state.load(Ordering::Acquire);
             let keep = state == STATE_HEALTHY || state == STATE_LAGGING;
-            if !keep {
-                slot.shared
-                    .left_seq
-                    .store(slot.left_at.unwrap_or(seq), Ordering::Release);
-                if state == STATE_CLOSED {
-                    notices.push(EventKind::SubscriberLeft { id: slot.shared.id });
-                }
+            if state == STATE_CLOSED {
+                notices.push(EventKind::SubscriberLeft { id: w.shared.id });
             }
             keep
         });
-        self.hub.active.store(self.slots.len() as u32, Ordering::Release);
+        self.lagging = self.watches.iter().filter(|w| w.spell.is_some()).count();
+        self.room_until = self
+            .watches
+            .iter()
+            .filter(|w| w.shared.delivery == Delivery::Wait)
+            .map(|w| w.cursor_seen + w.shared.capacity)
+            .min()
+            .unwrap_or(u64::MAX);
+        self.hub.active.store(self.watches.len() as u32, Ordering::Release);
         let retained = self.hub.config.ended_retained;
         if self.hub.registry.load().iter().filter(|s| s.state().is_ended()).count() > retained {
             self.hub.registry.rcu(|list| {
@@ -1149,8 +1483,8 @@ impl Publisher {
         }
     }
 
-    /// Flushes what is buffered, then closes every queue: subscribers receive
-    /// everything published, then [`RecvError::Closed`].
+    /// Flushes what is buffered, then closes every subscription: subscribers
+    /// receive everything published, then [`RecvError::Closed`].
     pub fn close(mut self) {
         self.shutdown();
     }
@@ -1161,24 +1495,29 @@ impl Publisher {
         }
         self.flush();
         let seq = self.seq;
-        for slot in self.slots.drain(..) {
-            slot.shared.left_seq.store(seq, Ordering::Release);
-            let _ =
-                slot.shared
-                    .state
-                    .compare_exchange(STATE_HEALTHY, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
-            let _ =
-                slot.shared
-                    .state
-                    .compare_exchange(STATE_LAGGING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire);
+        for w in self.watches.drain(..) {
+            let s = &*w.shared;
+            for from in [STATE_HEALTHY, STATE_LAGGING] {
+                if s.state
+                    .compare_exchange(from, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    s.left_seq.store(seq, Ordering::Release);
+                }
+            }
         }
         // Late joiners: nothing more will be published.
-        while let Ok((shared, _tx)) = self.joins_rx.try_recv() {
-            shared.joined_seq.store(seq, Ordering::Release);
-            shared.left_seq.store(seq, Ordering::Release);
-            shared.state.store(STATE_CLOSED, Ordering::Release);
+        while let Ok(shared) = self.joins_rx.try_recv() {
+            if shared
+                .state
+                .compare_exchange(STATE_JOINING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                shared.left_seq.store(seq, Ordering::Release);
+            }
         }
         self.hub.active.store(0, Ordering::Release);
+        self.hub.wake_all();
     }
 }
 
@@ -1188,14 +1527,14 @@ impl Drop for Publisher {
     }
 }
 
-/// Waits until `n` more events fit `s`'s queue (or it closes); returns the
-/// subscriber's consumption as last read.
-fn wait_for_room(s: &Shared, enqueued: u64, n: u64) -> u64 {
+/// Waits until `n` more events fit `s`'s queue (or it leaves); returns its
+/// cursor as last read.
+fn wait_for_room(s: &Shared, seq: u64, n: u64) -> u64 {
     let mut spins = 0u32;
     loop {
-        let consumed = s.subs.consumed.load(Ordering::Acquire);
-        if enqueued - consumed + n <= s.capacity as u64 || s.state.load(Ordering::Acquire) == STATE_CLOSED {
-            return consumed;
+        let cursor = s.subs.cursor.load(Ordering::Acquire);
+        if seq + n - cursor <= s.capacity || s.state.load(Ordering::Acquire) == STATE_CLOSED {
+            return cursor;
         }
         spins += 1;
         if spins < 64 {

@@ -36,3 +36,4 @@ pub mod slow;
 pub mod stats;
 pub mod summary;
 pub mod ui;
+pub mod words;

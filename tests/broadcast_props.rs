@@ -63,15 +63,20 @@ fn broadcast_config() -> impl Strategy<Value = BroadcastConfig> {
         0u64..=2 * MILLIS,
         proptest::option::of(0u64..=4 * MILLIS),
         proptest::option::of(1u64..=40),
+        // Small rings, so schedules lap them often.
+        prop_oneof![Just(16usize), Just(64)],
     )
-        .prop_map(|(max_batch, max_batch_age, full_for, max_drops)| BroadcastConfig {
-            default_capacity: 16,
-            max_batch,
-            max_batch_age,
-            eviction: EvictionPolicy { full_for, max_drops },
-            // Keep every ended subscriber's row, so all can be checked.
-            ended_retained: 1024,
-        })
+        .prop_map(
+            |(max_batch, max_batch_age, full_for, max_drops, ring_capacity)| BroadcastConfig {
+                ring_capacity,
+                default_capacity: 16,
+                max_batch,
+                max_batch_age,
+                eviction: EvictionPolicy { full_for, max_drops },
+                // Keep every ended subscriber's row, so all can be checked.
+                ended_retained: 1024,
+            },
+        )
 }
 
 /// One live subscription and what it has received.
