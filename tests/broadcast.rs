@@ -812,7 +812,7 @@ fn checked_ev(i: u64) -> Event {
             id: i,
             worker: i as u16,
             latency: i.wrapping_mul(3),
-            ok: i % 2 == 0,
+            ok: i.is_multiple_of(2),
         },
     )
 }
