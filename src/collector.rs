@@ -478,7 +478,7 @@ impl Default for CollectorOptions {
     fn default() -> Self {
         CollectorOptions {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
-            subscribe: SubscribeOptions::new("collector").capacity(1 << 20),
+            subscribe: SubscribeOptions::new("collector").capacity(crate::run::COLLECTOR_CAPACITY),
             poll_every: Some(DEFAULT_POLL_EVERY),
         }
     }

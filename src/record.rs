@@ -38,8 +38,10 @@ use crate::summary::ConfigSummary;
 pub const FORMAT: &str = "fantop-session";
 /// The version this fantop writes and reads.
 pub const VERSION: u32 = 1;
-/// The recorder's queue bound, in events (3 s at 100,000 requests/s).
-pub const RECORDER_CAPACITY: usize = 1 << 20;
+/// The recorder's queue bound, in events: as much of the broadcaster's ring
+/// as a queue may hold (with the default ring 261,872 events, under a
+/// second at 100,000 requests/s).
+pub const RECORDER_CAPACITY: usize = crate::broadcast::DEFAULT_RING_CAPACITY;
 /// How often the recorder drains its queue in live runs.
 pub const RECORDER_POLL: Duration = Duration::from_millis(10);
 /// Longest time written events may sit in the buffer.

@@ -127,7 +127,7 @@ fn quick_scale_json_has_the_documented_shape_and_finite_positive_figures() {
         [
             "crossbeam_unbatched",
             "fantop_unbatched",
-            "fantop_batch64_age100us",
+            "fantop_batch64_age",
             "fantop_batch64_size_only"
         ]
     );
@@ -240,7 +240,7 @@ fn quick_scale_json_has_the_documented_shape_and_finite_positive_figures() {
     assert!(count(&rows[1]["stalled_dropped"], "stalled_dropped") > 0);
     assert_eq!(s["target_met"], rows[1]["p999_ratio"].as_f64().unwrap() <= 2.0);
 
-    // 3. scale: nothing dropped; one row per count and per rate.
+    // 3. scale: one row per count and per rate; what the drainers lost adds up.
     let c = &v["scale"];
     assert_eq!(
         keys(c),
@@ -253,7 +253,7 @@ fn quick_scale_json_has_the_documented_shape_and_finite_positive_figures() {
             "rates"
         ])
     );
-    assert_eq!(c["dropped"], 0);
+    let lost = count(&c["dropped"], "dropped");
     positive(&c["rss_before_mib"], "rss_before_mib");
     let row_keys = sorted(&[
         "subscribers",
@@ -270,6 +270,7 @@ fn quick_scale_json_has_the_documented_shape_and_finite_positive_figures() {
         "rss_subscribed_mib",
         "rss_mib",
         "backlog",
+        "dropped",
         "ratio",
     ]);
     let check = |rows: &Vec<Value>| -> Vec<(u64, f64)> {
@@ -293,6 +294,7 @@ fn quick_scale_json_has_the_documented_shape_and_finite_positive_figures() {
                 assert!(r["rss_subscribed_mib"].as_f64().is_some_and(f64::is_finite));
                 assert!(r["max_late_us"].as_f64().is_some_and(|l| l.is_finite() && l >= 0.0));
                 count(&r["backlog"], "backlog");
+                count(&r["dropped"], "dropped");
                 assert!(count(&r["events"], "events") > 0);
                 (count(&r["subscribers"], "subscribers"), r["rate"].as_f64().unwrap())
             })
@@ -302,6 +304,12 @@ fn quick_scale_json_has_the_documented_shape_and_finite_positive_figures() {
     assert_eq!(by_subs, [(1, 100_000.0), (10, 100_000.0), (100, 100_000.0)]);
     let by_rate = check(array(&c["rates"], "scale.rates"));
     assert_eq!(by_rate, [(16, 10_000.0), (16, 100_000.0), (16, 1_000_000.0)]);
+    let row_drops: u64 = ["subscribers", "rates"]
+        .iter()
+        .flat_map(|k| c[*k].as_array().unwrap())
+        .map(|r| r["dropped"].as_u64().unwrap())
+        .sum();
+    assert_eq!(row_drops, lost, "the section's drops are its rows' drops");
 
     sentences(&v["reading"]);
 }
