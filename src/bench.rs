@@ -62,8 +62,9 @@
 //!   "fanout": {
 //!     "batch": 256, "events_per_round": 4096, "dropped": 0,
 //!     "rows": [ { "subscribers": 1,
-//!                 "fantop":    { "ns_per_event": SPREAD, "ns_per_event_subscriber": SPREAD },
-//!                 "crossbeam": { "ns_per_event": SPREAD, "ns_per_event_subscriber": SPREAD },
+//!                 "fantop":    { "ns_per_event": SPREAD, "ns_per_event_subscriber": SPREAD,
+//!                                "delivered_per_s": SPREAD },
+//!                 "crossbeam": { ...the same },
 //!                 "ratio": 1.3 } ] },          // fantop median / crossbeam median
 //!   "pipeline": {
 //!     "rate": 100000.0, "workers": 300, "service": "exp:2ms",
@@ -223,6 +224,9 @@ pub struct QueryRow {
 pub struct FanoutCost {
     pub ns_per_event: Spread,
     pub ns_per_event_subscriber: Spread,
+    /// Events delivered to all subscribers per second of a whole round,
+    /// from the first publish until the consumer has read everything.
+    pub delivered_per_s: Spread,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -741,7 +745,8 @@ impl Fan for CrossbeamBatched {
     }
 }
 
-/// ns per event published (publisher side only) and events lost.
+/// ns per event published (publisher side only), deliveries per second
+/// (the whole round, consumer included) and events lost.
 fn measure_fan(
     plan: &Plan,
     n: usize,
@@ -759,11 +764,22 @@ fn measure_fan(
         }
         busy
     });
+    let whole_round = measure_ns(plan, |rounds| {
+        let start = Instant::now();
+        for _ in 0..rounds {
+            fan.publish_round(events);
+            received += (n * events.len()) as u64;
+            drainer.wait_for(received);
+        }
+        start.elapsed()
+    });
     drop(drainer);
     let per_event = per_round.map(|ns| ns / events.len() as f64);
+    let deliveries = (n * events.len()) as f64;
     let cost = FanoutCost {
         ns_per_event: per_event,
         ns_per_event_subscriber: per_event.map(|ns| ns / n as f64),
+        delivered_per_s: whole_round.map(|ns| deliveries / ns * 1e9),
     };
     (cost, fan.lost())
 }
@@ -1111,26 +1127,38 @@ impl Report {
         let f = &self.fanout;
         let _ = writeln!(
             o,
-            "\n3. fan-out: publisher-side ns per event, batches of {}, {} events per timed round,\n   \
-             one consumer thread draining every queue concurrently",
+            "\n3. fan-out: publisher-side ns per event, batches of {}, {} events per timed round, one consumer\n   \
+             thread draining every queue concurrently and reading every event; delivered: events reaching all\n   \
+             subscribers per second of a whole round, until the consumer has read the last",
             f.batch, f.events_per_round
         );
         let mut rows = vec![
-            ["subs", "fantop", "per sub", "crossbeam", "per sub", "fantop/crossbeam"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "subs",
+                "fantop",
+                "per sub",
+                "delivered",
+                "crossbeam",
+                "per sub",
+                "delivered",
+                "fantop/crossbeam",
+            ]
+            .map(String::from)
+            .to_vec(),
         ];
         for r in &f.rows {
             rows.push(vec![
                 r.subscribers.to_string(),
                 spread_ns(&r.fantop.ns_per_event),
                 fmt_ns(r.fantop.ns_per_event_subscriber.median),
+                format!("{}/s", fmt_rate(r.fantop.delivered_per_s.median)),
                 spread_ns(&r.crossbeam.ns_per_event),
                 fmt_ns(r.crossbeam.ns_per_event_subscriber.median),
+                format!("{}/s", fmt_rate(r.crossbeam.delivered_per_s.median)),
                 format!("{}x", sig3(r.ratio)),
             ]);
         }
-        o.push_str(&columns(&rows, &[0, 5]));
+        o.push_str(&columns(&rows, &[0, 3, 6, 7]));
         let _ = writeln!(
             o,
             "   dropped or refused while measuring: {} (fantop's subscriber counters, crossbeam's try_send results)",

@@ -147,19 +147,22 @@
 //!
 //! # Concurrency
 //!
-//! The ring's slots are written by the publisher only, as relaxed atomic
-//! words under a per-slot sequence stamp (a seqlock): a reader checks the
-//! stamp before and after copying a slot, so it either gets the event it
-//! asked for or learns the slot was overwritten, never a torn mix. No `unsafe`
-//! anywhere. A receiver that finds nothing waits on a condition variable the
-//! publisher signals after a flush, only when someone is waiting.
+//! The ring is written by the publisher only: each event as four relaxed
+//! atomic words ([`crate::words`]), in blocks of 16 events guarded by one
+//! sequence stamp each (a seqlock). A reader checks a block's stamp before
+//! and after copying what it wants from it, so it either gets the events it
+//! asked for or learns the block was overwritten, never a torn mix; no
+//! `unsafe` anywhere. A receiver that finds nothing waits on a condition
+//! variable the publisher signals after a flush, only when someone is
+//! waiting.
 //!
 //! # Bounds
 //!
 //! The ring: [`BroadcastConfig::ring_capacity`] events (rounded up to a power
-//! of two; 40 bytes each), allocated once. A subscriber's queue: its
-//! `capacity` events, at most the ring's size less one batch. Publisher
-//! buffer: `max_batch` events. Stats of ended subscribers: the last
+//! of two; 32 bytes each, plus 8 per block of 16), allocated once. A
+//! subscriber's queue: its `capacity` events, at most the ring's size less
+//! one batch and one block. Events written but not yet published: at most
+//! `max_batch`. Stats of ended subscribers: the last
 //! [`BroadcastConfig::ended_retained`] are kept for display, the rest freed.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
@@ -177,7 +180,7 @@ use crate::words::{self, WORDS};
 /// What a receive hands back: up to `max_batch` events, in publish order.
 pub type Batch = Vec<Event>;
 
-/// Default size of the shared ring, in events (10 MiB).
+/// Default size of the shared ring, in events (8 MiB).
 pub const DEFAULT_RING_CAPACITY: usize = 1 << 18;
 /// Default per-subscriber queue bound, in events.
 pub const DEFAULT_SUBSCRIBER_CAPACITY: usize = 65_536;
@@ -631,6 +634,25 @@ impl Hub {
         }
     }
 
+    /// Spins, then yields, a bounded number of times while the head stays at
+    /// `head` and `s` in `state`: true as soon as either changes.
+    fn backoff(&self, s: &Shared, head: u64, state: u8) -> bool {
+        let changed = || self.head.load(Ordering::Acquire) != head || s.state.load(Ordering::Acquire) != state;
+        for step in 0..BACKOFF_STEPS {
+            if step < BACKOFF_SPIN_STEPS {
+                for _ in 0..1 << step {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+            if changed() {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Waits until the head moves past `head` or `s` changes state from
     /// `state`, or `deadline` passes. Returns false on time-out.
     fn wait(&self, s: &Shared, head: u64, state: u8, deadline: Option<Instant>) -> bool {
@@ -655,6 +677,12 @@ impl Hub {
         woke
     }
 }
+
+/// A waiting receiver's backoff before it sleeps: this many steps, the
+/// first [`BACKOFF_SPIN_STEPS`] spinning 1, 2, 4, ... times, the rest
+/// yielding the CPU once each.
+const BACKOFF_STEPS: u32 = 10;
+const BACKOFF_SPIN_STEPS: u32 = 6;
 
 /// Creates a broadcaster: the one publishing half and a cloneable handle for
 /// subscribing and reading stats.
@@ -912,7 +940,12 @@ impl Subscription {
             match self.take(self.hub.config.max_batch, |e| batch.push(e))? {
                 Took::Some(_) => return Ok(Some(batch)),
                 Took::Nothing { head, state } => {
-                    if !self.hub.wait(&self.shared, head, state, deadline) {
+                    // A short backoff first (a few spins, then yields): a
+                    // busy publisher's next flush is often microseconds
+                    // away, and waking from a sleep costs more than that.
+                    if !self.hub.backoff(&self.shared, head, state)
+                        && !self.hub.wait(&self.shared, head, state, deadline)
+                    {
                         return Ok(None);
                     }
                 }

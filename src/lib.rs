@@ -4,13 +4,14 @@
 //!
 //! ```text
 //!  keys / scenario ──Action──▶ pipeline thread ──Publisher──▶ broadcaster ─┬▶ Subscription: collector ──▶ Arc<Snapshot>
-//!                              (sim: arrivals,    (batches of Event,        ├▶ Subscription: each TUI pane
-//!                               queue, workers)    bounded queues)          ├▶ Subscription: recorder
+//!                              (sim: arrivals,    (one shared ring of       ├▶ Subscription: each TUI pane
+//!                               queue, workers)    Event, a cursor each)    ├▶ Subscription: recorder
 //!                                                                           └▶ Subscription: injected slow ones
 //! ```
 //!
 //! - [`event`]: the vocabulary (`Event`, `Copy`, timestamped on [`clock`]).
 //! - [`broadcast`]: the fan-out; never blocks, counts every drop, evicts slow subscribers.
+//! - [`words`]: an event as four words, the broadcaster ring's slot format.
 //! - [`collector`]: the single owner of aggregate metrics; hands out immutable snapshots.
 //! - [`sim`]: the simulated pipeline (discrete-event model, worker health, live control).
 //! - [`run`]: wiring for one run; [`summary`]: the headless JSON summary.

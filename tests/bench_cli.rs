@@ -162,7 +162,11 @@ fn quick_json_has_the_documented_shape_and_only_finite_positive_figures() {
         .map(|r| {
             assert_eq!(keys(r), sorted(&["subscribers", "fantop", "crossbeam", "ratio"]));
             for side in ["fantop", "crossbeam"] {
-                assert_eq!(keys(&r[side]), sorted(&["ns_per_event", "ns_per_event_subscriber"]));
+                assert_eq!(
+                    keys(&r[side]),
+                    sorted(&["ns_per_event", "ns_per_event_subscriber", "delivered_per_s"])
+                );
+                figures += spread(&r[side]["delivered_per_s"], side);
                 figures += spread(&r[side]["ns_per_event"], side);
                 figures += spread(&r[side]["ns_per_event_subscriber"], side);
             }
@@ -196,7 +200,7 @@ fn quick_json_has_the_documented_shape_and_only_finite_positive_figures() {
         assert_eq!(keys(&p[run]), ["requests_per_s"]);
         figures += spread(&p[run]["requests_per_s"], run);
     }
-    assert_eq!(figures, 10 + 3 + 5 * 4 + 2);
+    assert_eq!(figures, 10 + 3 + 5 * 6 + 2);
 
     // The reading: sentences, none with a non-number in it.
     let reading = array(&v["reading"], "reading");
