@@ -95,7 +95,6 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::hint::black_box;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -1047,9 +1046,7 @@ fn drain_threads(subs: Vec<Subscription>, threads: usize) -> Vec<JoinHandle<u64>
                         if !*open {
                             continue;
                         }
-                        match s.drain(|e| {
-                            black_box(e);
-                        }) {
+                        match s.drain(crate::baseline::consume) {
                             Ok(k) => n += k,
                             Err(_) => {
                                 *open = false;
@@ -1559,13 +1556,14 @@ impl ScaleReport {
             o,
             "\n3. scale: publisher cost per event (time in the publishing loop's iterations that published or\n   \
              flushed, over events), default settings, tick() every loop; drained by {} thread(s) round-robin\n   \
-             (try_recv). Each queue can hold every event of its run (up to {}), so none can drop (dropped: {});\n   \
-             backlog: the most events queued for one subscriber when publishing ended. RSS of subs: VmRSS growth\n   \
+             (try_recv), reading every event. Queues of {} events in the shared ring; dropped: what drainers\n   \
+             that fell a whole queue behind lost ({} in all); backlog: the most events queued for one subscriber\n   \
+             when publishing ended. RSS of subs: VmRSS growth\n   \
              from subscribing, once the joins were drained (understated when memory freed by earlier runs is\n   \
              reused). VmRSS before: {:.1} MiB",
             c.drainers,
             crate::format::count(c.capacity as u64),
-            c.dropped,
+            crate::format::count(c.dropped),
             c.rss_before_mib
         );
         let _ = writeln!(
@@ -1685,15 +1683,15 @@ fn scale_reading(r: &ScaleReport) -> Vec<String> {
             last.rss_subscribed_mib.max(0.0) * 1024.0 * 1024.0 / last.subscribers as f64,
             match behind {
                 Some(b) => format!(
-                    "But from {} subscribers on the drainers ({} thread(s), doing nothing with the events) fell \
-                     behind: {} events queued for one subscriber when publishing ended, and the process's resident \
-                     set reached {:.1} MiB. With the default capacity of {} events such subscribers would lag, lose \
-                     events and be evicted; the queues here were sized to hold the whole run so nothing dropped.",
+                    "But from {} subscribers on the drainers ({} thread(s), reading every event) fell \
+                     behind: {} events queued for one subscriber when publishing ended, {} lost by subscribers a \
+                     whole queue behind, and the process's resident set reached {:.1} MiB (the ring is allocated \
+                     once, whoever falls behind).",
                     crate::format::count(b.subscribers as u64),
                     r.scale.drainers,
                     crate::format::count(b.backlog),
+                    crate::format::count(b.dropped),
                     b.rss_mib,
-                    crate::format::count(broadcast::DEFAULT_SUBSCRIBER_CAPACITY as u64),
                 ),
                 None => "The drainers kept up at every count.".to_string(),
             }

@@ -69,7 +69,9 @@
 //! `full_for` (default 2 s on the broadcaster's clock, from when its loss was
 //! first observed), or that loses `max_drops` events in one lagging spell (off
 //! by default), is evicted at the first flush or tick that sees it cross the
-//! limit. Eviction removes it from the publisher, publishes
+//! limit (with more than [`LAG_CHECK_ALWAYS`] lagging, lagging subscribers
+//! are looked at once per [`LAG_CHECK_EVERY`] rather than at every flush).
+//! Eviction removes it from the publisher, publishes
 //! [`EventKind::SubscriberEvicted`] to everyone else, and makes the evicted
 //! subscription's next receive return [`RecvError::Evicted`] with the reason
 //! and its total loss: what it dropped, plus everything still in its queue,
@@ -187,9 +189,15 @@ pub const DEFAULT_SUBSCRIBER_CAPACITY: usize = 65_536;
 /// Default largest batch, in events.
 pub const DEFAULT_MAX_BATCH: usize = 256;
 /// Default age at which [`Publisher::tick`] flushes a partial batch.
-pub const DEFAULT_MAX_BATCH_AGE: Nanos = 50_000;
+pub const DEFAULT_MAX_BATCH_AGE: Nanos = 40_000;
 /// Default time a subscriber may stay lagging before eviction.
 pub const DEFAULT_EVICT_AFTER: Nanos = 2 * SECONDS;
+/// Up to this many lagging subscribers are looked at again (recovered,
+/// evicted) at every flush; more are looked at once per [`LAG_CHECK_EVERY`]
+/// of broadcaster time, so thousands lagging do not make every flush cost
+/// a look at each.
+pub const LAG_CHECK_ALWAYS: usize = 64;
+pub const LAG_CHECK_EVERY: Nanos = 1_000_000;
 /// Default number of ended subscribers whose stats are kept for display.
 pub const DEFAULT_ENDED_RETAINED: usize = 32;
 
@@ -726,6 +734,7 @@ pub fn channel(mut config: BroadcastConfig, clock: Clock) -> (Publisher, Broadca
         batches: 0,
         next_check: u64::MAX,
         lagging: 0,
+        lag_checked_at: 0,
         room_until: u64::MAX,
         flush_at: config.max_batch as u64,
         clock_cost: clock_cost(),
@@ -1147,6 +1156,8 @@ pub struct Publisher {
     next_check: u64,
     /// Watches in a lagging spell.
     lagging: usize,
+    /// Broadcaster time of the last look at the lagging ones.
+    lag_checked_at: Nanos,
     /// The sequence number at which some [`Delivery::Wait`] subscriber may
     /// have no room left (the least `cursor_seen + capacity` of them).
     room_until: u64,
@@ -1248,7 +1259,7 @@ impl Publisher {
             || self.hub.leaves_pending.load(Ordering::Acquire)
         {
             self.flush();
-        } else if self.lagging > 0 {
+        } else if self.lag_check_due() {
             self.check();
             if !self.notices.is_empty() {
                 self.flush();
@@ -1295,7 +1306,7 @@ impl Publisher {
                 }
                 self.publish_head();
             }
-            if self.head > self.next_check || self.lagging > 0 {
+            if self.head > self.next_check || self.lag_check_due() {
                 self.check();
             }
             if self.notices.is_empty() {
@@ -1346,6 +1357,13 @@ impl Publisher {
             until = until.min(w.cursor_seen + s.capacity);
         }
         self.room_until = until;
+    }
+
+    /// Whether the lagging subscribers are due another look.
+    fn lag_check_due(&self) -> bool {
+        self.lagging > 0
+            && (self.lagging <= LAG_CHECK_ALWAYS
+                || self.hub.clock.now().saturating_sub(self.lag_checked_at) >= LAG_CHECK_EVERY)
     }
 
     /// Looks at the subscribers that may have lost events or are lagging:
@@ -1443,6 +1461,9 @@ impl Publisher {
         }
         self.next_check = next_check;
         self.lagging = lagging;
+        if let Some(now) = now {
+            self.lag_checked_at = now;
+        }
         if evicted {
             self.hub.wake_all(); // an evicted receiver that waits learns it now
             self.retire();

@@ -926,3 +926,33 @@ fn subscribing_and_leaving_many_times_leaves_nothing_behind() {
         assert_accounted(s);
     }
 }
+
+/// With more than `LAG_CHECK_ALWAYS` subscribers lagging, the publisher
+/// looks at them once per `LAG_CHECK_EVERY` of broadcaster time instead of
+/// at every flush: one that catches up is healthy again at the first flush
+/// after that much time, not before.
+#[test]
+fn many_lagging_subscribers_are_looked_at_once_per_lag_check_interval() {
+    use fantop::broadcast::{LAG_CHECK_ALWAYS, LAG_CHECK_EVERY};
+    let clock = Clock::manual();
+    let (mut publisher, b) = channel(config(4, NO_EVICTION), clock.clone());
+    let subs: Vec<Subscription> = (0..LAG_CHECK_ALWAYS + 1)
+        .map(|i| b.subscribe_with(SubscribeOptions::new(format!("s{i}")).capacity(8)))
+        .collect();
+    publisher.tick();
+    publish_range(&mut publisher, 0..LAG_CHECK_ALWAYS as u64 + 12); // every one loses its oldest
+    assert!(subs.iter().all(|s| s.stats().state == SubscriberState::Lagging));
+
+    subs[0].drain(|_| {}).unwrap();
+    publish_range(&mut publisher, 0..1);
+    publisher.flush();
+    assert_eq!(subs[0].stats().state, SubscriberState::Lagging, "not looked at again yet");
+    clock.advance(LAG_CHECK_EVERY);
+    publish_range(&mut publisher, 1..2);
+    publisher.flush();
+    assert_eq!(subs[0].stats().state, SubscriberState::Healthy);
+    assert_eq!(subs[1].stats().state, SubscriberState::Lagging);
+    for s in &subs {
+        assert_accounted(&s.stats());
+    }
+}
