@@ -1641,7 +1641,7 @@ fn scale_reading(r: &ScaleReport) -> Vec<String> {
             "From {} to {} subscribers at {} events/s the publisher's cost per event goes from {} to {} ({} the \
              first). A flush costs {} with {} and {} with {}: about {} more per further subscriber. Batches average \
              {} and {} events (the loop publishes what is due, so a publisher that falls behind makes larger \
-             batches; it was at most {} late). A tick with nothing to flush scans every subscriber: {} at {} and {} \
+             batches; it was at most {} late). A tick with nothing to flush costs {} at {} and {} \
              at {}. {}",
             first.subscribers,
             crate::format::count(last.subscribers as u64),

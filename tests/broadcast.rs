@@ -946,7 +946,11 @@ fn many_lagging_subscribers_are_looked_at_once_per_lag_check_interval() {
     subs[0].drain(|_| {}).unwrap();
     publish_range(&mut publisher, 0..1);
     publisher.flush();
-    assert_eq!(subs[0].stats().state, SubscriberState::Lagging, "not looked at again yet");
+    assert_eq!(
+        subs[0].stats().state,
+        SubscriberState::Lagging,
+        "not looked at again yet"
+    );
     clock.advance(LAG_CHECK_EVERY);
     publish_range(&mut publisher, 1..2);
     publisher.flush();

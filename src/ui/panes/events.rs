@@ -134,7 +134,10 @@ impl View for EventsView {
 /// The log line for one entry, and its style.
 pub fn describe(n: &Notable, fanout: &Fanout, steps: &[String], t: Theme) -> (String, Style) {
     match *n {
-        Notable::Lagging(id) => (format!("{} lagging: queue full, dropping", fanout.name(id)), t.warn()),
+        Notable::Lagging(id) => (
+            format!("{} lagging: queue full, losing its oldest", fanout.name(id)),
+            t.warn(),
+        ),
         Notable::Evicted { id, reason, dropped } => (
             format!(
                 "{} evicted: {reason}, {} dropped",
