@@ -753,8 +753,14 @@ fn measure_fan(
     (mut fan, drainer, mut received): (impl Fan, Drainer, u64),
     events: &[Event],
 ) -> (FanoutCost, u64) {
-    let per_round = measure_ns(plan, |rounds| {
+    // Repetitions are sized by whole rounds (publishing until the consumer
+    // has read the last event), so a slow consumer cannot stretch the run;
+    // each call also notes the publisher's own time, and the repetitions
+    // are the last calls.
+    let mut busy_per_round = Vec::new();
+    let whole_round = measure_ns(plan, |rounds| {
         let mut busy = Duration::ZERO;
+        let whole = Instant::now();
         for _ in 0..rounds {
             let start = Instant::now();
             fan.publish_round(events);
@@ -762,17 +768,10 @@ fn measure_fan(
             received += (n * events.len()) as u64;
             drainer.wait_for(received);
         }
-        busy
+        busy_per_round.push(busy.as_nanos() as f64 / rounds as f64);
+        whole.elapsed()
     });
-    let whole_round = measure_ns(plan, |rounds| {
-        let start = Instant::now();
-        for _ in 0..rounds {
-            fan.publish_round(events);
-            received += (n * events.len()) as u64;
-            drainer.wait_for(received);
-        }
-        start.elapsed()
-    });
+    let per_round = Spread::of(busy_per_round.split_off(busy_per_round.len().saturating_sub(plan.reps)));
     drop(drainer);
     let per_event = per_round.map(|ns| ns / events.len() as f64);
     let deliveries = (n * events.len()) as f64;

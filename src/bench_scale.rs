@@ -1676,11 +1676,18 @@ fn scale_reading(r: &ScaleReport) -> Vec<String> {
         let behind = rows
             .iter()
             .find(|x| x.backlog > 10 * broadcast::DEFAULT_MAX_BATCH as u64);
+        let added = if last.rss_subscribed_mib >= 0.05 {
+            format!(
+                "added {:.1} MiB to the resident set (about {:.0} bytes each)",
+                last.rss_subscribed_mib,
+                last.rss_subscribed_mib * 1024.0 * 1024.0 / last.subscribers as f64
+            )
+        } else {
+            "added too little to show in the resident set (memory freed by earlier runs is reused)".to_string()
+        };
         out.push(format!(
-            "Memory: {} idle subscriptions added {:.1} MiB to the resident set (about {:.0} bytes each). {}",
+            "Memory: {} idle subscriptions {added}. {}",
             crate::format::count(last.subscribers as u64),
-            last.rss_subscribed_mib,
-            last.rss_subscribed_mib.max(0.0) * 1024.0 * 1024.0 / last.subscribers as f64,
             match behind {
                 Some(b) => format!(
                     "But from {} subscribers on the drainers ({} thread(s), reading every event) fell \

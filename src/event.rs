@@ -1,8 +1,9 @@
 //! The one vocabulary of fantop: every fact the pipeline, the broadcaster and
 //! the controls produce is an [`Event`].
 //!
-//! An event is small and `Copy` (40 bytes), so the broadcaster can hand the
-//! same batch to any number of subscribers without cloning heap data. Its
+//! An event is small and `Copy` (40 bytes in memory, four words in the
+//! broadcaster's ring, see [`crate::words`]), so publishing one allocates
+//! nothing. Its
 //! timestamp `t` is nanoseconds on the pipeline's monotonic clock, which
 //! starts at zero when the pipeline starts (simulated time in `--fast` mode,
 //! the wall clock otherwise; see [`crate::clock`]).
@@ -135,7 +136,8 @@ pub enum EventKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "why", rename_all = "snake_case")]
 pub enum EvictReason {
-    /// Its queue stayed full for at least `for_ns`.
+    /// It stayed lagging (a full queue behind, losing events) for at least
+    /// `for_ns`. (The name is kept: it is part of the recording format.)
     QueueFull { for_ns: Nanos },
     /// It lost at least `dropped` events since it last kept up.
     TooManyDrops { dropped: u64 },
@@ -145,7 +147,7 @@ impl std::fmt::Display for EvictReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
             EvictReason::QueueFull { for_ns } => {
-                write!(f, "queue full > {}", crate::format::duration(for_ns))
+                write!(f, "lagging > {}", crate::format::duration(for_ns))
             }
             EvictReason::TooManyDrops { dropped } => write!(f, "{dropped}+ drops while lagging"),
         }

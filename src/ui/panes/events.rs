@@ -135,7 +135,7 @@ impl View for EventsView {
 pub fn describe(n: &Notable, fanout: &Fanout, steps: &[String], t: Theme) -> (String, Style) {
     match *n {
         Notable::Lagging(id) => (
-            format!("{} lagging: queue full, losing its oldest", fanout.name(id)),
+            format!("{} lagging: losing its oldest events", fanout.name(id)),
             t.warn(),
         ),
         Notable::Evicted { id, reason, dropped } => (
