@@ -824,6 +824,7 @@ impl Broadcaster {
         Subscription {
             shared,
             hub: hub.clone(),
+            _one_reader: std::marker::PhantomData,
         }
     }
 
@@ -887,10 +888,12 @@ fn stats_of(s: &Shared, head: u64) -> SubscriberStats {
 }
 
 /// The receiving end of one subscriber: a cursor into the shared ring.
-/// Dropping it unsubscribes.
+/// Dropping it unsubscribes. `Send` but not `Sync`: one thread at a time
+/// moves its cursor.
 pub struct Subscription {
     shared: Arc<Shared>,
     hub: Arc<Hub>,
+    _one_reader: std::marker::PhantomData<std::cell::Cell<()>>,
 }
 
 impl std::fmt::Debug for Subscription {
