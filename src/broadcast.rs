@@ -642,10 +642,16 @@ impl Hub {
         }
     }
 
+    /// Whether the head has moved from `head` or `s` left `state`. SeqCst:
+    /// in `wait` this load follows the `sleepers` increment, pairing with
+    /// the publisher's head store and `sleepers` load (no lost wake-up).
+    fn moved(&self, s: &Shared, head: u64, state: u8) -> bool {
+        self.head.load(Ordering::SeqCst) != head || s.state.load(Ordering::SeqCst) != state
+    }
+
     /// Spins, then yields, a bounded number of times while the head stays at
     /// `head` and `s` in `state`: true as soon as either changes.
     fn backoff(&self, s: &Shared, head: u64, state: u8) -> bool {
-        let changed = || self.head.load(Ordering::Acquire) != head || s.state.load(Ordering::Acquire) != state;
         for step in 0..BACKOFF_STEPS {
             if step < BACKOFF_SPIN_STEPS {
                 for _ in 0..1 << step {
@@ -654,7 +660,7 @@ impl Hub {
             } else {
                 std::thread::yield_now();
             }
-            if changed() {
+            if self.moved(s, head, state) {
                 return true;
             }
         }
@@ -667,7 +673,7 @@ impl Hub {
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         self.sleepers.fetch_add(1, Ordering::SeqCst);
         let woke = loop {
-            if self.head.load(Ordering::SeqCst) != head || s.state.load(Ordering::SeqCst) != state {
+            if self.moved(s, head, state) {
                 break true;
             }
             match deadline {
@@ -1224,16 +1230,14 @@ impl Publisher {
 
     /// Writes the first event of a block; samples the write cost.
     fn write_first(&mut self, event: Event) {
-        if self.seq.is_multiple_of(TIME_PUBLISH_EVERY) {
-            let started = Instant::now();
-            self.hub.ring.write_first(self.seq, &event);
+        let timed = self.seq.is_multiple_of(TIME_PUBLISH_EVERY).then(Instant::now);
+        self.hub.ring.write_first(self.seq, &event);
+        if let Some(started) = timed {
             let ns = (started.elapsed().as_nanos() as u64).saturating_sub(self.clock_cost);
             self.hub
                 .counters
                 .busy_ns
                 .fetch_add(ns * TIME_PUBLISH_EVERY, Ordering::Relaxed);
-        } else {
-            self.hub.ring.write_first(self.seq, &event);
         }
     }
 
@@ -1355,7 +1359,7 @@ impl Publisher {
                 continue;
             }
             if seq + 1 - w.cursor_seen > s.capacity {
-                w.cursor_seen = wait_for_room(s, seq, 1);
+                w.cursor_seen = wait_for_room(s, seq);
             }
             until = until.min(w.cursor_seen + s.capacity);
         }
@@ -1584,13 +1588,13 @@ impl Drop for Publisher {
     }
 }
 
-/// Waits until `n` more events fit `s`'s queue (or it leaves); returns its
+/// Waits until the event `seq` fits `s`'s queue (or it leaves); returns its
 /// cursor as last read.
-fn wait_for_room(s: &Shared, seq: u64, n: u64) -> u64 {
+fn wait_for_room(s: &Shared, seq: u64) -> u64 {
     let mut spins = 0u32;
     loop {
         let cursor = s.subs.cursor.load(Ordering::Acquire);
-        if seq + n - cursor <= s.capacity || s.state.load(Ordering::Acquire) == STATE_CLOSED {
+        if seq + 1 - cursor <= s.capacity || s.state.load(Ordering::Acquire) == STATE_CLOSED {
             return cursor;
         }
         spins += 1;
