@@ -158,20 +158,32 @@
 //! variable the publisher signals after a flush, only when someone is
 //! waiting.
 //!
+//! Decoding is shared. Once a whole page of [`PAGE`] events is published,
+//! the first reader to want it decodes it (checking every block's stamp, as
+//! above) into an immutable page and offers it to the others through one of
+//! [`PAGES`] slots, by compare-and-swap: they read its events in place, so
+//! with N subscribers an event is decoded about once rather than N times.
+//! A page only ever replaces an older one in its slot, and a reader that finds a
+//! newer page there, or no other subscriber to share with, reads the ring
+//! itself. The publisher never touches pages.
+//!
 //! # Bounds
 //!
 //! The ring: [`BroadcastConfig::ring_capacity`] events (rounded up to a power
 //! of two; 32 bytes each, plus 8 per block of 16), allocated once. A
 //! subscriber's queue: its `capacity` events, at most the ring's size less
-//! one batch and one block. Events written but not yet published: at most
-//! `max_batch`. Stats of ended subscribers: the last
+//! one batch and one block. Decoded pages: [`PAGES`] of [`PAGE`] events
+//! (40 bytes each: 640 KiB in all), plus one spare per subscription and the
+//! page each subscription is reading. Events written but not yet published:
+//! at most `max_batch`. Stats of ended subscribers: the last
 //! [`BroadcastConfig::ended_retained`] are kept for display, the rest freed.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
@@ -406,6 +418,46 @@ const NO_SEQ: u64 = u64::MAX;
 const WRITING: u64 = u64::MAX;
 /// Events per block: the unit one stamp guards.
 const BLOCK: u64 = 16;
+/// Events per page: the unit readers share decoded. The first reader to
+/// want a whole published page decodes it for everyone (when there is
+/// anyone to share it with); the others read the events it made.
+pub const PAGE: u64 = 256;
+/// Decoded pages kept shared: the newest `PAGES` (16,384 events, 640 KiB).
+pub const PAGES: usize = 64;
+
+/// Events `first .. first + PAGE`, decoded from the ring. Immutable once
+/// shared.
+struct Page {
+    first: u64,
+    events: Box<[Event]>,
+}
+
+/// What a page buffer holds before it is first written.
+const BLANK: Event = Event::new(0, EventKind::RequestArrived { id: 0 });
+
+/// Where a slot's page is, to tell whether a compare-and-swap took.
+fn ptr(page: &Option<Arc<Page>>) -> Option<*const Page> {
+    page.as_ref().map(Arc::as_ptr)
+}
+
+/// The newest decoded pages, page `first / PAGE` in slot
+/// `first / PAGE % PAGES`. Written by readers, by compare-and-swap, only
+/// with a page newer than the one it replaces; never by the publisher.
+struct Pages {
+    slots: Box<[ArcSwapOption<Page>]>,
+}
+
+impl Pages {
+    fn new() -> Pages {
+        Pages {
+            slots: std::iter::repeat_with(ArcSwapOption::empty).take(PAGES).collect(),
+        }
+    }
+
+    fn slot(&self, first: u64) -> &ArcSwapOption<Page> {
+        &self.slots[(first / PAGE) as usize % PAGES]
+    }
+}
 
 /// The shared ring of events, each as [`WORDS`] relaxed atomic words, in
 /// blocks of [`BLOCK`] guarded by one stamp each (a seqlock): `first + 1`
@@ -471,6 +523,28 @@ impl Ring {
     /// The timestamp of the event written as `seq` (by this thread).
     fn time_of(&self, seq: u64) -> Nanos {
         self.words[(seq & self.mask) as usize * WORDS].load(Ordering::Relaxed)
+    }
+
+    /// Decodes the block of events `first..first + BLOCK` (published) into
+    /// `out`; false if the block has been (or is being) overwritten, or
+    /// holds words [`words::decode`] rejects. Decoding straight from the
+    /// ring is safe because a torn read is discarded: the stamp is checked
+    /// after.
+    #[inline]
+    fn decode_block(&self, first: u64, out: &mut [Event]) -> bool {
+        debug_assert!(first.is_multiple_of(BLOCK) && out.len() == BLOCK as usize);
+        let stamp = &self.stamps[((first & self.mask) / BLOCK) as usize];
+        if stamp.load(Ordering::Acquire) != first + 1 {
+            return false;
+        }
+        let i = (first & self.mask) as usize * WORDS;
+        let src = &self.words[i..i + BLOCK as usize * WORDS];
+        let mut valid = true;
+        for (e, w) in out.iter_mut().zip(src.chunks_exact(WORDS)) {
+            valid &= words::decode_into(std::array::from_fn(|j| w[j].load(Ordering::Relaxed)), e);
+        }
+        fence(Ordering::Acquire);
+        valid && stamp.load(Ordering::Relaxed) == first + 1
     }
 
     /// Copies the words of events `from..to` (published, within one block)
@@ -612,6 +686,7 @@ struct Hub {
     config: BroadcastConfig,
     clock: Clock,
     ring: Ring,
+    pages: Pages,
     /// Events published: the ring holds sequence numbers `head - ring.len() .. head`.
     head: CachePadded<AtomicU64>,
     next_id: AtomicU32,
@@ -714,6 +789,7 @@ pub fn channel(mut config: BroadcastConfig, clock: Clock) -> (Publisher, Broadca
         config,
         clock,
         ring: Ring::new(ring_len),
+        pages: Pages::new(),
         head: CachePadded::new(AtomicU64::new(0)),
         next_id: AtomicU32::new(1),
         registry: ArcSwap::from_pointee(Vec::new()),
@@ -830,7 +906,7 @@ impl Broadcaster {
         Subscription {
             shared,
             hub: hub.clone(),
-            _one_reader: std::marker::PhantomData,
+            spare: Cell::new(None),
         }
     }
 
@@ -899,7 +975,9 @@ fn stats_of(s: &Shared, head: u64) -> SubscriberStats {
 pub struct Subscription {
     shared: Arc<Shared>,
     hub: Arc<Hub>,
-    _one_reader: std::marker::PhantomData<std::cell::Cell<()>>,
+    /// A page buffer no reader holds any more, to decode the next page into.
+    /// (Its `Cell` is also what keeps the subscription from being `Sync`.)
+    spare: Cell<Option<Box<[Event]>>>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -936,7 +1014,7 @@ impl Subscription {
     /// The next batch if anything is queued: `Ok(None)` when nothing is.
     pub fn try_recv(&self) -> Result<Option<Batch>, RecvError> {
         let mut batch = Vec::new();
-        match self.take(self.hub.config.max_batch, |e| batch.push(e))? {
+        match self.take(self.hub.config.max_batch, |e| batch.push(*e))? {
             Took::Some(_) => Ok(Some(batch)),
             Took::Nothing { .. } => Ok(None),
         }
@@ -955,7 +1033,7 @@ impl Subscription {
     fn recv_until(&self, deadline: Option<Instant>) -> Result<Option<Batch>, RecvError> {
         loop {
             let mut batch = Vec::new();
-            match self.take(self.hub.config.max_batch, |e| batch.push(e))? {
+            match self.take(self.hub.config.max_batch, |e| batch.push(*e))? {
                 Took::Some(_) => return Ok(Some(batch)),
                 Took::Nothing { head, state } => {
                     // A short backoff first (a few spins, then yields): a
@@ -974,8 +1052,8 @@ impl Subscription {
     /// Hands every queued event to `f`, without waiting. Returns how many
     /// events were handled, or how the subscription ended (after handling
     /// what was queued).
-    pub fn drain(&self, mut f: impl FnMut(&Event)) -> Result<usize, RecvError> {
-        match self.take(usize::MAX, |e| f(&e))? {
+    pub fn drain(&self, f: impl FnMut(&Event)) -> Result<usize, RecvError> {
+        match self.take(usize::MAX, f)? {
             Took::Some(n) => Ok(n),
             Took::Nothing { .. } => Ok(0),
         }
@@ -989,7 +1067,7 @@ impl Subscription {
     /// Hands up to `max` queued events to `f`, skipping (and counting) what
     /// fell out of its window; `Err` once the subscription has ended and
     /// everything it may still receive has been received.
-    fn take(&self, max: usize, mut f: impl FnMut(Event)) -> Result<Took, RecvError> {
+    fn take(&self, max: usize, mut f: impl FnMut(&Event)) -> Result<Took, RecvError> {
         let s = &*self.shared;
         let hub = &*self.hub;
         let state = s.state.load(Ordering::Acquire);
@@ -1017,7 +1095,23 @@ impl Subscription {
             let stop = end.min(cursor.saturating_add((max - n) as u64));
             let mut lapped = false;
             let mut words = [[0; WORDS]; BLOCK as usize];
+            // Pages before this one are not looked for again.
+            let mut unshared = 0;
             while cursor < stop {
+                // A whole published page is read as shared, plain events.
+                let first = cursor - cursor % PAGE;
+                if first >= unshared && first + PAGE <= end {
+                    unshared = first + PAGE;
+                    if let Some(page) = self.shared_page(first) {
+                        let to = stop.min(first + PAGE);
+                        page.events[(cursor - first) as usize..(to - first) as usize]
+                            .iter()
+                            .for_each(&mut f);
+                        n += (to - cursor) as usize;
+                        cursor = to;
+                        continue;
+                    }
+                }
                 let to = stop.min(cursor - cursor % BLOCK + BLOCK);
                 if !hub.ring.read_block(cursor, to, &mut words) {
                     // Overwritten while we read: the publisher lapped us.
@@ -1027,7 +1121,7 @@ impl Subscription {
                 for w in &words[..(to - cursor) as usize] {
                     match words::decode(*w) {
                         Some(e) => {
-                            f(e);
+                            f(&e);
                             n += 1;
                         }
                         // Checked words are always an encoding; if not, the
@@ -1056,6 +1150,48 @@ impl Subscription {
             return Err(RecvError::Closed);
         }
         Ok(Took::Nothing { head: end, state })
+    }
+
+    /// The decoded page starting at `first` (published in full): shared by
+    /// another reader, or decoded now and shared if there are other
+    /// subscribers to share it with. `None` if it is neither shared nor
+    /// worth sharing, if a newer page holds its slot, or if the ring has
+    /// overwritten some of it: the caller reads the ring instead.
+    fn shared_page(&self, first: u64) -> Option<Arc<Page>> {
+        let hub = &*self.hub;
+        let slot = hub.pages.slot(first);
+        let current = slot.load();
+        match current.as_ref() {
+            Some(p) if p.first == first => return Some(Arc::clone(p)),
+            Some(p) if p.first > first => return None,
+            _ => {}
+        }
+        if hub.active.load(Ordering::Relaxed) < 2 {
+            return None;
+        }
+        let mut events = self
+            .spare
+            .take()
+            .unwrap_or_else(|| vec![BLANK; PAGE as usize].into_boxed_slice());
+        for (i, block) in events.chunks_exact_mut(BLOCK as usize).enumerate() {
+            if !hub.ring.decode_block(first + i as u64 * BLOCK, block) {
+                self.spare.set(Some(events));
+                return None;
+            }
+        }
+        let page = Arc::new(Page { first, events });
+        let previous = slot.compare_and_swap(&current, Some(Arc::clone(&page)));
+        let swapped = ptr(&previous) == ptr(&current);
+        drop(previous);
+        // The page it displaced, to decode the next one into once no reader
+        // holds it.
+        if swapped
+            && let Some(old) = arc_swap::Guard::into_inner(current)
+            && let Ok(old) = Arc::try_unwrap(old)
+        {
+            self.spare.set(Some(old.events));
+        }
+        Some(page)
     }
 
     /// How an evicted subscription ended: everything it had not received is lost.
@@ -1605,5 +1741,83 @@ fn wait_for_room(s: &Shared, seq: u64) -> u64 {
         } else {
             std::thread::sleep(Duration::from_micros(20));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish_n(p: &mut Publisher, n: u64) {
+        for i in 0..n {
+            p.publish(Event::new(i, EventKind::RequestArrived { id: i }));
+        }
+        p.flush();
+    }
+
+    /// The page starting at `first` as its slot holds it.
+    fn slot_page(b: &Broadcaster, first: u64) -> Option<Arc<Page>> {
+        b.hub.pages.slot(first).load_full().filter(|p| p.first == first)
+    }
+
+    #[test]
+    fn a_whole_page_is_decoded_once_and_shared_by_every_reader() {
+        let (mut p, b) = channel(BroadcastConfig::default(), Clock::manual());
+        let subs: Vec<_> = (0..3).map(|i| b.subscribe(format!("s{i}"))).collect();
+        p.tick();
+        publish_n(&mut p, 3 * PAGE);
+        let mut seen = vec![Vec::new(); subs.len()];
+        for (s, seen) in subs.iter().zip(&mut seen) {
+            s.drain(|e| seen.push(*e)).unwrap();
+        }
+        assert!(seen.iter().all(|s| *s == seen[0]), "every reader got the same stream");
+        // The first reader decoded the whole pages; the slot still holds the
+        // very page the others would be handed.
+        let shared = slot_page(&b, PAGE).expect("page 1 decoded and shared");
+        let again = subs[2].shared_page(PAGE).expect("shared");
+        assert!(Arc::ptr_eq(&shared, &again), "the same page, not a second decode");
+        assert_eq!(&shared.events[..], &seen[0][PAGE as usize..2 * PAGE as usize]);
+    }
+
+    #[test]
+    fn a_lone_subscriber_decodes_no_page() {
+        let (mut p, b) = channel(BroadcastConfig::default(), Clock::manual());
+        let sub = b.subscribe("alone");
+        p.tick();
+        publish_n(&mut p, 3 * PAGE);
+        assert!(sub.drain(|_| {}).unwrap() > 2 * PAGE as usize);
+        assert!(slot_page(&b, 0).is_none() && slot_page(&b, PAGE).is_none());
+    }
+
+    #[test]
+    fn a_page_the_ring_has_partly_overwritten_is_not_decoded() {
+        let config = BroadcastConfig {
+            ring_capacity: 1024,
+            default_capacity: 512,
+            ..BroadcastConfig::default()
+        };
+        let (mut p, b) = channel(config, Clock::manual());
+        let (behind, other) = (b.subscribe("behind"), b.subscribe("other"));
+        p.tick();
+        publish_n(&mut p, 1024 + 98);
+        // With the two joins announced, the ring holds events 100..1124:
+        // page 0 is whole and published, but its first 100 events are gone.
+        assert!(behind.shared_page(0).is_none());
+        assert!(slot_page(&b, 0).is_none());
+        // What the reader still can get comes from the ring, in order.
+        let mut ids = Vec::new();
+        behind
+            .drain(|e| {
+                if let EventKind::RequestArrived { id } = e.kind {
+                    ids.push(id)
+                }
+            })
+            .unwrap();
+        assert!(
+            ids.windows(2).all(|w| w[1] == w[0] + 1),
+            "in order, no gap within the window"
+        );
+        assert_eq!(ids.last(), Some(&(1024 + 98 - 1)));
+        drop(other);
     }
 }
