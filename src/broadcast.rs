@@ -435,6 +435,9 @@ struct Page {
 /// What a page buffer holds before it is first written.
 const BLANK: Event = Event::new(0, EventKind::RequestArrived { id: 0 });
 
+/// A reader's hold on a shared page (a slot's `Some`, as loaded).
+type PageGuard = arc_swap::Guard<Option<Arc<Page>>>;
+
 /// Where a slot's page is, to tell whether a compare-and-swap took.
 fn ptr(page: &Option<Arc<Page>>) -> Option<*const Page> {
     page.as_ref().map(Arc::as_ptr)
@@ -469,9 +472,6 @@ struct Ring {
     stamps: Box<[AtomicU64]>,
     mask: u64,
 }
-
-/// Words of one block, copied out before they are checked and decoded.
-type BlockWords = [[u64; WORDS]; BLOCK as usize];
 
 impl Ring {
     fn new(len: usize) -> Ring {
@@ -525,46 +525,30 @@ impl Ring {
         self.words[(seq & self.mask) as usize * WORDS].load(Ordering::Relaxed)
     }
 
-    /// Decodes the block of events `first..first + BLOCK` (published) into
-    /// `out`; false if the block has been (or is being) overwritten, or
-    /// holds words [`words::decode`] rejects. Decoding straight from the
-    /// ring is safe because a torn read is discarded: the stamp is checked
-    /// after.
+    /// Decodes events `from..to` (published, within one block) into `out`,
+    /// straight from the ring: `None` if the block has been (or is being)
+    /// overwritten, else which of them decoded (bit `i` for `out[i]`; all of
+    /// them, unless the words are not an encoding, which checked words
+    /// always are). A torn read is harmless because it is discarded: the
+    /// stamp is checked again after.
     #[inline]
-    fn decode_block(&self, first: u64, out: &mut [Event]) -> bool {
-        debug_assert!(first.is_multiple_of(BLOCK) && out.len() == BLOCK as usize);
-        let stamp = &self.stamps[((first & self.mask) / BLOCK) as usize];
-        if stamp.load(Ordering::Acquire) != first + 1 {
-            return false;
-        }
-        let i = (first & self.mask) as usize * WORDS;
-        let src = &self.words[i..i + BLOCK as usize * WORDS];
-        let mut valid = true;
-        for (e, w) in out.iter_mut().zip(src.chunks_exact(WORDS)) {
-            valid &= words::decode_into(std::array::from_fn(|j| w[j].load(Ordering::Relaxed)), e);
-        }
-        fence(Ordering::Acquire);
-        valid && stamp.load(Ordering::Relaxed) == first + 1
-    }
-
-    /// Copies the words of events `from..to` (published, within one block)
-    /// into `out`; false if the block has been (or is being) overwritten.
-    #[inline]
-    fn read_block(&self, from: u64, to: u64, out: &mut BlockWords) -> bool {
+    fn decode_block(&self, from: u64, to: u64, out: &mut [Event]) -> Option<u32> {
         let first = from - from % BLOCK;
-        debug_assert!(to <= first + BLOCK);
+        debug_assert!(to <= first + BLOCK && out.len() >= (to - from) as usize);
         let stamp = &self.stamps[((from & self.mask) / BLOCK) as usize];
         if stamp.load(Ordering::Acquire) != first + 1 {
-            return false;
+            return None;
         }
         // A block never wraps the ring: one slice, no per-word bounds checks.
         let i = (from & self.mask) as usize * WORDS;
         let src = &self.words[i..i + (to - from) as usize * WORDS];
-        for (dst, w) in out.iter_mut().zip(src.chunks_exact(WORDS)) {
-            *dst = std::array::from_fn(|j| w[j].load(Ordering::Relaxed));
+        let mut decoded = 0;
+        for (k, (e, w)) in out.iter_mut().zip(src.chunks_exact(WORDS)).enumerate() {
+            let ok = words::decode_into(std::array::from_fn(|j| w[j].load(Ordering::Relaxed)), e);
+            decoded |= u32::from(ok) << k;
         }
         fence(Ordering::Acquire);
-        stamp.load(Ordering::Relaxed) == first + 1
+        (stamp.load(Ordering::Relaxed) == first + 1).then_some(decoded)
     }
 }
 
@@ -1094,7 +1078,7 @@ impl Subscription {
             }
             let stop = end.min(cursor.saturating_add((max - n) as u64));
             let mut lapped = false;
-            let mut words = [[0; WORDS]; BLOCK as usize];
+            let mut block = [BLANK; BLOCK as usize];
             // Pages before this one are not looked for again.
             let mut unshared = 0;
             while cursor < stop {
@@ -1102,7 +1086,7 @@ impl Subscription {
                 let first = cursor - cursor % PAGE;
                 if first >= unshared && first + PAGE <= end {
                     unshared = first + PAGE;
-                    if let Some(page) = self.shared_page(first) {
+                    if let Some(page) = self.shared_page(first).as_deref().and_then(Option::as_deref) {
                         let to = stop.min(first + PAGE);
                         page.events[(cursor - first) as usize..(to - first) as usize]
                             .iter()
@@ -1113,20 +1097,22 @@ impl Subscription {
                     }
                 }
                 let to = stop.min(cursor - cursor % BLOCK + BLOCK);
-                if !hub.ring.read_block(cursor, to, &mut words) {
+                let len = (to - cursor) as usize;
+                // Decoded in full before any is handed over, so `f` reads
+                // events whose stores have landed.
+                let Some(decoded) = hub.ring.decode_block(cursor, to, &mut block) else {
                     // Overwritten while we read: the publisher lapped us.
                     lapped = true;
                     break;
-                }
-                for w in &words[..(to - cursor) as usize] {
-                    match words::decode(*w) {
-                        Some(e) => {
-                            f(&e);
-                            n += 1;
-                        }
+                };
+                for (k, e) in block[..len].iter().enumerate() {
+                    if decoded & 1 << k != 0 {
+                        f(e);
+                        n += 1;
+                    } else {
                         // Checked words are always an encoding; if not, the
                         // event is counted lost rather than made up.
-                        None => skipped += 1,
+                        skipped += 1;
                     }
                 }
                 cursor = to;
@@ -1157,12 +1143,12 @@ impl Subscription {
     /// subscribers to share it with. `None` if it is neither shared nor
     /// worth sharing, if a newer page holds its slot, or if the ring has
     /// overwritten some of it: the caller reads the ring instead.
-    fn shared_page(&self, first: u64) -> Option<Arc<Page>> {
+    fn shared_page(&self, first: u64) -> Option<PageGuard> {
         let hub = &*self.hub;
         let slot = hub.pages.slot(first);
         let current = slot.load();
         match current.as_ref() {
-            Some(p) if p.first == first => return Some(Arc::clone(p)),
+            Some(p) if p.first == first => return Some(current),
             Some(p) if p.first > first => return None,
             _ => {}
         }
@@ -1174,13 +1160,13 @@ impl Subscription {
             .take()
             .unwrap_or_else(|| vec![BLANK; PAGE as usize].into_boxed_slice());
         for (i, block) in events.chunks_exact_mut(BLOCK as usize).enumerate() {
-            if !hub.ring.decode_block(first + i as u64 * BLOCK, block) {
+            let from = first + i as u64 * BLOCK;
+            if hub.ring.decode_block(from, from + BLOCK, block) != Some(u32::MAX >> (32 - BLOCK)) {
                 self.spare.set(Some(events));
                 return None;
             }
         }
-        let page = Arc::new(Page { first, events });
-        let previous = slot.compare_and_swap(&current, Some(Arc::clone(&page)));
+        let previous = slot.compare_and_swap(&current, Some(Arc::new(Page { first, events })));
         let swapped = ptr(&previous) == ptr(&current);
         drop(previous);
         // The page it displaced, to decode the next one into once no reader
@@ -1191,7 +1177,8 @@ impl Subscription {
         {
             self.spare.set(Some(old.events));
         }
-        Some(page)
+        // Ours, or the same page decoded by another reader at once.
+        Some(slot.load()).filter(|p| p.as_ref().is_some_and(|p| p.first == first))
     }
 
     /// How an evicted subscription ended: everything it had not received is lost.
@@ -1775,7 +1762,11 @@ mod tests {
         // very page the others would be handed.
         let shared = slot_page(&b, PAGE).expect("page 1 decoded and shared");
         let again = subs[2].shared_page(PAGE).expect("shared");
-        assert!(Arc::ptr_eq(&shared, &again), "the same page, not a second decode");
+        assert_eq!(
+            ptr(&again),
+            Some(Arc::as_ptr(&shared)),
+            "the same page, not a second decode"
+        );
         assert_eq!(&shared.events[..], &seen[0][PAGE as usize..2 * PAGE as usize]);
     }
 
