@@ -173,8 +173,8 @@
 //! of two; 32 bytes each, plus 8 per block of 16), allocated once. A
 //! subscriber's queue: its `capacity` events, at most the ring's size less
 //! one batch and one block. Decoded pages: [`PAGES`] of [`PAGE`] events
-//! (40 bytes each: 640 KiB in all), plus one spare per subscription and the
-//! page each subscription is reading. Events written but not yet published:
+//! (40 bytes each: 640 KiB in all), plus at most [`SPARE_PAGES`] kept for
+//! reuse and, briefly, a page a reader still holds when it is replaced. Events written but not yet published:
 //! at most `max_batch`. Stats of ended subscribers: the last
 //! [`BroadcastConfig::ended_retained`] are kept for display, the rest freed.
 
@@ -448,13 +448,34 @@ fn ptr(page: &Option<Arc<Page>>) -> Option<*const Page> {
 /// with a page newer than the one it replaces; never by the publisher.
 struct Pages {
     slots: Box<[ArcSwapOption<Page>]>,
+    /// Buffers of pages no reader holds any more, to decode the next into.
+    spares: Receiver<Box<[Event]>>,
+    recycled: Sender<Box<[Event]>>,
 }
+
+/// Page buffers kept for reuse, at most.
+pub const SPARE_PAGES: usize = 4;
 
 impl Pages {
     fn new() -> Pages {
+        let (recycled, spares) = crossbeam_channel::bounded(SPARE_PAGES);
         Pages {
             slots: std::iter::repeat_with(ArcSwapOption::empty).take(PAGES).collect(),
+            spares,
+            recycled,
         }
+    }
+
+    /// A buffer to decode a page into: a spare if there is one.
+    fn spare(&self) -> Box<[Event]> {
+        self.spares
+            .try_recv()
+            .unwrap_or_else(|_| vec![BLANK; PAGE as usize].into_boxed_slice())
+    }
+
+    /// Keeps `events` for reuse, or frees it if enough are kept.
+    fn recycle(&self, events: Box<[Event]>) {
+        let _ = self.recycled.try_send(events);
     }
 
     fn slot(&self, first: u64) -> &ArcSwapOption<Page> {
@@ -890,7 +911,7 @@ impl Broadcaster {
         Subscription {
             shared,
             hub: hub.clone(),
-            spare: Cell::new(None),
+            _one_reader: std::marker::PhantomData,
         }
     }
 
@@ -959,9 +980,7 @@ fn stats_of(s: &Shared, head: u64) -> SubscriberStats {
 pub struct Subscription {
     shared: Arc<Shared>,
     hub: Arc<Hub>,
-    /// A page buffer no reader holds any more, to decode the next page into.
-    /// (Its `Cell` is also what keeps the subscription from being `Sync`.)
-    spare: Cell<Option<Box<[Event]>>>,
+    _one_reader: std::marker::PhantomData<Cell<()>>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -1155,14 +1174,11 @@ impl Subscription {
         if hub.active.load(Ordering::Relaxed) < 2 {
             return None;
         }
-        let mut events = self
-            .spare
-            .take()
-            .unwrap_or_else(|| vec![BLANK; PAGE as usize].into_boxed_slice());
+        let mut events = hub.pages.spare();
         for (i, block) in events.chunks_exact_mut(BLOCK as usize).enumerate() {
             let from = first + i as u64 * BLOCK;
             if hub.ring.decode_block(from, from + BLOCK, block) != Some(u32::MAX >> (32 - BLOCK)) {
-                self.spare.set(Some(events));
+                hub.pages.recycle(events);
                 return None;
             }
         }
@@ -1175,7 +1191,7 @@ impl Subscription {
             && let Some(old) = arc_swap::Guard::into_inner(current)
             && let Ok(old) = Arc::try_unwrap(old)
         {
-            self.spare.set(Some(old.events));
+            hub.pages.recycle(old.events);
         }
         // Ours, or the same page decoded by another reader at once.
         Some(slot.load()).filter(|p| p.as_ref().is_some_and(|p| p.first == first))
