@@ -1369,14 +1369,6 @@ fn reading(r: &Report) -> Vec<String> {
         let marginal = |c: &FanoutCost, c1: &FanoutCost| {
             (c.ns_per_event.median - c1.ns_per_event.median) / (last.subscribers - first.subscribers).max(1) as f64
         };
-        // A negative slope is noise on a flat line, not a saving.
-        let per_further = |ns: f64| {
-            if ns > 0.0 {
-                format!("about {} per event", fmt_ns(ns))
-            } else {
-                "nothing measurable".to_string()
-            }
-        };
         out.push(format!(
             "Publishing one event costs fantop {} with {} and {} with {} subscribers, so each further subscriber \
              adds {}; the bare crossbeam fan-out costs {} and {} ({} per further subscriber). \
@@ -1385,7 +1377,7 @@ fn reading(r: &Report) -> Vec<String> {
             plural(first.subscribers, "subscriber"),
             fmt_ns(last.fantop.ns_per_event.median),
             last.subscribers,
-            per_further(marginal(&last.fantop, &first.fantop)),
+            per_further_subscriber(marginal(&last.fantop, &first.fantop)),
             fmt_ns(first.crossbeam.ns_per_event.median),
             fmt_ns(last.crossbeam.ns_per_event.median),
             fmt_ns(marginal(&last.crossbeam, &first.crossbeam)),
@@ -1452,7 +1444,7 @@ fn reading(r: &Report) -> Vec<String> {
             "So the channel design is not what makes updates fast{}. What it buys is isolation and fan-out: a \
              reader gets a finished snapshot in {} without touching the writer, a slow subscriber loses its own \
              events instead of stalling the publisher (by design; not measured here), and one more subscriber \
-             costs the publisher about {} per event.",
+             costs the publisher {}.",
             if c1 > m1 {
                 format!(
                     ": a send to an owner thread costs {} times an uncontended lock",
@@ -1462,10 +1454,21 @@ fn reading(r: &Report) -> Vec<String> {
                 String::new()
             },
             fmt_ns(arc),
-            fmt_ns(per_sub),
+            per_further_subscriber(per_sub),
         ));
     }
     out
+}
+
+/// What one more subscriber adds per event published, from the slope
+/// between the fewest and most subscribers measured: a negative slope is
+/// noise on a flat line, not a saving.
+fn per_further_subscriber(ns: f64) -> String {
+    if ns > 0.0 {
+        format!("about {} per event", fmt_ns(ns))
+    } else {
+        "nothing measurable".to_string()
+    }
 }
 
 fn plural(n: usize, what: &str) -> String {

@@ -174,8 +174,9 @@
 //! subscriber's queue: its `capacity` events, at most the ring's size less
 //! one batch and one block. Decoded pages: [`PAGES`] of [`PAGE`] events
 //! (40 bytes each: 640 KiB in all), plus at most [`SPARE_PAGES`] kept for
-//! reuse and, briefly, a page a reader still holds when it is replaced. Events written but not yet published:
-//! at most `max_batch`. Stats of ended subscribers: the last
+//! reuse and, briefly, a page a reader still holds when it is replaced.
+//! Events written but not yet published: at most `max_batch`. Stats of
+//! ended subscribers: the last
 //! [`BroadcastConfig::ended_retained`] are kept for display, the rest freed.
 
 use std::cell::Cell;
@@ -418,6 +419,8 @@ const NO_SEQ: u64 = u64::MAX;
 const WRITING: u64 = u64::MAX;
 /// Events per block: the unit one stamp guards.
 const BLOCK: u64 = 16;
+/// What [`Ring::decode_block`] returns for a whole block, every event decoded.
+const WHOLE_BLOCK: u32 = u32::MAX >> (32 - BLOCK);
 /// Events per page: the unit readers share decoded. The first reader to
 /// want a whole published page decodes it for everyone (when there is
 /// anyone to share it with); the others read the events it made.
@@ -1177,7 +1180,7 @@ impl Subscription {
         let mut events = hub.pages.spare();
         for (i, block) in events.chunks_exact_mut(BLOCK as usize).enumerate() {
             let from = first + i as u64 * BLOCK;
-            if hub.ring.decode_block(from, from + BLOCK, block) != Some(u32::MAX >> (32 - BLOCK)) {
+            if hub.ring.decode_block(from, from + BLOCK, block) != Some(WHOLE_BLOCK) {
                 hub.pages.recycle(events);
                 return None;
             }
