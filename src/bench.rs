@@ -1495,6 +1495,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_flat_or_falling_cost_per_subscriber_reads_as_nothing_measurable() {
+        assert_eq!(per_further_subscriber(-0.02), "nothing measurable");
+        assert_eq!(per_further_subscriber(0.0), "nothing measurable");
+        assert!(
+            per_further_subscriber(1.5).starts_with("about 1.5"),
+            "{}",
+            per_further_subscriber(1.5)
+        );
+    }
+
+    #[test]
     fn spread_quantiles_interpolate() {
         let s = Spread::of(vec![5.0, 1.0, 3.0, 2.0, 4.0]);
         assert_eq!((s.min, s.p25, s.median, s.p75, s.max), (1.0, 2.0, 3.0, 4.0, 5.0));
