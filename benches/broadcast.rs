@@ -1,6 +1,8 @@
 //! Publish cost per event against the number of subscribers N, for fantop's
 //! broadcaster and for two baselines: a plain crossbeam-channel fan-out and
-//! `tokio::sync::broadcast`.
+//! `tokio::sync::broadcast` (group `publish_per_event`); and the reading
+//! side, cost per delivery on one thread, against the crossbeam fan-out
+//! (group `read_per_delivery`, see [`read_per_delivery`]).
 //!
 //! # What is measured
 //!
@@ -48,10 +50,11 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_grou
 use crossbeam_channel::{Receiver, Sender};
 
 use fantop::baseline::Batch;
-use fantop::baseline::{CrossbeamBatched, Drainer, consume};
+use fantop::baseline::{CrossbeamBatched, Drainer, consume, read_all};
 use fantop::broadcast::{BroadcastConfig, Broadcaster, Publisher, channel};
 use fantop::clock::Clock;
-use fantop::event::{Event, EventKind};
+use fantop::event::{Event, EventKind, MILLIS};
+use fantop::sim::{Sim, SimConfig};
 use tokio::sync::broadcast as tokio_broadcast;
 
 const SUBSCRIBERS: [usize; 6] = [1, 4, 16, 64, 256, 1024];
@@ -336,5 +339,77 @@ fn publish_per_event(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, publish_per_event);
+/// `n` events of the simulated pipeline at its default load: the mix of
+/// kinds a reader decodes in practice.
+fn sim_events(n: usize) -> Vec<Event> {
+    let mut sim = Sim::new(SimConfig {
+        seed: 1,
+        ..SimConfig::default()
+    });
+    let mut out = Vec::with_capacity(n + 64);
+    let mut until = 0;
+    while out.len() < n {
+        until += 100 * MILLIS;
+        sim.advance_until(until, &mut out);
+    }
+    out.truncate(n);
+    out
+}
+
+/// The reading side, on one thread with everything in cache: one iteration
+/// publishes `EVENTS_PER_ITER` simulated events (untimed), then reads them
+/// for every one of N subscribers (timed); throughput is per delivery.
+/// fantop's readers decode from the ring (whole pages once, shared); the
+/// crossbeam fan-out's readers take the same ready `Arc` batch.
+fn read_per_delivery(c: &mut Criterion) {
+    let events = sim_events(EVENTS_PER_ITER);
+    let mut group = c.benchmark_group("read_per_delivery");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for n in [1, 16, 64] {
+        group.throughput(Throughput::Elements((n * EVENTS_PER_ITER) as u64));
+        let (mut publisher, broadcaster) = channel(BroadcastConfig::default(), Clock::start());
+        let subs: Vec<_> = (0..n).map(|i| broadcaster.subscribe(format!("reader{i}"))).collect();
+        publisher.tick();
+        for s in &subs {
+            s.drain(consume).expect("subscription open");
+        }
+        group.bench_with_input(BenchmarkId::new("fantop", n), &n, |b, &n| {
+            b.iter_custom(|iters| {
+                let mut busy = Duration::ZERO;
+                for _ in 0..iters {
+                    publisher.publish_all(&events);
+                    publisher.flush();
+                    let started = Instant::now();
+                    let read: usize = subs.iter().map(|s| s.drain(consume).expect("subscription open")).sum();
+                    busy += started.elapsed();
+                    assert_eq!(read, n * events.len(), "every event read by every subscriber");
+                }
+                busy
+            })
+        });
+        let (mut fanout, receivers): (CrossbeamBatched, Vec<Receiver<Batch>>) =
+            CrossbeamBatched::undrained(n, BATCH, EVENTS_PER_ITER.div_ceil(BATCH));
+        group.bench_with_input(BenchmarkId::new("crossbeam_batched", n), &n, |b, &n| {
+            b.iter_custom(|iters| {
+                let mut busy = Duration::ZERO;
+                for _ in 0..iters {
+                    fanout.publish_round(&events);
+                    let started = Instant::now();
+                    let read: u64 = receivers.iter().map(read_all).sum();
+                    busy += started.elapsed();
+                    assert_eq!(read as usize, n * events.len(), "every event read by every subscriber");
+                }
+                busy
+            })
+        });
+        assert_eq!(fanout.refused, 0, "measured refusals");
+    }
+    group.finish();
+}
+
+criterion_group!(benches, publish_per_event, read_per_delivery);
 criterion_main!(benches);

@@ -78,6 +78,16 @@ impl Drop for Drainer {
     }
 }
 
+/// Reads every event of every batch queued on `rx` now; how many events.
+pub fn read_all(rx: &Receiver<Batch>) -> u64 {
+    let mut k = 0;
+    for batch in rx.try_iter() {
+        batch.iter().for_each(consume);
+        k += batch.len() as u64;
+    }
+    k
+}
+
 /// A plain per-subscriber fan-out: one bounded crossbeam channel per
 /// subscriber; every `batch` events become one `Arc<[Event]>`, and a clone
 /// is `try_send`-ed to each channel (a full channel refuses it, counted).
@@ -93,23 +103,21 @@ impl CrossbeamBatched {
     /// `n` subscribers with room for `capacity` batches each, and a drainer
     /// for them.
     pub fn new(n: usize, batch: usize, capacity: usize) -> (CrossbeamBatched, Drainer) {
+        let (fan, receivers) = CrossbeamBatched::undrained(n, batch, capacity);
+        (fan, Drainer::spawn(receivers, read_all))
+    }
+
+    /// The same fan-out with its receiving ends, for the caller to read.
+    pub fn undrained(n: usize, batch: usize, capacity: usize) -> (CrossbeamBatched, Vec<Receiver<Batch>>) {
         let (senders, receivers): (Vec<_>, Vec<Receiver<Batch>>) =
             (0..n).map(|_| crossbeam_channel::bounded(capacity.max(1))).unzip();
-        let drainer = Drainer::spawn(receivers, |rx| {
-            let mut k = 0;
-            for batch in rx.try_iter() {
-                batch.iter().for_each(consume);
-                k += batch.len() as u64;
-            }
-            k
-        });
         let fan = CrossbeamBatched {
             senders,
             buf: Vec::with_capacity(batch),
             batch: batch.max(1),
             refused: 0,
         };
-        (fan, drainer)
+        (fan, receivers)
     }
 
     /// Publishes `events` in batches, the last one possibly partial.
