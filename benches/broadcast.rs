@@ -53,8 +53,7 @@ use fantop::baseline::Batch;
 use fantop::baseline::{CrossbeamBatched, Drainer, consume, read_all};
 use fantop::broadcast::{BroadcastConfig, Broadcaster, Publisher, channel};
 use fantop::clock::Clock;
-use fantop::event::{Event, EventKind, MILLIS};
-use fantop::sim::{Sim, SimConfig};
+use fantop::event::{Event, EventKind};
 use tokio::sync::broadcast as tokio_broadcast;
 
 const SUBSCRIBERS: [usize; 6] = [1, 4, 16, 64, 256, 1024];
@@ -339,30 +338,13 @@ fn publish_per_event(c: &mut Criterion) {
     group.finish();
 }
 
-/// `n` events of the simulated pipeline at its default load: the mix of
-/// kinds a reader decodes in practice.
-fn sim_events(n: usize) -> Vec<Event> {
-    let mut sim = Sim::new(SimConfig {
-        seed: 1,
-        ..SimConfig::default()
-    });
-    let mut out = Vec::with_capacity(n + 64);
-    let mut until = 0;
-    while out.len() < n {
-        until += 100 * MILLIS;
-        sim.advance_until(until, &mut out);
-    }
-    out.truncate(n);
-    out
-}
-
 /// The reading side, on one thread with everything in cache: one iteration
 /// publishes `EVENTS_PER_ITER` simulated events (untimed), then reads them
 /// for every one of N subscribers (timed); throughput is per delivery.
 /// fantop's readers decode from the ring (whole pages once, shared); the
 /// crossbeam fan-out's readers take the same ready `Arc` batch.
 fn read_per_delivery(c: &mut Criterion) {
-    let events = sim_events(EVENTS_PER_ITER);
+    let events = fantop::bench::sim_events(EVENTS_PER_ITER);
     let mut group = c.benchmark_group("read_per_delivery");
     group
         .sampling_mode(SamplingMode::Flat)

@@ -783,8 +783,9 @@ fn measure_fan(
     (cost, fan.lost())
 }
 
-/// `n` events of the default simulated load.
-fn sim_events(n: usize) -> Vec<Event> {
+/// `n` events of the default simulated load (seed 1): the mix of kinds
+/// readers decode in practice. Shared with the criterion benches.
+pub fn sim_events(n: usize) -> Vec<Event> {
     let mut sim = Sim::new(SimConfig {
         seed: 1,
         ..SimConfig::default()

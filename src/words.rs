@@ -200,7 +200,7 @@ pub fn encode(e: &Event) -> [u64; WORDS] {
 /// Decodes words written by [`encode`].
 ///
 /// `None` if the words are not an encoding produced by `encode` (unknown tag / sub-tag / invalid bool or option bits).
-#[inline(always)]
+#[inline]
 pub fn decode(w: [u64; WORDS]) -> Option<Event> {
     let mut e = Event::new(0, EventKind::RequestArrived { id: 0 });
     decode_into(w, &mut e).then_some(e)
