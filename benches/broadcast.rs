@@ -31,7 +31,7 @@
 //!   are counted and asserted to be 0 like the others' drops.
 //!
 //! Every subscriber is drained concurrently by one drainer thread for all of
-//! them, which reads every event it receives ([`fantop::baseline::consume`]),
+//! them, which reads every event it receives ([`fantop::bench::baseline::consume`]),
 //! as a real consumer would, so the publisher pays for the contention on the
 //! queues and for handing the data over. Between iterations, outside the timed section, the bench
 //! waits until the drainer has received every event of the iteration, so
@@ -49,8 +49,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use crossbeam_channel::{Receiver, Sender};
 
-use fantop::baseline::Batch;
-use fantop::baseline::{CrossbeamBatched, Drainer, consume, read_all};
+use fantop::bench::baseline::Batch;
+use fantop::bench::baseline::{CrossbeamBatched, Drainer, consume, read_all};
 use fantop::broadcast::{BroadcastConfig, Broadcaster, Publisher, channel};
 use fantop::clock::Clock;
 use fantop::event::{Event, EventKind};
@@ -144,7 +144,7 @@ impl Fanout for CrossbeamUnbatched {
     }
 }
 
-/// The shared baseline (`fantop::baseline`), sized so an iteration never
+/// The shared baseline (`fantop::bench::baseline`), sized so an iteration never
 /// fills a channel.
 fn crossbeam_batched(n: usize) -> (CrossbeamBatched, Drainer, u64) {
     let (fan, drainer) = CrossbeamBatched::new(n, BATCH, 2 * EVENTS_PER_ITER.div_ceil(BATCH));

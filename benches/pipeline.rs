@@ -15,8 +15,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fantop::bench::{CountArrivals, pipeline_load};
 use fantop::event::{Nanos, SECONDS};
+use fantop::pipeline::Sim;
 use fantop::run::{self, HeadlessOptions};
-use fantop::sim::Sim;
 
 const SIMULATED: Nanos = 5 * SECONDS;
 

@@ -27,9 +27,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use fantop::broadcast::{self, BroadcastConfig};
 use fantop::clock::Clock;
 use fantop::event::{MILLIS, SECONDS};
-use fantop::sim::{Sim, SimConfig};
-use fantop::ui::app::{App, Mode};
-use fantop::ui::theme::Theme;
+use fantop::pipeline::{Sim, SimConfig};
+use fantop::tui::app::{App, Mode};
+use fantop::tui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::event::{Nanos, ServiceDist};
-use crate::sim::SimConfig;
-use crate::sim::control::{check_error_rate, check_queue, check_rate, check_workers};
+use crate::pipeline::SimConfig;
+use crate::pipeline::control::{check_error_rate, check_queue, check_rate, check_workers};
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -75,7 +75,7 @@ pub struct BenchArgs {
     pub quick: bool,
 
     /// Print the report as JSON (schema `fantop-bench/1`, documented in `fantop::bench`;
-    /// with --scale or --memory, the schemas documented in `fantop::bench_scale`).
+    /// with --scale or --memory, the schemas documented in `fantop::bench::scale`).
     #[arg(long)]
     pub json: bool,
 
@@ -234,7 +234,7 @@ fn parse_speed(s: &str) -> Result<f64, String> {
         .trim()
         .parse()
         .map_err(|_| "expected a number from 0.1 to 100, e.g. 2".to_string())?;
-    if !(crate::replay::MIN_SPEED..=crate::replay::MAX_SPEED).contains(&v) {
+    if !(crate::session::replay::MIN_SPEED..=crate::session::replay::MAX_SPEED).contains(&v) {
         return Err(format!("speed must be from 0.1 to 100 (got {v})"));
     }
     Ok(v)

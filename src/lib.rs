@@ -1,40 +1,52 @@
 //! fantop: a `top` for a fan-out.
 //!
-//! Data flows one way, and each piece of state has one owner:
+//! Data flows one way, and the modules are listed in that order:
 //!
 //! ```text
-//!  keys / scenario ──Action──▶ pipeline thread ──Publisher──▶ broadcaster ─┬▶ Subscription: collector ──▶ Arc<Snapshot>
-//!                              (sim: arrivals,    (one shared ring of       ├▶ Subscription: each TUI pane
-//!                               queue, workers)    Event, a cursor each)    ├▶ Subscription: recorder
-//!                                                                           └▶ Subscription: injected slow ones
+//!  keys / scenario ──Action──▶ pipeline ──Publisher──▶ broadcast ─┬▶ Subscription: collector ──▶ Arc<Snapshot>
+//!                              (sim: arrivals,         (one shared ├▶ Subscription: each TUI pane
+//!                               queue, workers)         ring, a    ├▶ Subscription: recorder (session)
+//!                                                       cursor     └▶ Subscription: injected slow ones
+//!                                                       each)
 //! ```
 //!
-//! - [`event`]: the vocabulary (`Event`, `Copy`, timestamped on [`clock`]).
-//! - [`broadcast`]: the fan-out; never blocks, counts every drop, evicts slow subscribers.
-//! - [`words`]: an event as four words, the broadcaster ring's slot format.
-//! - [`collector`]: the single owner of aggregate metrics; hands out immutable snapshots.
-//! - [`sim`]: the simulated pipeline (discrete-event model, worker health, live control).
-//! - [`run`]: wiring for one run; [`summary`]: the headless JSON summary.
+//! - [`event`]: the vocabulary (`Event`, `Copy`, timestamped on [`clock`]); imports nothing.
+//! - [`broadcast`]: the generic fan-out; never blocks, counts every drop,
+//!   evicts slow subscribers. Imports nothing of the crate.
+//! - [`wire`]: an [`event::Event`] as the broadcaster's fixed-size slot.
+//! - [`pipeline`]: the simulated pipeline (discrete-event model, worker
+//!   health, live control).
+//! - [`collector`]: the single owner of aggregate metrics; hands out
+//!   immutable snapshots.
+//! - [`session`]: what a run does besides computing: recordings, replay,
+//!   scenarios, casts, slow subscribers, the JSON summary.
+//! - [`run`]: builds and tears down one run's stack.
+//! - [`tui`]: the terminal monitor.
+//! - [`bench`]: `fantop bench` and the baselines it measures against.
+//!
+//! `pipeline` and `collector` never import `session`, `tui` or `run`;
+//! `session` never imports `tui` (tested in `tests/layout.rs`).
 #![forbid(unsafe_code)]
 
-pub mod baseline;
-pub mod bench;
-pub mod bench_scale;
-pub mod broadcast;
-pub mod cast;
-pub mod cli;
 pub mod clock;
-pub mod collector;
 pub mod event;
 pub mod format;
 pub mod parse;
-pub mod record;
-pub mod replay;
-pub mod run;
-pub mod scenario;
-pub mod sim;
-pub mod slow;
-pub mod stats;
-pub mod summary;
-pub mod ui;
+pub mod signals;
+
+pub mod broadcast;
 pub mod words;
+
+pub mod pipeline;
+
+pub mod collector;
+
+pub mod session;
+
+pub mod run;
+
+pub mod tui;
+
+pub mod bench;
+
+pub mod cli;

@@ -11,11 +11,11 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, error::ErrorKind};
 use fantop::cli::{Cli, Command, ReplayArgs};
 use fantop::format;
-use fantop::record::{Recording, ScenarioInfo};
+use fantop::pipeline::SimConfig;
 use fantop::run::{self, HeadlessOptions};
-use fantop::scenario::{self, Scenario};
-use fantop::sim::SimConfig;
-use fantop::ui::{self, Exit, MonitorOptions, Outcome, RecordingSetup, theme::Theme};
+use fantop::session::record::{Recording, ScenarioInfo};
+use fantop::session::scenario::{self, Scenario};
+use fantop::tui::{self, Exit, MonitorOptions, Outcome, RecordingSetup, theme::Theme};
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
@@ -158,9 +158,9 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
         cast: cli.cast.clone(),
     };
     let outcome = if cli.offscreen {
-        ui::run_offscreen(opts, cli.size.0, cli.size.1)?
+        tui::run_offscreen(opts, cli.size.0, cli.size.1)?
     } else {
-        ui::run_live(opts)?
+        tui::run_live(opts)?
     };
     report(&outcome, Some(sim.seed));
     Ok(())
@@ -213,7 +213,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&summary)?)?;
         return Ok(());
     }
-    let outcome = ui::run_replay(
+    let outcome = tui::run_replay(
         recording,
         args.speed,
         args.ui.fps,

@@ -10,18 +10,15 @@ use crate::clock::Clock;
 use crate::collector::{Collector, CollectorOptions, Snapshot};
 use crate::event::{Event, EventKind, LoadChange, Nanos, SECONDS};
 use crate::parse::dist_text;
-use crate::record::{Header, RecordStats, Recorder, Recording, ScenarioInfo};
-use crate::replay::{Pace as ReplayPace, Player};
-use crate::scenario::StepAction;
-use crate::sim::Action;
-use crate::sim::{Pace, Pipeline, PipelineOptions, PipelineReport, Scheduled, SimConfig};
-use crate::slow::SlowSubscribers;
-use crate::summary::{ConfigSummary, Summary};
+use crate::pipeline::Action;
+use crate::pipeline::{Pace, Pipeline, PipelineOptions, PipelineReport, Scheduled, SimConfig};
+use crate::session::record::{Header, RecordStats, Recorder, Recording, ScenarioInfo};
+use crate::session::replay::{Pace as ReplayPace, Player};
+use crate::session::scenario::StepAction;
+use crate::session::slow::SlowSubscribers;
+use crate::session::summary::{ConfigSummary, Summary};
 
-/// Collector queue bound: as much of the broadcaster's ring as a queue may
-/// hold (`subscribe` keeps it within the ring; with the default ring,
-/// 261,872 events, under a second at 100,000 requests/s).
-pub const COLLECTOR_CAPACITY: usize = crate::broadcast::DEFAULT_RING_CAPACITY;
+pub use crate::collector::COLLECTOR_CAPACITY;
 
 /// A headless run's settings.
 #[derive(Clone, Debug, Default)]
@@ -102,7 +99,7 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
     let pipeline = Pipeline::start(pipeline_opts, publisher, clock)?;
     // Ctrl-C, SIGTERM or SIGHUP end the run cleanly: the summary is printed
     // and any recording flushed and closed.
-    let watch = crate::ui::spawn_signals()?;
+    let watch = crate::signals::spawn_signals()?;
     let stopper = {
         let (rx, control) = (watch.rx.clone(), pipeline.control());
         std::thread::Builder::new()
@@ -141,8 +138,8 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
                         }
                         StepAction::RecordStart if recorder.is_none() => {
                             let path = match &opts.record {
-                                Some(p) => crate::record::fresh_path(p),
-                                None => PathBuf::from(crate::record::default_file_name()),
+                                Some(p) => crate::session::record::fresh_path(p),
+                                None => PathBuf::from(crate::session::record::default_file_name()),
                             };
                             recorder = Some(Recorder::start(&broadcaster, &path, &header, delivery)?);
                             let _ = control.apply(Action::AnnounceState);

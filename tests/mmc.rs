@@ -13,7 +13,7 @@
 //! relative slack ([`SLACK`]) of the exact value.
 
 use fantop::event::{Event, EventKind, MILLIS, Nanos, SECONDS, ServiceDist};
-use fantop::sim::{Action, Sim, SimConfig, Sink};
+use fantop::pipeline::{Action, Sim, SimConfig, Sink};
 
 /// Batches the measurement window is split into for the batch-means error.
 const BATCHES: usize = 20;

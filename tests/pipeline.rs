@@ -11,8 +11,8 @@ use std::thread::JoinHandle;
 use fantop::broadcast::{self, BroadcastConfig, Broadcaster, Delivery, RecvError, SubscribeOptions};
 use fantop::clock::Clock;
 use fantop::event::{Event, EventKind, LoadChange, MILLIS, Nanos, SECONDS, ServiceDist};
+use fantop::pipeline::{Action, Pace, Pipeline, PipelineOptions, PipelineReport, Scheduled, SimConfig};
 use fantop::run::{self, HeadlessOptions, HeadlessRun};
-use fantop::sim::{Action, Pace, Pipeline, PipelineOptions, PipelineReport, Scheduled, SimConfig};
 
 /// Subscribes losslessly now and collects every event matching `keep` on a
 /// thread, until the publisher closes.

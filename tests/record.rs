@@ -7,9 +7,9 @@ use std::process::{Command, Output};
 use fantop::broadcast::{self, BroadcastConfig, Delivery};
 use fantop::clock::Clock;
 use fantop::event::{Event, EventKind};
-use fantop::record::{Header, Recorder, Recording};
+use fantop::pipeline::SimConfig;
 use fantop::run::config_summary;
-use fantop::sim::SimConfig;
+use fantop::session::record::{Header, Recorder, Recording};
 
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("fantop-rec-{name}-{}", std::process::id()));

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use fantop::event::{EventKind, MILLIS, SECONDS, ServiceDist};
+use fantop::pipeline::{Action, Scheduled, Sim, SimConfig, Sink};
 use fantop::run::{self, HeadlessOptions};
-use fantop::scenario::{self, MAX_STEPS, Scenario, ScenarioError, StepAction};
-use fantop::sim::{Action, Scheduled, Sim, SimConfig, Sink};
+use fantop::session::scenario::{self, MAX_STEPS, Scenario, ScenarioError, StepAction};
 use proptest::prelude::*;
 
 fn shipped_dir() -> PathBuf {

@@ -28,18 +28,18 @@ use fantop::broadcast::{
 };
 use fantop::clock::Clock;
 use fantop::event::{Event, MILLIS, Nanos, SECONDS};
-use fantop::sim::{Action, Sim, SimConfig};
-use fantop::ui::app::{App, Effect, MIN_HEIGHT, MIN_WIDTH, Mode, PaneId, footer_line};
-use fantop::ui::feed::{PANE_CAPACITY, View};
-use fantop::ui::keys::{BINDINGS, BURST_FACTOR, BURST_FOR, STALL_FOR, binding_for};
-use fantop::ui::panes::events::EventsView;
-use fantop::ui::panes::header::{self, HeaderInfo, HeaderView, RunState};
-use fantop::ui::panes::latency::LatencyView;
-use fantop::ui::panes::subscribers::SubscribersView;
-use fantop::ui::panes::throughput::ThroughputView;
-use fantop::ui::panes::workers::WorkersView;
-use fantop::ui::panes::{self, Ctx, Fanout, WINDOWS_S};
-use fantop::ui::theme::Theme;
+use fantop::pipeline::{Action, Sim, SimConfig};
+use fantop::tui::app::{App, Effect, MIN_HEIGHT, MIN_WIDTH, Mode, PaneId, footer_line};
+use fantop::tui::feed::{PANE_CAPACITY, View};
+use fantop::tui::keys::{BINDINGS, BURST_FACTOR, BURST_FOR, STALL_FOR, binding_for};
+use fantop::tui::panes::events::EventsView;
+use fantop::tui::panes::header::{self, HeaderInfo, HeaderView, RunState};
+use fantop::tui::panes::latency::LatencyView;
+use fantop::tui::panes::subscribers::SubscribersView;
+use fantop::tui::panes::throughput::ThroughputView;
+use fantop::tui::panes::workers::WorkersView;
+use fantop::tui::panes::{self, Ctx, Fanout, WINDOWS_S};
+use fantop::tui::theme::Theme;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use ratatui::Terminal;
@@ -774,7 +774,7 @@ fn key(c: char) -> KeyEvent {
     )
 }
 
-fn command(c: char) -> fantop::ui::keys::Command {
+fn command(c: char) -> fantop::tui::keys::Command {
     binding_for(&key(c)).unwrap_or_else(|| panic!("{c:?} is bound")).command
 }
 

@@ -1,83 +1,5 @@
-//! `fantop bench`: measures, on this machine, the costs the design note made
-//! claims about, and prints them with a plain-language reading computed from
-//! this run's numbers only.
-//!
-//! # Sections
-//!
-//! 1. **metrics update** — one update adds 1 to one `u64` counter, through:
-//!    a plain struct field (the reference, via [`black_box`]), a `Mutex`, an
-//!    `RwLock` (write lock), an `AtomicU64::fetch_add` (relaxed), and a send
-//!    on a bounded crossbeam channel to an owner thread that applies it. Each
-//!    with 1 updating thread and with 2 updating the same state. The figure is
-//!    ns per update *as seen by each updating thread*: wall time from the
-//!    threads' common start to the last one's end (for the channel: to the
-//!    owner having applied every update), divided by the updates each thread
-//!    made. The channel rows always have one thread more, the owner. A
-//!    control row, `atomic_own_line`, has 2 threads each update their own
-//!    counter on its own cache line: it tells whether the 2 threads really
-//!    ran in parallel (then it costs what 1 thread's atomic update does).
-//! 2. **snapshot query** — ns to get a copy of a realistic
-//!    [`Snapshot`](crate::collector::Snapshot) (built by a real collector
-//!    from a simulated run with 8 workers): an `ArcSwap` load through the
-//!    collector's own [`SnapshotReader`](crate::collector::SnapshotReader),
-//!    a clone under a `Mutex`, and a request/response round trip to an owner
-//!    thread over two channels (the owner clones and sends the snapshot).
-//!    One querying thread.
-//! 3. **fan-out** — fantop's broadcaster against a bare crossbeam fan-out
-//!    (one bounded channel per subscriber, `try_send` of the same shared
-//!    `Arc<[Event]>` batch of 256 events to each) for 1, 4, 16, 64 and 256
-//!    subscribers, with one consumer thread draining every queue
-//!    concurrently. Only publishing is timed; between timed rounds the bench
-//!    waits (untimed) until everything was received, so queues start empty
-//!    and are large enough that nothing can be dropped. The bench fails
-//!    rather than report a figure measured with a drop or refusal.
-//! 4. **pipeline** — simulated requests per second of wall time in fast mode
-//!    (`run::headless` with `fast: true`: pipeline thread → broadcaster →
-//!    collector thread), and the bare [`Sim`] with no broadcaster as the
-//!    reference, over the same simulated span (calibrated to about a second
-//!    of wall time for the headless run, a fraction of that with `--quick`).
-//!
-//! Every figure is the median of several repetitions after a calibration
-//! and a warm-up, with its spread (min, p25, p75, max).
-//!
-//! # JSON (`--json`), schema `fantop-bench/1`
-//!
-//! ```text
-//! {
-//!   "schema": "fantop-bench/1",
-//!   "machine": { "cpu": "<model name>", "cpus": 2, "loadavg_1m": 0.4, "others_cpus": 0.1 | null },
-//!   "build": "release" | "debug",
-//!   "command": "fantop bench --json",
-//!   "date": "2026-01-01T00:00:00Z",
-//!   "quick": false,
-//!   "repetitions": 7,              // of each figure but the pipeline's
-//!   "metrics_update": [            // ns per update
-//!     { "method": "plain" | "mutex" | "rwlock_write" | "atomic_fetch_add" | "channel_to_owner"
-//!                 | "atomic_own_line",
-//!       "threads": 1 | 2, "ns_per_update": SPREAD } ],
-//!       // "plain": 1 thread only; "atomic_own_line": 2 threads only (the parallelism control)
-//!   "snapshot_query": [            // ns per query
-//!     { "method": "arc_swap_load" | "mutex_clone" | "owner_round_trip", "ns_per_query": SPREAD } ],
-//!   "snapshot_workers": 8,
-//!   "fanout": {
-//!     "batch": 256, "events_per_round": 4096, "dropped": 0,
-//!     "rows": [ { "subscribers": 1,
-//!                 "fantop":    { "ns_per_event": SPREAD, "ns_per_event_subscriber": SPREAD,
-//!                                "delivered_per_s": SPREAD },
-//!                 "crossbeam": { ...the same },
-//!                 "ratio": 1.3 } ] },          // fantop median / crossbeam median
-//!   "pipeline": {
-//!     "rate": 100000.0, "workers": 300, "service": "exp:2ms",
-//!     "simulated_s": 2.5, "requests": 250123, "repetitions": 5,
-//!     "headless_fast": { "requests_per_s": SPREAD },
-//!     "sim_only":      { "requests_per_s": SPREAD } },
-//!   "reading": [ "<sentence>", ... ]
-//! }
-//! SPREAD = { "median": f64, "p25": f64, "p75": f64, "min": f64, "max": f64 }
-//! ```
-//!
-//! Fields are only ever added to this shape, never renamed or removed,
-//! without changing `schema`.
+//! The headline comparisons (`fantop bench` without `--scale`/`--memory`):
+//! the design note's claims measured against baselines in the same run.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -90,14 +12,14 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, ensure};
 use serde::Serialize;
 
-use crate::baseline::{CrossbeamBatched, Drainer, consume};
+use super::baseline::{CrossbeamBatched, Drainer, consume};
+use super::report::*;
 use crate::broadcast::{self, BroadcastConfig, Broadcaster, Publisher, Subscription};
-use crate::cli::BenchArgs;
 use crate::clock::Clock;
 use crate::collector::{Collector, Snapshot, SnapshotReader};
 use crate::event::{Event, EventKind, MILLIS, Nanos, SECONDS, ServiceDist};
+use crate::pipeline::{Sim, SimConfig, Sink};
 use crate::run::{self, HeadlessOptions};
-use crate::sim::{Sim, SimConfig, Sink};
 
 /// The JSON schema name; changes only if a field is renamed or removed.
 pub const SCHEMA: &str = "fantop-bench/1";
@@ -151,60 +73,6 @@ impl Plan {
             }
         }
     }
-}
-
-/// A figure's distribution over the repetitions.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Spread {
-    pub median: f64,
-    pub p25: f64,
-    pub p75: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
-impl Spread {
-    pub(crate) fn of(mut v: Vec<f64>) -> Spread {
-        assert!(!v.is_empty());
-        v.sort_by(f64::total_cmp);
-        let q = |p: f64| {
-            let x = p * (v.len() - 1) as f64;
-            let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
-            v[lo] + (v[hi] - v[lo]) * (x - lo as f64)
-        };
-        Spread {
-            median: q(0.5),
-            p25: q(0.25),
-            p75: q(0.75),
-            min: v[0],
-            max: v[v.len() - 1],
-        }
-    }
-
-    fn map(self, f: impl Fn(f64) -> f64) -> Spread {
-        // Monotonic maps only; a decreasing one swaps the ends.
-        let (a, b) = (f(self.min), f(self.max));
-        let (p25, p75) = (f(self.p25), f(self.p75));
-        Spread {
-            median: f(self.median),
-            p25: p25.min(p75),
-            p75: p25.max(p75),
-            min: a.min(b),
-            max: a.max(b),
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Machine {
-    pub cpu: String,
-    pub cpus: usize,
-    /// The 1-minute load average just before the run (0 when unknown).
-    pub loadavg_1m: f64,
-    /// CPUs kept busy by everything but this process, on average over the
-    /// run (from /proc/stat and /proc/self/stat; `null` when unknown): how
-    /// much the machine was shared while measuring.
-    pub others_cpus: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -285,20 +153,6 @@ pub struct Report {
     pub reading: Vec<String>,
 }
 
-/// Runs the benchmark and prints the report (a table, or JSON with `--json`).
-pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    if args.scale || args.memory {
-        return crate::bench_scale::run(args);
-    }
-    let report = measure(args.quick)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.table());
-    }
-    Ok(())
-}
-
 /// Measures everything. Progress goes to stderr when it is a terminal.
 pub fn measure(quick: bool) -> anyhow::Result<Report> {
     let plan = Plan::new(quick);
@@ -337,97 +191,6 @@ pub fn measure(quick: bool) -> anyhow::Result<Report> {
     };
     report.reading = reading(&report);
     Ok(report)
-}
-
-pub(crate) fn machine() -> Machine {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    let loadavg_1m = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(0.0);
-    Machine {
-        cpu,
-        cpus,
-        loadavg_1m,
-        others_cpus: None,
-    }
-}
-
-/// CPU time from /proc: the whole machine's and this process's, in ticks.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CpuTicks {
-    /// Busy ticks of all CPUs (user, nice, system, irq, softirq, steal).
-    busy: u64,
-    /// All ticks of all CPUs.
-    pub(crate) total: u64,
-    /// CPUs counted in /proc/stat.
-    pub(crate) cpus: u64,
-    /// This process's user + system ticks.
-    pub(crate) ours: u64,
-}
-
-impl CpuTicks {
-    pub(crate) fn now() -> Option<CpuTicks> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let mut lines = stat.lines();
-        let all: Vec<u64> = lines
-            .next()?
-            .strip_prefix("cpu ")?
-            .split_whitespace()
-            .map(|v| v.parse().ok())
-            .collect::<Option<_>>()?;
-        let field = |i: usize| all.get(i).copied().unwrap_or(0);
-        // user nice system idle iowait irq softirq steal (guest is within user).
-        let busy = field(0) + field(1) + field(2) + field(5) + field(6) + field(7);
-        let total = busy + field(3) + field(4);
-        let cpus = lines.filter(|l| l.starts_with("cpu")).count() as u64;
-        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after the command's closing parenthesis: state is field 3,
-        // utime and stime are fields 14 and 15.
-        let rest: Vec<&str> = me.rsplit_once(')')?.1.split_whitespace().collect();
-        let ours = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
-        Some(CpuTicks {
-            busy,
-            total,
-            cpus: cpus.max(1),
-            ours,
-        })
-    }
-
-    /// CPUs busy with other work, on average since `before`.
-    pub(crate) fn others_cpus_since(&self, before: &CpuTicks) -> f64 {
-        let total = self.total.saturating_sub(before.total);
-        if total == 0 {
-            return 0.0;
-        }
-        let others = self
-            .busy
-            .saturating_sub(before.busy)
-            .saturating_sub(self.ours.saturating_sub(before.ours));
-        others as f64 / total as f64 * self.cpus as f64
-    }
-}
-
-pub(crate) fn command_line() -> String {
-    let mut args = std::env::args();
-    let prog = args
-        .next()
-        .map(|p| {
-            std::path::Path::new(&p)
-                .file_name()
-                .map_or(p.clone(), |f| f.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "fantop".into());
-    std::iter::once(prog).chain(args).collect::<Vec<_>>().join(" ")
 }
 
 /// Calibrates how many operations make one repetition of `plan.target`,
@@ -925,45 +688,6 @@ fn pipeline(plan: &Plan) -> anyhow::Result<PipelineFigures> {
 // ---------------------------------------------------------------------------
 // The report
 
-/// The unit (divisor and name) that fits a duration in ns.
-fn unit_of(ns: f64) -> (f64, &'static str) {
-    if ns >= 1e6 {
-        (1e6, "ms")
-    } else if ns >= 1e3 {
-        (1e3, "µs")
-    } else {
-        (1.0, "ns")
-    }
-}
-
-/// A duration in ns, 3 significant digits, in a fitting unit.
-pub fn fmt_ns(ns: f64) -> String {
-    let (div, unit) = unit_of(ns);
-    format!("{} {unit}", sig3(ns / div))
-}
-
-/// A number with 3 significant digits (no exponent below 1e6).
-pub(crate) fn sig3(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-/// A rate per second, 3 significant digits with k/M.
-pub(crate) fn fmt_rate(r: f64) -> String {
-    if r >= 1e6 {
-        format!("{}M", sig3(r / 1e6))
-    } else if r >= 1e3 {
-        format!("{}k", sig3(r / 1e3))
-    } else {
-        sig3(r)
-    }
-}
-
 /// A ratio in words: `11.2`, `4,230`, `11.2 million`.
 fn num(x: f64) -> String {
     if x >= 1e9 {
@@ -999,39 +723,6 @@ fn spread_ns(s: &Spread) -> String {
 
 fn spread_rate(s: &Spread) -> String {
     format!("{}/s [{}–{}]", fmt_rate(s.median), fmt_rate(s.min), fmt_rate(s.max))
-}
-
-/// Lays out rows in columns (3-space indent, 2 spaces between); the columns
-/// listed in `right` are right-aligned.
-pub(crate) fn columns(rows: &[Vec<String>], right: &[usize]) -> String {
-    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..n)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::from("  ");
-        for (i, cell) in row.iter().enumerate() {
-            let pad = widths[i] - cell.chars().count();
-            line.push_str("  ");
-            if right.contains(&i) {
-                line.push_str(&" ".repeat(pad));
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(pad));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 const UPDATE_METHODS: [(&str, &str); 6] = [
@@ -1196,30 +887,6 @@ impl Report {
         }
         o
     }
-}
-
-/// Wraps `text` at `width` columns, with a first-line and a continuation prefix.
-pub(crate) fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
-    let mut out = String::from(first);
-    let mut col = first.chars().count();
-    let mut start = true;
-    for word in text.split_whitespace() {
-        let w = word.chars().count();
-        if !start && col + 1 + w > width {
-            out.push('\n');
-            out.push_str(rest);
-            col = rest.chars().count();
-            start = true;
-        }
-        if !start {
-            out.push(' ');
-            col += 1;
-        }
-        out.push_str(word);
-        col += w;
-        start = false;
-    }
-    out
 }
 
 /// The plain-language reading: every number in it comes from `r` (the

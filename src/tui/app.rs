@@ -22,7 +22,7 @@ use super::panes::{self, Ctx, Fanout, WINDOWS_S};
 use super::theme::Theme;
 use crate::broadcast::{Broadcaster, Delivery, PublisherStats};
 use crate::event::Nanos;
-use crate::sim::Action;
+use crate::pipeline::Action;
 
 /// Below this size the screen shows one line asking for more room.
 pub const MIN_WIDTH: u16 = 60;
@@ -600,4 +600,19 @@ fn draw_help(frame: &mut Frame, area: Rect, replay: bool, t: Theme) {
         ),
         popup,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PaneId;
+    use crate::session::scenario::PANES;
+
+    /// A scenario's `focus` step names the panes in the UI's focus order.
+    #[test]
+    fn scenario_pane_names_follow_the_focus_order() {
+        assert_eq!(PANES.len(), PaneId::ALL.len());
+        for (name, id) in PANES.iter().zip(PaneId::ALL) {
+            assert_eq!(name.to_string(), format!("{id:?}").to_lowercase());
+        }
+    }
 }

@@ -10,10 +10,10 @@ use ratatui::widgets::Paragraph;
 
 use super::{Ctx, HISTORY_S, block, has_room, sec, series, time_chart, title};
 use crate::collector::LatencySummary;
+use crate::collector::window::{SecondRing, WindowedHistogram, latency_histogram};
 use crate::event::{Event, EventKind, Nanos};
 use crate::format;
-use crate::stats::{SecondRing, WindowedHistogram, latency_histogram};
-use crate::ui::feed::View;
+use crate::tui::feed::View;
 
 /// Seconds the percentiles and histogram cover.
 pub const WINDOW_S: u64 = 10;

@@ -5,7 +5,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::event::SECONDS;
-use crate::sim::Action;
+use crate::pipeline::Action;
 
 /// What a key asks for.
 #[derive(Clone, Copy, Debug, PartialEq)]

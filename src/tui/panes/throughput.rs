@@ -7,10 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{Ctx, HISTORY_S, block, has_room, sec, series, time_chart, title};
+use crate::collector::window::SecondRing;
 use crate::event::{Event, EventKind, LoadChange, Nanos, SECONDS};
 use crate::format;
-use crate::stats::SecondRing;
-use crate::ui::feed::View;
+use crate::tui::feed::View;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {

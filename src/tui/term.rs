@@ -1,7 +1,7 @@
 //! The terminal's care: raw mode and the alternate screen on the way in,
 //! and restoring them on every way out — quit, error, signal, and a panic
 //! in any thread (a chained hook that first tells the loop to stop
-//! drawing). Also the input and signal threads.
+//! drawing). Also the input thread.
 
 use std::cell::RefCell;
 use std::io::{self, Write};
@@ -16,7 +16,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self as cevent, Event as CEvent, KeyEventKind, MouseButton, MouseEventKind};
 use ratatui::crossterm::{cursor, execute, terminal};
 
-use crate::cast::{Cast, CastOutput};
+use crate::session::cast::{Cast, CastOutput};
 
 /// Set by the panic hook (or a restore) so no thread draws on a restored terminal.
 pub(crate) static STOP_DRAWING: AtomicBool = AtomicBool::new(false);
@@ -139,7 +139,10 @@ pub fn stop_input(thread: JoinHandle<()>) {
 fn input_loop(tx: Sender<Input>) {
     let mut instant_returns = 0u32;
     loop {
-        if INPUT_STOP.load(Ordering::SeqCst) || STOP_DRAWING.load(Ordering::SeqCst) || crate::cast::terminal_lost() {
+        if INPUT_STOP.load(Ordering::SeqCst)
+            || STOP_DRAWING.load(Ordering::SeqCst)
+            || crate::session::cast::terminal_lost()
+        {
             return;
         }
         // Poll with a timeout so the thread notices when the UI has gone.
@@ -152,7 +155,7 @@ fn input_loop(tx: Sender<Input>) {
                 if asked.elapsed() < Duration::from_millis(1) {
                     instant_returns += 1;
                     if instant_returns > 100 {
-                        crate::cast::TERMINAL_LOST.store(true, Ordering::SeqCst);
+                        crate::session::cast::TERMINAL_LOST.store(true, Ordering::SeqCst);
                         return;
                     }
                 } else {
@@ -161,7 +164,7 @@ fn input_loop(tx: Sender<Input>) {
                 continue;
             }
             Err(_) => {
-                crate::cast::TERMINAL_LOST.store(true, Ordering::SeqCst);
+                crate::session::cast::TERMINAL_LOST.store(true, Ordering::SeqCst);
                 return;
             }
         }
@@ -179,43 +182,4 @@ fn input_loop(tx: Sender<Input>) {
             return;
         }
     }
-}
-
-/// SIGTERM, SIGHUP and SIGINT, delivered as messages on `rx` by the
-/// `fantop/signals` thread. Dropping it stops and joins the thread.
-pub struct SignalWatch {
-    pub rx: Receiver<i32>,
-    handle: signal_hook::iterator::Handle,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for SignalWatch {
-    fn drop(&mut self) {
-        self.handle.close();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Starts watching for SIGTERM, SIGHUP and SIGINT.
-pub fn spawn_signals() -> io::Result<SignalWatch> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let (tx, rx) = crossbeam_channel::bounded(4);
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT])?;
-    let handle = signals.handle();
-    let thread = std::thread::Builder::new()
-        .name("fantop/signals".into())
-        .spawn(move || {
-            for s in signals.forever() {
-                if tx.send(s).is_err() {
-                    return;
-                }
-            }
-        })?;
-    Ok(SignalWatch {
-        rx,
-        handle,
-        thread: Some(thread),
-    })
 }

@@ -9,8 +9,8 @@ use ratatui::widgets::Paragraph;
 use crate::collector::LoadSettings;
 use crate::event::{Event, EventKind, LoadChange, Nanos, ServiceDist};
 use crate::format;
-use crate::ui::feed::View;
-use crate::ui::theme::Theme;
+use crate::tui::feed::View;
+use crate::tui::theme::Theme;
 
 #[derive(Clone, Debug, Default)]
 pub struct HeaderView {

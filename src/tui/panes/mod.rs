@@ -21,7 +21,7 @@ use crate::event::Nanos;
 use super::theme::Theme;
 
 /// Chart time windows `t` cycles through, in seconds.
-pub const WINDOWS_S: [u64; 3] = [30, 60, 300];
+pub use crate::session::scenario::WINDOWS_S;
 /// Seconds of history a pane keeps (the longest window, plus the current second).
 pub const HISTORY_S: usize = 301;
 

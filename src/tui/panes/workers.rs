@@ -9,10 +9,10 @@ use ratatui::widgets::Paragraph;
 use super::{Ctx, block, has_room, title};
 use crate::event::{Event, EventKind, LoadChange, Nanos};
 use crate::format;
-use crate::ui::feed::View;
+use crate::tui::feed::View;
 
 /// Workers tracked (the pool's limit).
-pub const MAX_TRACKED: usize = crate::sim::control::MAX_WORKERS as usize;
+pub const MAX_TRACKED: usize = crate::pipeline::control::MAX_WORKERS as usize;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Health {

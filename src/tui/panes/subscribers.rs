@@ -16,9 +16,9 @@ use super::{Ctx, block, has_room, title};
 use crate::broadcast::{SubscriberState, SubscriberStats};
 use crate::event::{Event, EventKind, Nanos, SubscriberId};
 use crate::format;
-use crate::ui::feed::View;
-use crate::ui::panes::latency::bar;
-use crate::ui::theme::Theme;
+use crate::tui::feed::View;
+use crate::tui::panes::latency::bar;
+use crate::tui::theme::Theme;
 
 /// Announcements seen, per subscriber (bounded by the broadcaster's ids in
 /// use: entries of subscribers that left are removed).
