@@ -248,7 +248,12 @@ fn scripted_actions_take_effect_at_their_exact_simulated_times() {
     assert_eq!(report.config.rate, 500.0);
     assert_eq!(report.workers.len(), 4);
     for w in &report.workers {
-        assert!(matches!(w.state, "idle" | "busy"), "w{} ended {}", w.id, w.state);
+        assert!(
+            matches!(w.state.label(), "idle" | "busy"),
+            "w{} ended {:?}",
+            w.id,
+            w.state
+        );
     }
 }
 
@@ -376,7 +381,7 @@ fn summary_worker_states_agree_with_the_simulation_after_a_stall() {
     })
     .expect("headless run");
     let from_events: Vec<(u16, &str)> = run.summary.workers.iter().map(|w| (w.id, w.state.as_str())).collect();
-    let from_sim: Vec<(u16, &str)> = run.report.workers.iter().map(|w| (w.id, w.state)).collect();
+    let from_sim: Vec<(u16, &str)> = run.report.workers.iter().map(|w| (w.id, w.state.label())).collect();
     assert_eq!(from_events, from_sim);
     assert_eq!(from_sim, vec![(0, "idle"), (1, "idle")]);
 }

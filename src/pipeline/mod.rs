@@ -204,7 +204,12 @@ impl Stepper {
             simulated_ns: self.sim.now(),
             elapsed,
             in_flight_at_end: self.sim.queue_len() as u64
-                + self.sim.worker_report().iter().filter(|w| w.state == "busy").count() as u64,
+                + self
+                    .sim
+                    .worker_report()
+                    .iter()
+                    .filter(|w| w.state == model::WorkerState::Busy)
+                    .count() as u64,
             workers: self.sim.worker_report(),
             config: *self.sim.config(),
         };

@@ -161,12 +161,40 @@ struct Timer {
     kind: TimerKind,
 }
 
+/// What a worker is doing, as the pipeline reports it and the collector
+/// folds it from the events. Serialised (and labelled) in snake case:
+/// `"idle"`, `"busy"`, `"stalled"`, `"crashed"`, `"stopped"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerState {
+    #[default]
+    Idle,
+    Busy,
+    /// Alive but missing heartbeats (holding its request, if any).
+    Stalled,
+    Crashed,
+    Stopped,
+}
+
+impl WorkerState {
+    /// The state as the summary and reports spell it.
+    pub fn label(self) -> &'static str {
+        match self {
+            WorkerState::Idle => "idle",
+            WorkerState::Busy => "busy",
+            WorkerState::Stalled => "stalled",
+            WorkerState::Crashed => "crashed",
+            WorkerState::Stopped => "stopped",
+        }
+    }
+}
+
 /// A worker's state for the final report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkerReport {
     pub id: WorkerId,
     pub completed: u64,
-    pub state: &'static str,
+    pub state: WorkerState,
 }
 
 /// The simulation.
@@ -247,11 +275,11 @@ impl Sim {
                 id: i as WorkerId,
                 completed: w.completed,
                 state: match w.status {
-                    _ if w.alive() && w.stalled_until > self.now => "stalled",
-                    Status::Idle => "idle",
-                    Status::Busy { .. } => "busy",
-                    Status::Crashed => "crashed",
-                    Status::Stopped => "stopped",
+                    _ if w.alive() && w.stalled_until > self.now => WorkerState::Stalled,
+                    Status::Idle => WorkerState::Idle,
+                    Status::Busy { .. } => WorkerState::Busy,
+                    Status::Crashed => WorkerState::Crashed,
+                    Status::Stopped => WorkerState::Stopped,
                 },
             })
             .collect()
