@@ -39,7 +39,7 @@ const HEIGHT: u16 = 60;
 fn render(c: &mut Criterion) {
     let clock = Clock::manual();
     let (mut publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
-    let mut app = App::new(&broadcaster, Theme::COLOR, Mode::Live { seed: 1 });
+    let mut app = App::new(&broadcaster, Default::default(), Theme::COLOR, Mode::Live { seed: 1 });
     let mut sim = Sim::new(SimConfig {
         seed: 1,
         ..SimConfig::default()

@@ -27,6 +27,7 @@ use fantop::broadcast::{
     self, BroadcastConfig, Broadcaster, EvictionPolicy, Publisher, SubscribeOptions, SubscriberState, Subscription,
 };
 use fantop::clock::Clock;
+use fantop::collector::SnapshotReader;
 use fantop::event::{Event, MILLIS, Nanos, SECONDS};
 use fantop::pipeline::{Action, Sim, SimConfig};
 use fantop::tui::app::{App, Effect, MIN_HEIGHT, MIN_WIDTH, Mode, PaneId, footer_line};
@@ -161,7 +162,7 @@ fn fixture(setup: Setup) -> Fixture {
         ..Default::default()
     };
     let (mut publisher, broadcaster) = broadcast::channel(config, clock.clone());
-    let mut app = App::new(&broadcaster, setup.theme, setup.mode.clone());
+    let mut app = App::new(&broadcaster, SnapshotReader::default(), setup.theme, setup.mode.clone());
     let slow = setup
         .slow_subscriber
         .then(|| broadcaster.subscribe_with(SubscribeOptions::new("slow-1").capacity(256)));
@@ -603,17 +604,20 @@ fn render_part(v: &Views, part: Part, window_s: u64, clock_now: Nanos, w: u16, h
         theme: Theme::COLOR,
         window_s,
         fanout: &v.fanout,
+        clock_now,
+        step_labels: &[],
     };
     let frame = panes::Frame {
         focused: true,
         evictions: 3,
         lost: 1_234_567,
+        missed: 6_700_000,
     };
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
     t.draw(|f| match part {
         Part::Throughput => panes::throughput::render(&v.throughput, &ctx, frame, f, area),
         Part::Latency => panes::latency::render(&v.latency, &ctx, frame, f, area),
-        Part::Subscribers => panes::subscribers::render(&v.subscribers, &ctx, clock_now, frame, f, area),
+        Part::Subscribers => panes::subscribers::render(&v.subscribers, &ctx, frame, f, area),
         Part::Workers => panes::workers::render(&v.workers, &ctx, frame, f, area),
         Part::Events => panes::events::render(&v.events, &ctx, frame, f, area),
         Part::Header => {
@@ -625,6 +629,7 @@ fn render_part(v: &Views, part: Part, window_s: u64, clock_now: Nanos, w: u16, h
             let info = HeaderInfo {
                 state,
                 seed: Some(u64::MAX),
+                collector_lost: 1_234_567,
             };
             header::render(&v.header, &info, Theme::COLOR, f, area)
         }
@@ -785,7 +790,10 @@ fn on_key(app: &mut App, key: KeyEvent) -> Effect {
 
 fn bare_app(mode: Mode) -> (App, Publisher) {
     let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), Clock::manual());
-    (App::new(&broadcaster, Theme::MONO, mode), publisher)
+    (
+        App::new(&broadcaster, SnapshotReader::default(), Theme::MONO, mode),
+        publisher,
+    )
 }
 
 fn replay_mode() -> Mode {

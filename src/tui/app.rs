@@ -1,7 +1,13 @@
-//! The monitor's state: the panes (each its own [`Feed`]), focus, zoom,
-//! freeze, help and the chart window. It turns key [`Command`]s into UI
-//! changes and [`Effect`]s for the loop to carry out, and draws the whole
-//! screen from borrowed state.
+//! The monitor's state: the panes (one collection of [`Pane`]s, each its
+//! own [`Feed`]), the header (fed the same way), focus, zoom, freeze, help
+//! and the chart window. It turns key [`Command`]s into UI changes and
+//! [`Effect`]s for the loop to carry out, and draws the whole screen from
+//! borrowed state.
+//!
+//! Each pump loads the collector's newest snapshot once (one atomic load)
+//! and hands it to every feed: a feed that lost events resynchronises from
+//! it (see [`super::feed`]), and the header reports the collector's own
+//! losses, if any.
 
 use std::time::Instant;
 
@@ -12,41 +18,23 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::feed::Feed;
 use super::keys::{self, BINDINGS, Command};
+pub use super::panes::PaneId;
 use super::panes::events::EventsView;
 use super::panes::header::{self, HeaderInfo, HeaderView, RunState};
 use super::panes::latency::LatencyView;
 use super::panes::subscribers::SubscribersView;
 use super::panes::throughput::ThroughputView;
 use super::panes::workers::WorkersView;
-use super::panes::{self, Ctx, Fanout, WINDOWS_S};
+use super::panes::{self, Ctx, Drawn, Fanout, Pane, PaneView, WINDOWS_S};
 use super::theme::Theme;
 use crate::broadcast::{Broadcaster, Delivery, PublisherStats};
+use crate::collector::SnapshotReader;
 use crate::event::Nanos;
 use crate::pipeline::Action;
 
 /// Below this size the screen shows one line asking for more room.
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 16;
-
-/// The panes, in focus order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PaneId {
-    Throughput,
-    Latency,
-    Subscribers,
-    Workers,
-    Events,
-}
-
-impl PaneId {
-    pub const ALL: [PaneId; 5] = [
-        PaneId::Throughput,
-        PaneId::Latency,
-        PaneId::Subscribers,
-        PaneId::Workers,
-        PaneId::Events,
-    ];
-}
 
 /// What the loop must do after a command.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -87,13 +75,16 @@ pub struct App {
     /// A one-line message under the header (refused actions, notices).
     pub flash: Option<(String, Instant)>,
     broadcaster: Broadcaster,
+    /// The collector's newest snapshot, to resynchronise feeds that lost events.
+    snapshots: SnapshotReader,
     header: Feed<HeaderView>,
-    throughput: Feed<ThroughputView>,
-    latency: Feed<LatencyView>,
-    subscribers: Feed<SubscribersView>,
-    workers: Feed<WorkersView>,
-    events: Feed<EventsView>,
+    /// The panes, in [`PaneId::ALL`] order.
+    panes: Vec<Box<dyn Pane>>,
+    /// Labels of scenario steps, if a scenario runs (for the Events pane).
+    step_labels: Vec<String>,
     fanout: Fanout,
+    /// Events the collector lost, as of its newest snapshot.
+    collector_lost: u64,
     /// What the screen showed when the display froze; drawn instead of the
     /// live views until it unfreezes (the panes keep consuming meanwhile).
     frozen_scene: Option<Box<Frozen>>,
@@ -108,9 +99,12 @@ pub struct App {
 const FLASH_FOR: std::time::Duration = std::time::Duration::from_secs(4);
 
 impl App {
-    /// Subscribes every pane. Call before the pipeline starts publishing so
-    /// the panes see the stream from its first event.
-    pub fn new(broadcaster: &Broadcaster, theme: Theme, mode: Mode) -> App {
+    /// Subscribes the header and every pane. Call before the pipeline starts
+    /// publishing so the panes see the stream from its first event.
+    /// `snapshots` reads the collector's snapshots (a default reader, which
+    /// never has one, leaves feeds that lose events without a source to
+    /// resynchronise from).
+    pub fn new(broadcaster: &Broadcaster, snapshots: SnapshotReader, theme: Theme, mode: Mode) -> App {
         let d = match mode {
             Mode::Replay { .. } => Delivery::Wait,
             Mode::Live { .. } => Delivery::Drop,
@@ -125,13 +119,12 @@ impl App {
             window: 1,
             flash: None,
             broadcaster: broadcaster.clone(),
+            snapshots,
             header: Feed::new(broadcaster, "header", d, HeaderView::default()),
-            throughput: Feed::new(broadcaster, "throughput", d, ThroughputView::default()),
-            latency: Feed::new(broadcaster, "latency", d, LatencyView::default()),
-            subscribers: Feed::new(broadcaster, "subscribers", d, SubscribersView::default()),
-            workers: Feed::new(broadcaster, "workers", d, WorkersView::default()),
-            events: Feed::new(broadcaster, "events", d, EventsView::default()),
+            panes: subscribe_panes(broadcaster, d),
+            step_labels: Vec::new(),
             fanout: Fanout::default(),
+            collector_lost: 0,
             frozen_scene: None,
             resubscribed: false,
             fanout_sample: None,
@@ -141,24 +134,26 @@ impl App {
 
     /// Scenario step labels for the Events pane.
     pub fn set_step_labels(&mut self, labels: Vec<String>) {
-        self.events.view.step_labels = labels;
+        self.step_labels = labels;
     }
 
-    /// Drains every pane's subscription and re-reads the fan-out counters.
-    /// Returns whether anything changed on screen.
+    /// Drains the header's and every pane's subscription (resynchronising
+    /// those that lost events from the collector's newest snapshot) and
+    /// re-reads the fan-out counters. Returns whether anything changed on
+    /// screen.
     pub fn pump(&mut self) -> bool {
-        let mut n = 0;
+        let snapshot = self.snapshots.load();
+        let mut n = usize::from(snapshot.lost_events != self.collector_lost);
+        self.collector_lost = snapshot.lost_events;
         let mut closed = true;
-        macro_rules! pump {
-            ($($f:ident),*) => {$(
-                let evictions = self.$f.evictions;
-                let (k, c) = self.$f.pump();
-                n += k;
-                closed &= c;
-                self.resubscribed |= self.$f.evictions != evictions;
-            )*};
+        let pumped = std::iter::once(self.header.pump(&snapshot))
+            .chain(self.panes.iter_mut().map(|p| p.pump(&snapshot)))
+            .collect::<Vec<_>>();
+        for p in pumped {
+            n += p.changed;
+            closed &= p.closed;
+            self.resubscribed |= p.evicted;
         }
-        pump!(header, throughput, latency, subscribers, workers, events);
         self.ended = closed;
         self.refresh_fanout();
         if self.flash.as_ref().is_some_and(|(_, at)| at.elapsed() > FLASH_FOR) {
@@ -198,26 +193,24 @@ impl App {
 
     /// Notable events since the last call (scenario steps, faults, ...).
     pub fn take_notables(&mut self) -> Vec<(Nanos, panes::events::Notable)> {
-        self.events.view.take_fresh()
+        self.panes
+            .iter_mut()
+            .find_map(|p| p.as_any_mut().downcast_mut::<Feed<EventsView>>())
+            .map_or_else(Vec::new, |events| events.view.take_fresh())
     }
 
     /// How a notable event reads (for cast markers).
     pub fn describe(&self, n: &panes::events::Notable) -> String {
-        panes::events::describe(n, &self.fanout, &self.events.view.step_labels, self.theme).0
+        panes::events::describe(n, &self.fanout, &self.step_labels, self.theme).0
     }
 
-    /// Re-subscribes every pane with fresh state (a replay seeking back).
+    /// Re-subscribes the header and every pane with fresh state (a replay
+    /// seeking back).
     pub fn reset_panes(&mut self) {
-        let b = self.broadcaster.clone();
-        let d = Delivery::Wait;
-        let labels = std::mem::take(&mut self.events.view.step_labels);
-        self.header = Feed::new(&b, "header", d, HeaderView::default());
-        self.throughput = Feed::new(&b, "throughput", d, ThroughputView::default());
-        self.latency = Feed::new(&b, "latency", d, LatencyView::default());
-        self.subscribers = Feed::new(&b, "subscribers", d, SubscribersView::default());
-        self.workers = Feed::new(&b, "workers", d, WorkersView::default());
-        self.events = Feed::new(&b, "events", d, EventsView::default());
-        self.events.view.step_labels = labels;
+        self.header.reset(HeaderView::default());
+        for p in &mut self.panes {
+            p.reset();
+        }
     }
 
     /// Freezes (or unfreezes) the display: while frozen it shows what it
@@ -227,14 +220,10 @@ impl App {
         self.frozen_scene = on.then(|| {
             Box::new(Frozen {
                 header: self.header.view.clone(),
-                throughput: self.throughput.view.clone(),
-                latency: self.latency.view.clone(),
-                subscribers: self.subscribers.view.clone(),
-                workers: self.workers.view.clone(),
-                events: self.events.view.clone(),
+                panes: self.panes.iter().map(|p| p.frozen()).collect(),
                 fanout: self.fanout.clone(),
                 clock_now: self.broadcaster.clock().now(),
-                notes: self.notes(),
+                collector_lost: self.collector_lost,
             })
         });
     }
@@ -245,41 +234,22 @@ impl App {
         std::mem::take(&mut self.resubscribed)
     }
 
-    /// Each pane's (evictions, events lost), in [`PaneId::ALL`] order.
-    fn notes(&self) -> [(u32, u64); 5] {
-        [
-            (self.throughput.evictions, self.throughput.lost),
-            (self.latency.evictions, self.latency.lost),
-            (self.subscribers.evictions, self.subscribers.lost),
-            (self.workers.evictions, self.workers.lost),
-            (self.events.evictions, self.events.lost),
-        ]
-    }
-
     /// What to draw: the frozen copy, or the live views.
     fn scene(&self) -> Scene<'_> {
         match &self.frozen_scene {
             Some(f) => Scene {
                 header: &f.header,
-                throughput: &f.throughput,
-                latency: &f.latency,
-                subscribers: &f.subscribers,
-                workers: &f.workers,
-                events: &f.events,
+                panes: f.panes.iter().map(|p| p.as_ref()).collect(),
                 fanout: &f.fanout,
                 clock_now: f.clock_now,
-                notes: f.notes,
+                collector_lost: f.collector_lost,
             },
             None => Scene {
                 header: &self.header.view,
-                throughput: &self.throughput.view,
-                latency: &self.latency.view,
-                subscribers: &self.subscribers.view,
-                workers: &self.workers.view,
-                events: &self.events.view,
+                panes: self.panes.iter().map(|p| p.as_ref() as &dyn Drawn).collect(),
                 fanout: &self.fanout,
                 clock_now: self.broadcaster.clock().now(),
-                notes: self.notes(),
+                collector_lost: self.collector_lost,
             },
         }
     }
@@ -448,7 +418,12 @@ impl App {
             state
         };
         let scene = self.scene();
-        header::render(scene.header, &HeaderInfo { state, seed }, t, frame, areas.header);
+        let info = HeaderInfo {
+            state,
+            seed,
+            collector_lost: scene.collector_lost,
+        };
+        header::render(scene.header, &info, t, frame, areas.header);
         if let Some((msg, _)) = &self.flash {
             frame.render_widget(Paragraph::new(Span::styled(format!(" {msg}"), t.warn())), areas.flash);
         }
@@ -456,25 +431,13 @@ impl App {
             theme: t,
             window_s: WINDOWS_S[self.window],
             fanout: scene.fanout,
+            clock_now: scene.clock_now,
+            step_labels: &self.step_labels,
         };
-        for (i, id) in PaneId::ALL.iter().enumerate() {
+        for (i, pane) in scene.panes.iter().enumerate() {
             let area = areas.panes[i];
-            if area.width == 0 || area.height == 0 {
-                continue;
-            }
-            let pane = panes::Frame {
-                focused: i == self.focus,
-                evictions: scene.notes[i].0,
-                lost: scene.notes[i].1,
-            };
-            match id {
-                PaneId::Throughput => panes::throughput::render(scene.throughput, &ctx, pane, frame, area),
-                PaneId::Latency => panes::latency::render(scene.latency, &ctx, pane, frame, area),
-                PaneId::Subscribers => {
-                    panes::subscribers::render(scene.subscribers, &ctx, scene.clock_now, pane, frame, area)
-                }
-                PaneId::Workers => panes::workers::render(scene.workers, &ctx, pane, frame, area),
-                PaneId::Events => panes::events::render(scene.events, &ctx, pane, frame, area),
+            if area.width > 0 && area.height > 0 {
+                pane.draw(&ctx, i == self.focus, frame, area);
             }
         }
         frame.render_widget(
@@ -496,27 +459,37 @@ impl App {
 /// A copy of everything the panes draw, taken when the display freezes.
 struct Frozen {
     header: HeaderView,
-    throughput: ThroughputView,
-    latency: LatencyView,
-    subscribers: SubscribersView,
-    workers: WorkersView,
-    events: EventsView,
+    /// In [`PaneId::ALL`] order.
+    panes: Vec<Box<dyn Drawn>>,
     fanout: Fanout,
     clock_now: Nanos,
-    notes: [(u32, u64); 5],
+    collector_lost: u64,
 }
 
-/// Borrowed views for one frame.
+/// Borrowed state for one frame.
 struct Scene<'a> {
     header: &'a HeaderView,
-    throughput: &'a ThroughputView,
-    latency: &'a LatencyView,
-    subscribers: &'a SubscribersView,
-    workers: &'a WorkersView,
-    events: &'a EventsView,
+    /// In [`PaneId::ALL`] order.
+    panes: Vec<&'a dyn Drawn>,
     fanout: &'a Fanout,
     clock_now: Nanos,
-    notes: [(u32, u64); 5],
+    collector_lost: u64,
+}
+
+/// Subscribes the five panes, in [`PaneId::ALL`] order.
+fn subscribe_panes(b: &Broadcaster, d: Delivery) -> Vec<Box<dyn Pane>> {
+    fn feed<V: PaneView>(b: &Broadcaster, d: Delivery) -> Box<dyn Pane> {
+        Box::new(Feed::new(b, V::ID.name(), d, V::default()))
+    }
+    let panes = vec![
+        feed::<ThroughputView>(b, d),
+        feed::<LatencyView>(b, d),
+        feed::<SubscribersView>(b, d),
+        feed::<WorkersView>(b, d),
+        feed::<EventsView>(b, d),
+    ];
+    debug_assert!(panes.iter().map(|p| p.id()).eq(PaneId::ALL));
+    panes
 }
 
 /// The screen's regions.
@@ -613,6 +586,7 @@ mod tests {
         assert_eq!(PANES.len(), PaneId::ALL.len());
         for (name, id) in PANES.iter().zip(PaneId::ALL) {
             assert_eq!(name.to_string(), format!("{id:?}").to_lowercase());
+            assert_eq!(*name, id.name());
         }
     }
 }

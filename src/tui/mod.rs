@@ -198,7 +198,12 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
     let clock = Clock::start();
     let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
     let collector = Collector::spawn(&broadcaster, run::collector_options(false))?;
-    let mut app = App::new(&broadcaster, opts.theme, Mode::Live { seed: opts.sim.seed });
+    let mut app = App::new(
+        &broadcaster,
+        collector.reader(),
+        opts.theme,
+        Mode::Live { seed: opts.sim.seed },
+    );
     app.set_step_labels(opts.step_labels.clone());
     let mut session = Session::new(
         &broadcaster,
@@ -281,7 +286,12 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
     let clock = Clock::manual();
     let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
     let collector = Collector::spawn(&broadcaster, run::collector_options(true))?;
-    let mut app = App::new(&broadcaster, opts.theme, Mode::Live { seed: opts.sim.seed });
+    let mut app = App::new(
+        &broadcaster,
+        collector.reader(),
+        opts.theme,
+        Mode::Live { seed: opts.sim.seed },
+    );
     app.set_step_labels(opts.step_labels.clone());
     let mut recording = opts.recording.clone();
     recording.delivery = Delivery::Wait;
@@ -373,6 +383,7 @@ pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme
     let length = recording.length();
     let mut app = App::new(
         &broadcaster,
+        collector.reader(),
         theme,
         Mode::Replay {
             seed: Some(recording.header.seed),

@@ -11,7 +11,8 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{Ctx, Fanout, block, has_room, title};
+use super::{Ctx, Fanout, PaneId, PaneView, block, has_room, title};
+use crate::collector::Snapshot;
 use crate::event::{Event, EventKind, EvictReason, LoadChange, Nanos, SubscriberId, WorkerId};
 use crate::format;
 use crate::tui::feed::View;
@@ -50,15 +51,16 @@ pub struct EventsView {
     pub log: VecDeque<(Nanos, Notable)>,
     /// Entries not yet taken by the loop (scenario steps to carry out, cast markers).
     fresh: VecDeque<(Nanos, Notable)>,
-    /// Workers that crashed and have not respawned (to tell restarts apart).
+    /// Workers that crashed and have not respawned (to tell restarts apart;
+    /// bounded by the pool's limit).
     crashed: Vec<WorkerId>,
-    /// Labels of scenario steps, if a scenario runs.
-    pub step_labels: Vec<String>,
     /// The settings as announced so far: a re-announcement of an unchanged
     /// setting (a recording starting, a pane resubscribing) is not news.
     settings: crate::collector::LoadSettings,
     queue_capacity: u32,
     auto_restart: Option<bool>,
+    /// Pipeline time of the newest setting announcement applied.
+    settings_at: Nanos,
 }
 
 impl EventsView {
@@ -99,10 +101,11 @@ impl EventsView {
 
 impl View for EventsView {
     fn apply(&mut self, ev: &Event) {
+        if let Some(n) = subscriber_notable(ev) {
+            self.push(ev.t, n);
+            return;
+        }
         let n = match ev.kind {
-            EventKind::SubscriberLagging { id, .. } => Notable::Lagging(id),
-            EventKind::SubscriberEvicted { id, reason, dropped } => Notable::Evicted { id, reason, dropped },
-            EventKind::SubscriberLeft { id } => Notable::Left(id),
             EventKind::WorkerStalled { worker } => Notable::Stalled(worker),
             EventKind::WorkerRecovered { worker } => Notable::Recovered(worker),
             EventKind::WorkerCrashed { worker, lost_request } => {
@@ -118,6 +121,7 @@ impl View for EventsView {
             }
             EventKind::WorkerStopped { worker } => Notable::Stopped(worker),
             EventKind::LoadChanged { change } => {
+                self.settings_at = ev.t;
                 if !self.is_news(change) || ev.t == 0 {
                     // The settings at start are in the header; log changes only.
                     return;
@@ -128,6 +132,32 @@ impl View for EventsView {
             _ => return,
         };
         self.push(ev.t, n);
+    }
+
+    /// What was lost is not logged; the settings it knows are brought up to
+    /// date, so their next announcement is not taken for news.
+    fn resync(&mut self, snapshot: &Snapshot) {
+        if snapshot.at >= self.settings_at {
+            self.settings = snapshot.load;
+            self.queue_capacity = snapshot.queue_capacity;
+        }
+    }
+}
+
+/// The broadcaster's announcements about its subscribers, as log entries.
+fn subscriber_notable(ev: &Event) -> Option<Notable> {
+    match ev.kind {
+        EventKind::SubscriberLagging { id, .. } => Some(Notable::Lagging(id)),
+        EventKind::SubscriberEvicted { id, reason, dropped } => Some(Notable::Evicted { id, reason, dropped }),
+        EventKind::SubscriberLeft { id } => Some(Notable::Left(id)),
+        _ => None,
+    }
+}
+
+impl PaneView for EventsView {
+    const ID: PaneId = PaneId::Events;
+    fn render(&self, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
+        render(self, ctx, pane, frame, area);
     }
 }
 
@@ -207,7 +237,7 @@ pub fn render(view: &EventsView, ctx: &Ctx, pane: super::Frame, frame: &mut Fram
             .iter()
             .take(inner.height as usize)
             .map(|(at, n)| {
-                let (text, style) = describe(n, ctx.fanout, &view.step_labels, t);
+                let (text, style) = describe(n, ctx.fanout, ctx.step_labels, t);
                 Line::from(vec![
                     Span::styled(format!("{} ", format::clock(*at)), t.dim()),
                     Span::styled(text, style),

@@ -1,13 +1,17 @@
-//! The header line: load settings as last announced on the stream, run
-//! state, seed and elapsed time.
+//! The header line: the load settings that are set, run state, seed and
+//! elapsed time. The header folds the settings from its own subscription
+//! like a pane, and takes them from the collector's snapshot when its stream
+//! lost events (see [`super::super::feed`]), so the rate and workers it shows
+//! are always the ones set. When the collector itself lost events, the
+//! header says so: every figure is then incomplete.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::collector::LoadSettings;
-use crate::event::{Event, EventKind, LoadChange, Nanos, ServiceDist};
+use crate::collector::{LoadSettings, Snapshot};
+use crate::event::{Event, EventKind, Nanos, ServiceDist};
 use crate::format;
 use crate::tui::feed::View;
 use crate::tui::theme::Theme;
@@ -16,7 +20,8 @@ use crate::tui::theme::Theme;
 pub struct HeaderView {
     pub load: LoadSettings,
     pub now: Nanos,
-    pub recording: bool,
+    /// Pipeline time of the newest setting change applied from the stream.
+    load_at: Nanos,
 }
 
 impl View for HeaderView {
@@ -24,9 +29,13 @@ impl View for HeaderView {
         self.now = self.now.max(ev.t);
         if let EventKind::LoadChanged { change } = ev.kind {
             self.load.apply(change);
-            if let LoadChange::Recording { on } = change {
-                self.recording = on;
-            }
+            self.load_at = ev.t;
+        }
+    }
+
+    fn resync(&mut self, snapshot: &Snapshot) {
+        if snapshot.at >= self.load_at {
+            self.load = snapshot.load;
         }
     }
 }
@@ -49,6 +58,8 @@ pub enum RunState {
 pub struct HeaderInfo {
     pub state: RunState,
     pub seed: Option<u64>,
+    /// Events the collector never saw (its figures are incomplete).
+    pub collector_lost: u64,
 }
 
 pub fn service_text(d: &ServiceDist) -> String {
@@ -118,8 +129,17 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
     ));
     segments.push((0, vec![Span::styled(state.0, state.1)]));
     // A replay shows the recording's own "recording on" events: not news here.
-    if view.recording && !matches!(info.state, RunState::Replay { .. }) {
+    if l.recording && !matches!(info.state, RunState::Replay { .. }) {
         segments.push((0, vec![Span::styled("● REC", theme.bad())]));
+    }
+    if info.collector_lost > 0 {
+        segments.push((
+            3,
+            vec![Span::styled(
+                format!("⚠ collector missed {} events", format::count(info.collector_lost)),
+                theme.warn(),
+            )],
+        ));
     }
     let right = match info.seed {
         Some(s) => format!("seed {s}  {} ", format::clock(view.now)),

@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{Ctx, HISTORY_S, block, has_room, sec, series, time_chart, title};
+use super::{Ctx, HISTORY_S, PaneId, PaneView, block, has_room, sec, series, time_chart, title};
 use crate::collector::LatencySummary;
 use crate::collector::window::{SecondRing, WindowedHistogram, latency_histogram};
 use crate::event::{Event, EventKind, Nanos};
@@ -79,6 +79,16 @@ impl View for LatencyView {
         self.merged_at = Some(self.now);
         self.window.merge_into(self.now, &mut self.merged);
         self.summary = LatencySummary::of(&self.merged);
+    }
+}
+
+/// A lossy stream still samples latency fairly (it loses whole stretches,
+/// not particular requests), so the view keeps its figures; the border says
+/// that the window holds a loss.
+impl PaneView for LatencyView {
+    const ID: PaneId = PaneId::Latency;
+    fn render(&self, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
+        render(self, ctx, pane, frame, area);
     }
 }
 

@@ -3,6 +3,10 @@
 //! borrows it. Rendering never panics on a tiny area: every size
 //! computation saturates, and a pane with no room for content shows its
 //! border alone.
+//!
+//! The app holds its panes as one collection of [`Pane`]s (a [`Feed`] of a
+//! [`PaneView`]): pumping, resynchronising, freezing and drawing iterate it,
+//! and a pane's border reports what its own feed lost ([`Frame`]).
 
 pub mod events;
 pub mod header;
@@ -11,14 +15,122 @@ pub mod subscribers;
 pub mod throughput;
 pub mod workers;
 
+use std::any::Any;
+
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Block;
 
+use super::feed::{Feed, Losses, Pumped, View};
+use super::theme::Theme;
 use crate::broadcast::{PublisherStats, SubscriberStats};
+use crate::collector::Snapshot;
 use crate::event::Nanos;
 
-use super::theme::Theme;
+/// The panes, in focus order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaneId {
+    Throughput,
+    Latency,
+    Subscribers,
+    Workers,
+    Events,
+}
+
+impl PaneId {
+    pub const ALL: [PaneId; 5] = [
+        PaneId::Throughput,
+        PaneId::Latency,
+        PaneId::Subscribers,
+        PaneId::Workers,
+        PaneId::Events,
+    ];
+
+    /// The name its subscription goes by (and a scenario's `focus` uses).
+    pub fn name(self) -> &'static str {
+        match self {
+            PaneId::Throughput => "throughput",
+            PaneId::Latency => "latency",
+            PaneId::Subscribers => "subscribers",
+            PaneId::Workers => "workers",
+            PaneId::Events => "events",
+        }
+    }
+}
+
+/// A view that is a pane: which one it is, and how it draws.
+pub trait PaneView: View + Clone + Default + 'static {
+    const ID: PaneId;
+    /// Draws the view; only borrows it.
+    fn render(&self, ctx: &Ctx, pane: Frame, frame: &mut ratatui::Frame, area: Rect);
+}
+
+/// Something the screen can draw as a pane: a live pane, or a frozen copy.
+pub trait Drawn {
+    fn draw(&self, ctx: &Ctx, focused: bool, frame: &mut ratatui::Frame, area: Rect);
+}
+
+/// A pane: its own subscription, the view it builds, and what it lost.
+pub trait Pane: Drawn {
+    fn id(&self) -> PaneId;
+    /// Drains its subscription; after a loss, resynchronises from `snapshot`.
+    fn pump(&mut self, snapshot: &Snapshot) -> Pumped;
+    /// Starts over with a fresh view on a fresh subscription.
+    fn reset(&mut self);
+    /// A copy of what it shows now, to draw while the display is frozen.
+    fn frozen(&self) -> Box<dyn Drawn>;
+    /// For the one thing the app asks of a particular pane (the Events
+    /// pane's fresh notables).
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// A pane's view and losses as they were when the display froze.
+struct Still<V> {
+    view: V,
+    losses: Losses,
+}
+
+fn frame_of(losses: &Losses, ctx: &Ctx, focused: bool) -> Frame {
+    Frame {
+        focused,
+        evictions: losses.evictions,
+        lost: losses.evicted_lost,
+        missed: losses.missed_within(ctx.window_s),
+    }
+}
+
+impl<V: PaneView> Drawn for Still<V> {
+    fn draw(&self, ctx: &Ctx, focused: bool, frame: &mut ratatui::Frame, area: Rect) {
+        self.view.render(ctx, frame_of(&self.losses, ctx, focused), frame, area);
+    }
+}
+
+impl<V: PaneView> Drawn for Feed<V> {
+    fn draw(&self, ctx: &Ctx, focused: bool, frame: &mut ratatui::Frame, area: Rect) {
+        self.view.render(ctx, frame_of(&self.losses, ctx, focused), frame, area);
+    }
+}
+
+impl<V: PaneView> Pane for Feed<V> {
+    fn id(&self) -> PaneId {
+        V::ID
+    }
+    fn pump(&mut self, snapshot: &Snapshot) -> Pumped {
+        Feed::pump(self, snapshot)
+    }
+    fn reset(&mut self) {
+        Feed::reset(self, V::default());
+    }
+    fn frozen(&self) -> Box<dyn Drawn> {
+        Box::new(Still {
+            view: self.view.clone(),
+            losses: self.losses.clone(),
+        })
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
 
 /// Chart time windows `t` cycles through, in seconds.
 pub use crate::session::scenario::WINDOWS_S;
@@ -53,6 +165,10 @@ pub struct Ctx<'a> {
     /// Chart window, seconds.
     pub window_s: u64,
     pub fanout: &'a Fanout,
+    /// The broadcaster's clock now (for "last rx").
+    pub clock_now: Nanos,
+    /// Labels of scenario steps, if a scenario runs.
+    pub step_labels: &'a [String],
 }
 
 /// How a pane's frame looks: focus, and its own subscription's health.
@@ -60,7 +176,10 @@ pub struct Ctx<'a> {
 pub struct Frame {
     pub focused: bool,
     pub evictions: u32,
+    /// Events lost to evictions.
     pub lost: u64,
+    /// Events its feed missed within the chart window.
+    pub missed: u64,
 }
 
 /// A pane's bordered block with its title, focus and eviction note.
@@ -70,15 +189,23 @@ pub fn block<'a>(mut title: Line<'a>, theme: Theme, frame: Frame) -> Block<'a> {
         title.spans.insert(0, Span::styled("▶", theme.border(true)));
     }
     let mut b = Block::bordered().border_style(theme.border(frame.focused)).title(title);
-    if frame.evictions > 0 {
-        b = b.title_bottom(Line::from(vec![Span::styled(
-            format!(
-                " evicted {}×, lost {} events, resubscribed ",
-                frame.evictions,
-                crate::format::count(frame.lost)
-            ),
-            theme.warn(),
-        )]));
+    // One note at the bottom; the ⚠ says it without colour too. An evicted
+    // pane's note counts what its evictions cost (and wears the ⚠ while a
+    // loss is in the window); otherwise a loss in the window is counted.
+    let note = if frame.evictions > 0 {
+        Some(format!(
+            " {}evicted {}×, lost {} events, resubscribed ",
+            if frame.missed > 0 { "⚠ " } else { "" },
+            frame.evictions,
+            crate::format::count(frame.lost)
+        ))
+    } else if frame.missed > 0 {
+        Some(format!(" ⚠ missed {} events ", crate::format::count(frame.missed)))
+    } else {
+        None
+    };
+    if let Some(note) = note {
+        b = b.title_bottom(Line::from(Span::styled(note, theme.warn())));
     }
     b
 }

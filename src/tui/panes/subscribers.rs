@@ -12,7 +12,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 
-use super::{Ctx, block, has_room, title};
+use super::{Ctx, PaneId, PaneView, block, has_room, title};
 use crate::broadcast::{SubscriberState, SubscriberStats};
 use crate::event::{Event, EventKind, Nanos, SubscriberId};
 use crate::format;
@@ -33,6 +33,13 @@ pub struct SubscribersView {
 impl View for SubscribersView {
     fn apply(&mut self, ev: &Event) {
         self.now = self.now.max(ev.t);
+        self.announced(ev);
+    }
+}
+
+impl SubscribersView {
+    /// Folds in the broadcaster's announcements about its subscribers.
+    fn announced(&mut self, ev: &Event) {
         match ev.kind {
             EventKind::SubscriberLagging { id, .. } => {
                 self.lagging_since.insert(id, ev.t);
@@ -46,6 +53,13 @@ impl View for SubscribersView {
             }
             _ => {}
         }
+    }
+}
+
+impl PaneView for SubscribersView {
+    const ID: PaneId = PaneId::Subscribers;
+    fn render(&self, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
+        render(self, ctx, pane, frame, area);
     }
 }
 
@@ -70,8 +84,9 @@ fn last_rx(s: &SubscriberStats, clock_now: Nanos) -> String {
     }
 }
 
-pub fn render(view: &SubscribersView, ctx: &Ctx, clock_now: Nanos, pane: super::Frame, frame: &mut Frame, area: Rect) {
+pub fn render(view: &SubscribersView, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
     let t = ctx.theme;
+    let clock_now = ctx.clock_now;
     let f = ctx.fanout;
     let live = f.subscribers.iter().filter(|s| !s.state.is_ended()).count();
     let evicted = if view.evictions_seen > 0 {

@@ -1,12 +1,18 @@
 //! Throughput: completed, failed and arriving requests per second, now and
 //! over the chart window, with the target rate marked.
+//!
+//! A second in which the pane's stream lost events is marked lossy: the
+//! chart leaves it out and the headline reads the second before, until a
+//! collector snapshot that holds the whole second replaces its counts with
+//! the collector's (the collector keeps the last minute's seconds).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{Ctx, HISTORY_S, block, has_room, sec, series, time_chart, title};
+use super::{Ctx, HISTORY_S, PaneId, PaneView, block, has_room, sec, series, time_chart, title};
+use crate::collector::Snapshot;
 use crate::collector::window::SecondRing;
 use crate::event::{Event, EventKind, LoadChange, Nanos, SECONDS};
 use crate::format;
@@ -18,6 +24,9 @@ pub struct Counts {
     pub succeeded: u64,
     pub failed: u64,
     pub rejected: u64,
+    /// The stream lost events in this second, and no snapshot has replaced
+    /// its counts yet.
+    pub lossy: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -28,6 +37,8 @@ pub struct ThroughputView {
     pub now: Nanos,
     pub rate: f64,
     pub burst: Option<f64>,
+    /// Pipeline time of the newest setting change applied from the stream.
+    load_at: Nanos,
 }
 
 impl Default for ThroughputView {
@@ -38,6 +49,7 @@ impl Default for ThroughputView {
             now: 0,
             rate: 0.0,
             burst: None,
+            load_at: 0,
         }
     }
 }
@@ -52,14 +64,58 @@ impl View for ThroughputView {
             EventKind::RequestCompleted { ok: false, .. } => self.secs.at(s).failed += 1,
             EventKind::RequestRejected { .. } => self.secs.at(s).rejected += 1,
             EventKind::LoadChanged { change } => match change {
-                LoadChange::Rate { per_s } => self.rate = per_s,
-                LoadChange::BurstStarted { factor, .. } => self.burst = Some(factor),
-                LoadChange::BurstEnded => self.burst = None,
+                LoadChange::Rate { per_s } => {
+                    self.rate = per_s;
+                    self.load_at = ev.t;
+                }
+                LoadChange::BurstStarted { factor, .. } => {
+                    self.burst = Some(factor);
+                    self.load_at = ev.t;
+                }
+                LoadChange::BurstEnded => {
+                    self.burst = None;
+                    self.load_at = ev.t;
+                }
                 _ => {}
             },
             _ => {}
         }
         *self.target_at.at(s) = self.target();
+    }
+
+    fn lost(&mut self, from: Nanos, to: Nanos) {
+        let last = sec(to);
+        for s in sec(from).max(last.saturating_sub(HISTORY_S as u64 - 1))..=last {
+            self.secs.at(s).lossy = true;
+        }
+    }
+
+    fn resync(&mut self, snapshot: &Snapshot) {
+        if snapshot.at >= self.load_at {
+            self.rate = snapshot.load.rate;
+            self.burst = snapshot.load.burst;
+            *self.target_at.at(sec(self.now)) = self.target();
+        }
+        // Seconds both the snapshot and this view have seen end.
+        let complete = sec(snapshot.at).min(sec(self.now));
+        for (s, c) in &snapshot.seconds {
+            if *s < complete && self.secs.get(*s).is_some_and(|mine| mine.lossy) {
+                *self.secs.at(*s) = Counts {
+                    arrived: c.arrived,
+                    succeeded: c.succeeded,
+                    failed: c.failed,
+                    rejected: c.rejected,
+                    lossy: false,
+                };
+            }
+        }
+    }
+}
+
+impl PaneView for ThroughputView {
+    const ID: PaneId = PaneId::Throughput;
+    fn render(&self, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
+        render(self, ctx, pane, frame, area);
     }
 }
 
@@ -69,8 +125,9 @@ impl ThroughputView {
         self.rate * self.burst.unwrap_or(1.0)
     }
 
-    /// Counts per second now: the last complete second, or the partial
-    /// first second scaled to a rate.
+    /// Counts per second now: the last complete second (the one before if
+    /// that one is lossy and the one before is not), or the partial first
+    /// second scaled to a rate.
     pub fn per_second(&self) -> (f64, f64, f64, f64) {
         let now_sec = sec(self.now);
         let f = |c: &Counts, scale: f64| {
@@ -88,7 +145,14 @@ impl ThroughputView {
                 _ => (0.0, 0.0, 0.0, 0.0),
             };
         }
-        self.secs.get(now_sec - 1).map_or((0.0, 0.0, 0.0, 0.0), |c| f(c, 1.0))
+        let last = match (
+            self.secs.get(now_sec - 1),
+            now_sec.checked_sub(2).and_then(|s| self.secs.get(s)),
+        ) {
+            (Some(c), Some(before)) if c.lossy && !before.lossy => Some(before),
+            (c, _) => c,
+        };
+        last.map_or((0.0, 0.0, 0.0, 0.0), |c| f(c, 1.0))
     }
 }
 
@@ -136,7 +200,12 @@ pub fn render(view: &ThroughputView, ctx: &Ctx, pane: super::Frame, frame: &mut 
         return;
     }
     let w = ctx.window_s;
-    let get = |f: fn(&Counts) -> u64| series(view.now, w, |s| view.secs.get(s).map(|c| f(c) as f64));
+    // Lossy seconds are left out: their counts are known to be short.
+    let get = |f: fn(&Counts) -> u64| {
+        series(view.now, w, |s| {
+            view.secs.get(s).filter(|c| !c.lossy).map(|c| f(c) as f64)
+        })
+    };
     let completed = get(|c| c.succeeded + c.failed);
     let failed_pts = get(|c| c.failed);
     let arrivals = get(|c| c.arrived);

@@ -1,12 +1,17 @@
 //! Workers: the pool's size, who is busy, each worker's completions and
 //! health (alive / stalled / crashed), and the pipeline queue's depth.
+//!
+//! After its stream lost events the view takes, from the collector's
+//! snapshot, the pool size, the queue's capacity and each worker's state
+//! and completions — for every worker it has heard nothing newer about.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{Ctx, block, has_room, title};
+use super::{Ctx, PaneId, PaneView, block, has_room, title};
+use crate::collector::{Snapshot, WorkerState};
 use crate::event::{Event, EventKind, LoadChange, Nanos};
 use crate::format;
 use crate::tui::feed::View;
@@ -32,6 +37,8 @@ pub struct WorkerCell {
     pub completed: u64,
     /// When the current health began.
     pub since: Nanos,
+    /// Pipeline time of the newest event about this worker.
+    pub seen_at: Nanos,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -41,6 +48,8 @@ pub struct WorkersView {
     pub queue_depth: u32,
     pub queue_capacity: u32,
     pub now: Nanos,
+    /// Pipeline time of the newest pool-size or queue announcement applied.
+    settings_at: Nanos,
 }
 
 impl WorkersView {
@@ -78,6 +87,11 @@ impl WorkersView {
 impl View for WorkersView {
     fn apply(&mut self, ev: &Event) {
         self.now = self.now.max(ev.t);
+        if let Some(w) = worker_of(&ev.kind)
+            && let Some(c) = self.cell(w)
+        {
+            c.seen_at = ev.t;
+        }
         match ev.kind {
             EventKind::WorkerSpawned { worker } => {
                 self.set_health(worker, ev.t, Health::Alive);
@@ -117,12 +131,68 @@ impl View for WorkersView {
             }
             EventKind::LoadChanged {
                 change: LoadChange::Workers { count },
-            } => self.pool = count,
+            } => {
+                self.pool = count;
+                self.settings_at = ev.t;
+            }
             EventKind::LoadChanged {
                 change: LoadChange::QueueCapacity { capacity },
-            } => self.queue_capacity = capacity,
+            } => {
+                self.queue_capacity = capacity;
+                self.settings_at = ev.t;
+            }
             _ => {}
         }
+    }
+
+    fn resync(&mut self, snapshot: &Snapshot) {
+        if snapshot.at >= self.settings_at {
+            self.pool = snapshot.load.workers;
+            self.queue_capacity = snapshot.queue_capacity;
+        }
+        for w in &snapshot.workers {
+            let Some(c) = self.cell(w.id) else { continue };
+            // Completions only grow: never count fewer than this view saw.
+            c.completed = c.completed.max(w.completed + w.failed);
+            if snapshot.at < c.seen_at {
+                continue; // this view heard of it since: that is newer
+            }
+            let health = match w.state {
+                WorkerState::Idle | WorkerState::Busy => Health::Alive,
+                WorkerState::Stalled => Health::Stalled,
+                WorkerState::Crashed => Health::Crashed,
+                WorkerState::Stopped => Health::Stopped,
+            };
+            *c = WorkerCell {
+                present: true,
+                busy: w.state == WorkerState::Busy,
+                health,
+                completed: c.completed,
+                since: w.since,
+                seen_at: snapshot.at,
+            };
+        }
+    }
+}
+
+/// The worker an event is about, if any.
+fn worker_of(kind: &EventKind) -> Option<u16> {
+    match *kind {
+        EventKind::WorkerSpawned { worker }
+        | EventKind::WorkerStopped { worker }
+        | EventKind::WorkerStalled { worker }
+        | EventKind::WorkerRecovered { worker }
+        | EventKind::WorkerCrashed { worker, .. }
+        | EventKind::RequestStarted { worker, .. }
+        | EventKind::RequestCompleted { worker, .. } => Some(worker),
+        _ => None,
+    }
+}
+
+impl PaneView for WorkersView {
+    const ID: PaneId = PaneId::Workers;
+    fn render(&self, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
+        render(self, ctx, pane, frame, area);
     }
 }
 
