@@ -27,7 +27,7 @@ use fantop::broadcast::{
     self, BroadcastConfig, Broadcaster, EvictionPolicy, Publisher, SubscribeOptions, SubscriberState, Subscription,
 };
 use fantop::clock::Clock;
-use fantop::collector::SnapshotReader;
+use fantop::collector::{CollectorOptions, Fold, SnapshotReader};
 use fantop::event::{Event, MILLIS, Nanos, SECONDS};
 use fantop::pipeline::{Action, Sim, SimConfig};
 use fantop::tui::app::{App, Effect, MIN_HEIGHT, MIN_WIDTH, Mode, PaneId, footer_line};
@@ -75,6 +75,9 @@ struct Setup {
     slow_subscriber: bool,
     /// Pump only once, after everything is published: the UI stalled.
     ui_stalled: bool,
+    /// Run a collector (its fold, polled after each chunk, publishing a
+    /// snapshot each time) and give the app its snapshots.
+    collector: bool,
 }
 
 impl Default for Setup {
@@ -86,6 +89,7 @@ impl Default for Setup {
             eviction: EvictionPolicy::default(),
             slow_subscriber: false,
             ui_stalled: false,
+            collector: false,
         }
     }
 }
@@ -98,6 +102,7 @@ struct Fixture {
     /// Dropping the publisher closes every subscriber (rows would read CLOSED).
     publisher: Publisher,
     _slow: Option<Subscription>,
+    _collector: Option<Fold>,
 }
 
 /// The fixture's stream at [`RATE`], generated once per test binary.
@@ -162,7 +167,11 @@ fn fixture(setup: Setup) -> Fixture {
         ..Default::default()
     };
     let (mut publisher, broadcaster) = broadcast::channel(config, clock.clone());
-    let mut app = App::new(&broadcaster, SnapshotReader::default(), setup.theme, setup.mode.clone());
+    let mut collector = setup
+        .collector
+        .then(|| Fold::new(&broadcaster, CollectorOptions::default().subscribe));
+    let snapshots = collector.as_ref().map_or_else(SnapshotReader::default, Fold::reader);
+    let mut app = App::new(&broadcaster, snapshots, setup.theme, setup.mode.clone());
     let slow = setup
         .slow_subscriber
         .then(|| broadcaster.subscribe_with(SubscribeOptions::new("slow-1").capacity(256)));
@@ -177,6 +186,10 @@ fn fixture(setup: Setup) -> Fixture {
     for chunk in events.chunks(if setup.ui_stalled { usize::MAX } else { PUMP_EVERY }) {
         chunk.iter().for_each(|e| publisher.publish(*e));
         publisher.flush();
+        if let Some(c) = &mut collector {
+            c.poll().expect("the stream is open");
+            c.publish();
+        }
         if !setup.ui_stalled {
             app.pump();
         }
@@ -199,6 +212,7 @@ fn fixture(setup: Setup) -> Fixture {
         clock,
         publisher,
         _slow: slow,
+        _collector: collector,
     }
 }
 
@@ -1067,4 +1081,147 @@ fn footer_fits_every_width_and_always_offers_help() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Panes recover the truth
+// ---------------------------------------------------------------------------
+
+/// The header row and the Workers pane's title row of a 120x36 screen.
+fn header_and_workers_title(t: &Terminal<TestBackend>) -> (String, String) {
+    let rows = rows(t);
+    let title = rows
+        .iter()
+        .find(|r| r.contains(" Workers "))
+        .expect("a Workers pane")
+        .clone();
+    (rows[0].clone(), title)
+}
+
+/// A UI that keeps up shows no loss flag in any border.
+#[test]
+fn a_pane_with_no_loss_shows_no_flag() {
+    let fx = live();
+    let screen = text(&draw(&fx.app, 120, 36));
+    assert!(!screen.contains("⚠ missed") && !screen.contains('⚠'), "{screen}");
+}
+
+/// A stalled UI whose panes lost the oldest events (the settings
+/// announcements among them) shows, once resynchronised from the collector's
+/// snapshot, the same header and Workers title as a UI that kept up, and
+/// its borders flag the loss.
+#[test]
+fn panes_that_lost_events_resync_to_the_snapshots_settings() {
+    let kept_up = live();
+    let stalled = fixture(Setup {
+        ui_stalled: true,
+        collector: true,
+        ..Setup::default()
+    });
+    let panes_dropped = stalled
+        .broadcaster
+        .stats()
+        .iter()
+        .filter(|s| s.name != "collector" && s.dropped > 0)
+        .count();
+    assert_eq!(panes_dropped, 6, "the header and every pane lost events");
+    let (want, got) = (draw(&kept_up.app, 120, 36), draw(&stalled.app, 120, 36));
+    let (header, workers) = header_and_workers_title(&got);
+    assert!(header.contains("rate 2,500/s  workers 10"), "{header}");
+    assert_eq!((header, workers), header_and_workers_title(&want));
+    assert!(text(&got).contains("⚠ missed "), "{}", text(&got));
+}
+
+/// Seconds a stalled Throughput pane lost events in are replaced by the
+/// collector's counts: its figures and chart read as if it had kept up, and
+/// only its border differs (it flags the loss).
+#[test]
+fn throughput_seconds_with_a_loss_take_the_collectors_counts() {
+    let mut kept_up = live();
+    let mut stalled = fixture(Setup {
+        ui_stalled: true,
+        collector: true,
+        ..Setup::default()
+    });
+    zoomed(&mut kept_up, PaneId::Throughput);
+    zoomed(&mut stalled, PaneId::Throughput);
+    let (want, got) = (rows(&draw(&kept_up.app, 120, 36)), rows(&draw(&stalled.app, 120, 36)));
+    // Between the header and the bottom border.
+    assert_eq!(got[1..34], want[1..34]);
+    assert!(got[34].contains("⚠ missed "), "{}", got[34]);
+}
+
+/// The TUI at `--rate 1000000 --workers 8`, on the real pipeline stepped in
+/// 25 ms of simulated time, with the collector polled at each step and the
+/// panes pumped once per 50 ms frame (they cannot keep up: a frame brings
+/// about 115,000 events to their 65,536-event queues): the header shows the
+/// rate and workers set, the Workers title 8 workers, and borders the loss.
+#[test]
+fn at_a_million_requests_per_second_the_screen_shows_what_is_set() {
+    use fantop::pipeline::{Pace, PipelineOptions, Stepper};
+    let clock = Clock::manual();
+    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
+    let mut collector = Fold::new(&broadcaster, CollectorOptions::default().subscribe);
+    let mut app = App::new(&broadcaster, collector.reader(), Theme::MONO, Mode::Live { seed: 14 });
+    let sim = SimConfig {
+        seed: 14,
+        rate: 1_000_000.0,
+        workers: 8,
+        ..SimConfig::default()
+    };
+    let mut stepper = Stepper::new(PipelineOptions::new(sim, Pace::Fast), publisher, clock.clone(), None);
+    for step in 1..=48u64 {
+        let t = step * 25 * MILLIS;
+        clock.set(t);
+        stepper.advance(t);
+        stepper.flush();
+        collector.poll().expect("the stream is open");
+        if step % 10 == 0 {
+            collector.publish();
+        }
+        if step % 2 == 0 {
+            app.pump();
+        }
+    }
+    let panes_dropped = broadcaster.stats().iter().filter(|s| s.dropped > 0).count();
+    assert_eq!(panes_dropped, 6, "the header and every pane fell behind");
+    let t = draw(&app, 120, 36);
+    let (header, workers) = header_and_workers_title(&t);
+    assert!(header.contains("rate 1,000,000/s  workers 8"), "{header}");
+    assert!(!header.contains("collector missed"), "{header}");
+    assert!(workers.contains(" Workers 8 (8 busy)"), "{workers}");
+    assert!(text(&t).contains("⚠ missed "), "{}", text(&t));
+}
+
+/// When the collector itself lost events (it fell a full queue behind), the
+/// header says how many: every figure is then incomplete.
+#[test]
+fn header_says_when_the_collector_lost_events() {
+    let (mut publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), Clock::manual());
+    let mut collector = Fold::new(&broadcaster, CollectorOptions::default().subscribe);
+    let mut app = App::new(&broadcaster, collector.reader(), Theme::MONO, Mode::Live { seed: SEED });
+    let mut sim = Sim::new(SimConfig {
+        seed: SEED,
+        rate: 200_000.0,
+        ..Default::default()
+    });
+    let mut events = Vec::new();
+    sim.advance_until(SECONDS, &mut events);
+    assert!(
+        events.len() > broadcast::DEFAULT_RING_CAPACITY,
+        "{} events",
+        events.len()
+    );
+    publisher.publish_all(&events);
+    publisher.flush();
+    collector.poll().expect("the stream is open");
+    collector.publish();
+    app.pump();
+    let lost = collector.reader().load().lost_events;
+    assert!(lost > 0);
+    let header = rows(&draw(&app, 200, 36))[0].clone();
+    assert!(
+        header.contains(&format!("⚠ collector missed {} events", fantop::format::count(lost))),
+        "{header}"
+    );
 }

@@ -132,7 +132,10 @@ impl Metrics {
                 self.queue_capacity = capacity;
                 self.queue_max_depth = self.queue_max_depth.max(peak).max(depth);
             }
-            EventKind::LoadChanged { change } => self.apply_load(change),
+            EventKind::LoadChanged { change } => {
+                self.apply_load(change);
+                self.bucket(sec).target = self.target();
+            }
             EventKind::WorkerHeartbeat { .. }
             | EventKind::ScenarioStep { .. }
             | EventKind::SubscriberJoined { .. }
@@ -140,6 +143,11 @@ impl Metrics {
             | EventKind::SubscriberEvicted { .. }
             | EventKind::SubscriberLeft { .. } => {}
         }
+    }
+
+    /// The target arrival rate now: rate × burst factor.
+    fn target(&self) -> f64 {
+        self.load.rate * self.load.burst.unwrap_or(1.0)
     }
 
     fn apply_load(&mut self, change: LoadChange) {
@@ -154,8 +162,15 @@ impl Metrics {
         self.lost_events += n;
     }
 
+    /// The bucket of second `sec`; a new one starts at the current target.
     fn bucket(&mut self, sec: u64) -> &mut SecondCounts {
-        self.buckets.at(sec)
+        let target = self.target();
+        let held = self.buckets.get(sec).is_some();
+        let b = self.buckets.at(sec);
+        if !held {
+            b.target = target;
+        }
+        b
     }
 
     fn set_health(&mut self, id: WorkerId, t: Nanos, state: WorkerState) {
@@ -351,6 +366,7 @@ pub(crate) mod tests {
             succeeded,
             failed,
             rejected,
+            target: 0.0,
         };
         assert_eq!(s.seconds, vec![(0, second(4, 1, 0, 1)), (1, second(0, 1, 1, 0))]);
         assert_eq!((s.workers[1].since, s.workers[0].since), (2 * SECONDS, 0));

@@ -30,12 +30,15 @@ impl Totals {
 }
 
 /// Request counts within one second of pipeline time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct SecondCounts {
     pub arrived: u64,
     pub succeeded: u64,
     pub failed: u64,
     pub rejected: u64,
+    /// The target arrival rate (rate × burst factor) as of the second's
+    /// last event, requests/s.
+    pub target: f64,
 }
 
 /// Per-second rates over one window.

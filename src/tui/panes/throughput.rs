@@ -3,8 +3,9 @@
 //!
 //! A second in which the pane's stream lost events is marked lossy: the
 //! chart leaves it out and the headline reads the second before, until a
-//! collector snapshot that holds the whole second replaces its counts with
-//! the collector's (the collector keeps the last minute's seconds).
+//! collector snapshot that holds the whole second replaces its counts and
+//! target with the collector's (the collector keeps the last minute's
+//! seconds).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -107,6 +108,7 @@ impl View for ThroughputView {
                     rejected: c.rejected,
                     lossy: false,
                 };
+                *self.target_at.at(*s) = c.target;
             }
         }
     }
