@@ -145,15 +145,14 @@ impl App {
         let snapshot = self.snapshots.load();
         let mut n = usize::from(snapshot.lost_events != self.collector_lost);
         self.collector_lost = snapshot.lost_events;
-        let mut closed = true;
-        let pumped = std::iter::once(self.header.pump(&snapshot))
-            .chain(self.panes.iter_mut().map(|p| p.pump(&snapshot)))
-            .collect::<Vec<_>>();
-        for p in pumped {
+        let (mut closed, mut evicted) = (true, false);
+        let header = self.header.pump(&snapshot);
+        for p in std::iter::once(header).chain(self.panes.iter_mut().map(|p| p.pump(&snapshot))) {
             n += p.changed;
             closed &= p.closed;
-            self.resubscribed |= p.evicted;
+            evicted |= p.evicted;
         }
+        self.resubscribed |= evicted;
         self.ended = closed;
         self.refresh_fanout();
         if self.flash.as_ref().is_some_and(|(_, at)| at.elapsed() > FLASH_FOR) {
@@ -293,11 +292,11 @@ impl App {
                 Effect::Redraw
             }
             Command::FocusNext => {
-                self.focus = (self.focus + 1) % PaneId::ALL.len();
+                self.focus = (self.focus + 1) % self.panes.len();
                 Effect::Redraw
             }
             Command::FocusPrev => {
-                self.focus = (self.focus + PaneId::ALL.len() - 1) % PaneId::ALL.len();
+                self.focus = (self.focus + self.panes.len() - 1) % self.panes.len();
                 Effect::Redraw
             }
             Command::ToggleZoom => {
@@ -329,7 +328,7 @@ impl App {
     }
 
     pub fn focused(&self) -> PaneId {
-        PaneId::ALL[self.focus]
+        self.panes[self.focus.min(self.panes.len() - 1)].id()
     }
 
     /// Where everything goes on a screen of `area`.
@@ -341,9 +340,11 @@ impl App {
             Constraint::Length(1),
         ])
         .areas(area);
-        let mut panes = [Rect::default(); 5];
+        let mut panes = [Rect::default(); PaneId::ALL.len()];
         if self.zoom {
-            panes[self.focus] = body;
+            if let Some(p) = panes.get_mut(self.focus) {
+                *p = body;
+            }
         } else {
             // The Subscribers pane gets a row per subscriber (up to 11) but
             // at most 40% of the height; the charts get 40%.

@@ -134,8 +134,9 @@ impl<V: PaneView> Pane for Feed<V> {
 
 /// Chart time windows `t` cycles through, in seconds.
 pub use crate::session::scenario::WINDOWS_S;
-/// Seconds of history a pane keeps (the longest window, plus the current second).
-pub const HISTORY_S: usize = 301;
+/// Seconds of history a pane keeps (the longest window, plus the current
+/// second): the span of a feed's record of losses too.
+pub const HISTORY_S: usize = super::feed::LOSS_HISTORY_S;
 
 /// The fan-out's health, read once per frame from the broadcaster's
 /// counters (not from the stream: the stream cannot carry its own counts).
