@@ -197,3 +197,83 @@ impl<V: View> Feed<V> {
 fn subscribe(b: &Broadcaster, name: &str, delivery: Delivery) -> Subscription {
     b.subscribe_with(SubscribeOptions::new(name).capacity(PANE_CAPACITY).delivery(delivery))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broadcast::{self, BroadcastConfig};
+    use crate::clock::Clock;
+    use crate::event::EventKind;
+
+    /// Counts what it is told.
+    #[derive(Default)]
+    struct Probe {
+        applied: u64,
+        losses: Vec<(Nanos, Nanos)>,
+        resynced_at: Vec<Nanos>,
+    }
+
+    impl View for Probe {
+        fn apply(&mut self, _: &Event) {
+            self.applied += 1;
+        }
+        fn lost(&mut self, from: Nanos, to: Nanos) {
+            self.losses.push((from, to));
+        }
+        fn resync(&mut self, snapshot: &Snapshot) {
+            self.resynced_at.push(snapshot.at);
+        }
+    }
+
+    fn snapshot(at: Nanos) -> Snapshot {
+        Snapshot {
+            at,
+            events: 1,
+            ..Snapshot::default()
+        }
+    }
+
+    /// Publishes `n` arrivals at t = 1 ..= n ns.
+    fn publish(publisher: &mut broadcast::Publisher, n: u64) {
+        for id in 1..=n {
+            publisher.publish(Event::new(id, EventKind::RequestArrived { id }));
+        }
+        publisher.flush();
+    }
+
+    /// A feed that lost events resynchronises at every pump until it has
+    /// applied a snapshot at least as new as the newest event it had seen
+    /// when it noticed the loss; the loss shows in its record for the window.
+    #[test]
+    fn a_feed_resyncs_after_a_loss_until_a_snapshot_covers_it() {
+        let (mut publisher, b) = broadcast::channel(BroadcastConfig::default(), Clock::manual());
+        let mut feed = Feed::new(&b, "probe", Delivery::Drop, Probe::default());
+        let n = PANE_CAPACITY as u64 + 10_000;
+        publish(&mut publisher, n);
+        let p = feed.pump(&Snapshot::default());
+        assert!(p.lost >= 10_000, "{p:?}");
+        assert_eq!(feed.view.losses, vec![(0, n)]);
+        // No published snapshot yet: nothing to resync from.
+        assert!(feed.view.resynced_at.is_empty());
+        feed.pump(&snapshot(n - 1));
+        feed.pump(&snapshot(n - 1));
+        feed.pump(&snapshot(n));
+        feed.pump(&snapshot(n + 1));
+        assert_eq!(feed.view.resynced_at, vec![n - 1, n - 1, n]);
+        assert_eq!(feed.losses.missed_within(1), p.lost);
+    }
+
+    /// A feed that keeps up never resynchronises and records no loss.
+    #[test]
+    fn a_feed_without_loss_never_resyncs() {
+        let (mut publisher, b) = broadcast::channel(BroadcastConfig::default(), Clock::manual());
+        let mut feed = Feed::new(&b, "probe", Delivery::Drop, Probe::default());
+        for _ in 0..3 {
+            publish(&mut publisher, 1_000);
+            let p = feed.pump(&snapshot(0));
+            assert_eq!(p.lost, 0);
+        }
+        assert!(feed.view.losses.is_empty() && feed.view.resynced_at.is_empty());
+        assert_eq!(feed.losses.missed_within(300), 0);
+    }
+}

@@ -282,3 +282,56 @@ pub fn render(view: &WorkersView, ctx: &Ctx, pane: super::Frame, frame: &mut Fra
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::{LoadSettings, WorkerStats};
+    use crate::event::SECONDS;
+
+    /// A resync takes the pool, the queue's capacity and each worker's state
+    /// from the snapshot, except for a worker the view heard of after the
+    /// snapshot was taken.
+    #[test]
+    fn resync_keeps_what_the_view_heard_after_the_snapshot() {
+        let mut v = WorkersView::default();
+        let crash = EventKind::WorkerCrashed {
+            worker: 1,
+            lost_request: None,
+        };
+        v.apply(&Event::new(5 * SECONDS, crash));
+        let snapshot = Snapshot {
+            at: 4 * SECONDS,
+            events: 1,
+            load: LoadSettings {
+                workers: 2,
+                ..LoadSettings::default()
+            },
+            workers: vec![
+                WorkerStats {
+                    id: 0,
+                    completed: 7,
+                    failed: 1,
+                    state: WorkerState::Stalled,
+                    since: 3 * SECONDS,
+                },
+                WorkerStats {
+                    id: 1,
+                    state: WorkerState::Busy,
+                    ..WorkerStats::default()
+                },
+            ],
+            queue_capacity: 100,
+            ..Snapshot::default()
+        };
+        v.resync(&snapshot);
+        let w0 = v.cells[0];
+        assert_eq!(
+            (w0.present, w0.health, w0.completed, w0.since),
+            (true, Health::Stalled, 8, 3 * SECONDS)
+        );
+        assert_eq!(v.cells[1].health, Health::Crashed);
+        assert_eq!((v.pool, v.queue_capacity), (2, 100));
+        assert_eq!(v.counts(), (1, 0));
+    }
+}
