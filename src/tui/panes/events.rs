@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{Ctx, Fanout, PaneId, PaneView, block, has_room, title};
-use crate::collector::Snapshot;
+use crate::collector::{LoadSettings, Snapshot};
 use crate::event::{Event, EventKind, EvictReason, LoadChange, Nanos, SubscriberId, WorkerId};
 use crate::format;
 use crate::tui::feed::View;
@@ -56,11 +56,14 @@ pub struct EventsView {
     crashed: Vec<WorkerId>,
     /// The settings as announced so far: a re-announcement of an unchanged
     /// setting (a recording starting, a pane resubscribing) is not news.
-    settings: crate::collector::LoadSettings,
+    settings: LoadSettings,
     queue_capacity: u32,
     auto_restart: Option<bool>,
     /// Pipeline time of the newest setting announcement applied.
     settings_at: Nanos,
+    /// `settings` holds what was set (it saw or resynchronised them), so a
+    /// difference from a snapshot's is a change it missed.
+    settings_known: bool,
 }
 
 impl EventsView {
@@ -122,6 +125,7 @@ impl View for EventsView {
             EventKind::WorkerStopped { worker } => Notable::Stopped(worker),
             EventKind::LoadChanged { change } => {
                 self.settings_at = ev.t;
+                self.settings_known = true;
                 if !self.is_news(change) || ev.t == 0 {
                     // The settings at start are in the header; log changes only.
                     return;
@@ -134,14 +138,59 @@ impl View for EventsView {
         self.push(ev.t, n);
     }
 
-    /// What was lost is not logged; the settings it knows are brought up to
-    /// date, so their next announcement is not taken for news.
+    /// Faults and the like that were lost stay lost (the border says so);
+    /// a setting change that was lost is logged late, at the snapshot's
+    /// time, and the settings it knows are brought up to date, so their next
+    /// announcement is not taken for news.
     fn resync(&mut self, snapshot: &Snapshot) {
-        if snapshot.at >= self.settings_at {
-            self.settings = snapshot.load;
-            self.queue_capacity = snapshot.queue_capacity;
+        if snapshot.at < self.settings_at {
+            return;
         }
+        if self.settings_known {
+            for change in missed_changes(&self.settings, self.queue_capacity, snapshot) {
+                self.push(snapshot.at, Notable::Load(change));
+            }
+        }
+        self.settings = snapshot.load;
+        self.queue_capacity = snapshot.queue_capacity;
+        self.settings_known = true;
     }
+}
+
+/// The setting changes that take `known` (and the queue's `capacity`) to
+/// the snapshot's. A setting never known (zero, none) is not a change.
+fn missed_changes(known: &LoadSettings, capacity: u32, snapshot: &Snapshot) -> Vec<LoadChange> {
+    let now = &snapshot.load;
+    let mut out = Vec::new();
+    if now.rate != known.rate && known.rate > 0.0 {
+        out.push(LoadChange::Rate { per_s: now.rate });
+    }
+    if now.workers != known.workers && known.workers > 0 {
+        out.push(LoadChange::Workers { count: now.workers });
+    }
+    if let (Some(dist), Some(_)) = (now.service, known.service)
+        && now.service != known.service
+    {
+        out.push(LoadChange::Service { dist });
+    }
+    if now.error_rate != known.error_rate {
+        out.push(LoadChange::ErrorRate {
+            fraction: now.error_rate,
+        });
+    }
+    if now.paused != known.paused {
+        out.push(if now.paused {
+            LoadChange::Paused
+        } else {
+            LoadChange::Resumed
+        });
+    }
+    if snapshot.queue_capacity != capacity && capacity > 0 {
+        out.push(LoadChange::QueueCapacity {
+            capacity: snapshot.queue_capacity,
+        });
+    }
+    out
 }
 
 /// The broadcaster's announcements about its subscribers, as log entries.
@@ -246,4 +295,49 @@ pub fn render(view: &EventsView, ctx: &Ctx, pane: super::Frame, frame: &mut Fram
             .collect()
     };
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::SECONDS;
+
+    fn load(t: Nanos, change: LoadChange) -> Event {
+        Event::new(t, EventKind::LoadChanged { change })
+    }
+
+    /// A setting change the pane's stream lost is logged late, from the
+    /// snapshot; the settings a run starts with are not news, and a
+    /// snapshot older than what the pane saw changes nothing.
+    #[test]
+    fn a_lost_setting_change_is_logged_from_the_snapshot() {
+        let mut started_blind = EventsView::default();
+        let mut snapshot = Snapshot {
+            at: 3 * SECONDS,
+            events: 1,
+            load: LoadSettings {
+                rate: 2_500.0,
+                workers: 8,
+                ..LoadSettings::default()
+            },
+            ..Snapshot::default()
+        };
+        started_blind.resync(&snapshot);
+        assert!(started_blind.log.is_empty(), "{:?}", started_blind.log);
+
+        let mut v = EventsView::default();
+        v.apply(&load(0, LoadChange::Rate { per_s: 2_000.0 }));
+        v.apply(&load(0, LoadChange::Workers { count: 8 }));
+        v.apply(&load(4 * SECONDS, LoadChange::Workers { count: 8 }));
+        v.resync(&snapshot);
+        assert!(v.log.is_empty(), "an older snapshot is not news: {:?}", v.log);
+        snapshot.at = 5 * SECONDS;
+        v.resync(&snapshot);
+        v.resync(&snapshot);
+        let log: Vec<_> = v.log.iter().copied().collect();
+        assert_eq!(
+            log,
+            vec![(5 * SECONDS, Notable::Load(LoadChange::Rate { per_s: 2_500.0 }))]
+        );
+    }
 }
