@@ -71,10 +71,10 @@ fn imports(module: &Module, text: &str, known: &BTreeMap<Module, PathBuf>) -> BT
         while let Some(i) = rest.find("crate::") {
             let before = rest[..i].chars().last();
             let after = &rest[i + "crate::".len()..];
-            if before.is_none_or(|c| !(c.is_alphanumeric() || c == '_')) {
-                if let Some(m) = resolve(&segments(after), known) {
-                    out.insert(m);
-                }
+            if before.is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+                && let Some(m) = resolve(&segments(after), known)
+            {
+                out.insert(m);
             }
             rest = after;
         }
