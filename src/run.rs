@@ -363,9 +363,17 @@ impl Stack {
     /// Tears the run down in order (see the module doc): the source stops,
     /// `panes` (whatever holds the UI's subscriptions, or `()`) are dropped,
     /// the session finishes, the collector joins.
+    ///
+    /// A replay's panes go first: they subscribe losslessly (`Wait`), so a
+    /// player in the middle of a catch-up may be waiting for them.
     pub fn finish<P>(mut self, session: &mut Session, panes: P) -> Finished {
-        self.stop_source();
-        drop(panes);
+        if matches!(self.source, Source::Player(_)) {
+            drop(panes);
+            self.stop_source();
+        } else {
+            self.stop_source();
+            drop(panes);
+        }
         let elapsed = self.started.elapsed();
         let notes = session.finish();
         let collector = self.collector.lock().ok().and_then(|mut c| c.take());
