@@ -345,3 +345,29 @@ fn a_replay_of_a_recording_started_mid_run_starts_at_its_first_event() {
     assert!(finished.snapshot.events > 0, "the first events were played at once");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// In real time the pipeline thread hands app-level steps to the headless
+/// loop's session: each is carried out once, stamped with its step's time.
+#[test]
+fn real_time_headless_carries_out_app_steps_once_at_their_time() {
+    let dir = temp_dir("real-time");
+    let file = dir.join("s.toml");
+    std::fs::write(
+        &file,
+        "[[step]]\nat = \"200ms\"\naction = \"slow_subscriber\"\n\
+         [[step]]\nat = \"300ms\"\naction = \"remove_slow_subscriber\"\n\
+         [[step]]\nat = \"600ms\"\naction = \"end\"\n",
+    )
+    .unwrap();
+    let out = fantop(
+        &["--headless", "--scenario", file.to_str().unwrap(), "--seed", "1"],
+        &dir,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let slow = v["slow_subscribers"].as_array().unwrap();
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!(slow[0]["name"], "slow-1");
+    assert_eq!(slow[0]["added_s"], 0.2);
+    assert_eq!(slow[0]["removed_s"], 0.3);
+    std::fs::remove_dir_all(&dir).ok();
+}

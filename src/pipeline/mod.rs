@@ -23,9 +23,9 @@
 //! - the pipeline thread sends it on [`PipelineOptions::steps_tx`]. In `Fast`
 //!   pace it then waits until the receiver has dropped the [`StepDue`] (and
 //!   applies the actions sent meanwhile) before it publishes anything more;
-//!   in `RealTime` it goes on (the wall clock does not wait either). The
-//!   sender blocks while the channel is full, so its bound (chosen by the
-//!   caller) must be drained, or the receiver dropped, before a join.
+//!   in `RealTime` it goes on (the wall clock does not wait either), waiting
+//!   only while the channel (bounded by the caller) is full, and never past
+//!   a `Stop`.
 //!
 //! Shutdown: at the end of the duration, a `Stop` action, or when the
 //! [`Pipeline`] is dropped, arrivals halt where they are; requests still
@@ -40,7 +40,7 @@ pub mod model;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
 pub use control::{Action, Control, ControlError};
 pub use model::{Sim, SimConfig, Sink, WorkerReport};
@@ -296,7 +296,19 @@ impl Stepper {
                 // What the session asked for while applying it comes first.
                 self.take_actions();
             } else {
-                let _ = tx.send(due);
+                // Wait while the channel is full, but never past a stop.
+                let tx = tx.clone();
+                let mut due = due;
+                loop {
+                    match tx.send_timeout(due, self.tick) {
+                        Ok(()) | Err(SendTimeoutError::Disconnected(_)) => break,
+                        Err(SendTimeoutError::Timeout(d)) => due = d,
+                    }
+                    self.take_actions();
+                    if self.stopped {
+                        return;
+                    }
+                }
             }
         }
     }
