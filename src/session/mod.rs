@@ -74,6 +74,9 @@ pub struct SessionOptions {
     pub virtual_time: bool,
 }
 
+/// Most slow subscribers the session remembers for the summary.
+pub const MAX_SLOW_LIVES: usize = 1024;
+
 /// What the session asks the display to do. Applied by the TUI; a headless
 /// run ignores them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,8 +110,8 @@ pub struct Session {
     recording: RecordingSetup,
     delivery: Delivery,
     steps: Vec<StepAction>,
-    /// Every slow subscriber added, in order (bounded by how many a run
-    /// adds; each `add` beyond [`slow::MAX_SLOW`] live is refused).
+    /// Slow subscribers added, in order: at most [`MAX_SLOW_LIVES`] (the
+    /// oldest ended ones are forgotten first).
     slow_lives: Vec<SlowLife>,
     cast: Option<(Rc<RefCell<Cast>>, PathBuf)>,
     /// Recordings finished so far.
@@ -219,6 +222,14 @@ impl Session {
     /// Adds a slow subscriber at simulated time `now`; returns its name.
     pub fn add_slow_subscriber(&mut self, now: Nanos, announce: &mut dyn FnMut(Action)) -> Result<String, String> {
         let name = self.slow.add()?;
+        if self.slow_lives.len() >= MAX_SLOW_LIVES
+            && let Some(i) = self
+                .slow_lives
+                .iter()
+                .position(|l| l.removed.is_some() || l.evicted.is_some())
+        {
+            self.slow_lives.remove(i);
+        }
         self.slow_lives.push(SlowLife {
             name: name.clone(),
             added: now,
