@@ -19,8 +19,10 @@
 //! - [`collector`]: the single owner of aggregate metrics; hands out
 //!   immutable snapshots.
 //! - [`session`]: what a run does besides computing: recordings, replay,
-//!   scenarios, casts, slow subscribers, the JSON summary.
-//! - [`run`]: builds and tears down one run's stack.
+//!   scenarios, casts, slow subscribers, the JSON summary — and the one
+//!   `Session` per run that owns those side effects.
+//! - [`run`]: the `Stack` every run is built from (clock, broadcaster,
+//!   collector, source) and torn down in order; the headless runs.
 //! - [`tui`]: the terminal monitor.
 //! - [`bench`]: `fantop bench` and the baselines it measures against.
 //!

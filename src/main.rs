@@ -13,9 +13,10 @@ use fantop::cli::{Cli, Command, ReplayArgs};
 use fantop::format;
 use fantop::pipeline::SimConfig;
 use fantop::run::{self, HeadlessOptions};
+use fantop::session::RecordingSetup;
 use fantop::session::record::{Recording, ScenarioInfo};
-use fantop::session::scenario::{self, Scenario};
-use fantop::tui::{self, Exit, MonitorOptions, Outcome, RecordingSetup, theme::Theme};
+use fantop::session::scenario::{self, Scenario, StepAction};
+use fantop::tui::{self, Exit, MonitorOptions, Outcome, theme::Theme};
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
@@ -123,21 +124,14 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
             scenario: info,
         })?;
         writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&r.summary)?)?;
-        for rec in &r.recordings {
-            let _ = writeln!(
-                std::io::stderr(),
-                "fantop: recorded {} events to {}{}",
-                format::count(rec.events),
-                rec.path.display(),
-                if rec.missed > 0 {
-                    format!(" ({} missed, marked as gaps)", rec.missed)
-                } else {
-                    String::new()
-                }
-            );
+        // Stdout holds only the JSON; the notes (files written, evictions) go to stderr.
+        for n in &r.notes {
+            let _ = writeln!(std::io::stderr(), "fantop: {n}");
         }
         return Ok(());
     }
+    // With `record_start` steps, `--record FILE` only names the files.
+    let record_at_start = cli.record.is_some() && !steps.contains(&StepAction::RecordStart);
     let opts = MonitorOptions {
         sim,
         fps: cli.ui.fps,
@@ -149,12 +143,11 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
         step_labels: info.as_ref().map(|i| i.steps.clone()).unwrap_or_default(),
         recording: RecordingSetup {
             seed: sim.seed,
-            config: run::config_summary(&sim, duration, false),
+            config: run::config_summary(&sim, duration, cli.offscreen),
             scenario: info,
             path: cli.record.clone(),
-            delivery: fantop::broadcast::Delivery::Drop,
         },
-        record_at_start: cli.record.is_some(),
+        record_at_start,
         cast: cli.cast.clone(),
     };
     let outcome = if cli.offscreen {

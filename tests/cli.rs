@@ -120,6 +120,7 @@ fn headless_summary_has_exactly_the_documented_schema() {
             "workers",
             "events_published",
             "subscribers",
+            "slow_subscribers",
         ])
     );
     assert_eq!(

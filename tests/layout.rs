@@ -201,8 +201,13 @@ fn the_import_reader_sees_the_layout() {
     assert!(g.contains_key(&tui), "tui/mod.rs is read");
     let tui_imports: Vec<String> = g[&tui].iter().map(name).collect();
     assert!(
-        tui_imports.iter().any(|n| n.starts_with("broadcast")),
-        "tui imports the broadcaster: {tui_imports:?}"
+        tui_imports.iter().any(|n| n == "run"),
+        "tui builds its runs with run::Stack: {tui_imports:?}"
+    );
+    let app: Module = vec!["tui".into(), "app".into()];
+    assert!(
+        g[&app].iter().map(name).any(|n| n.starts_with("broadcast")),
+        "tui::app imports the broadcaster"
     );
     assert!(
         g.values()

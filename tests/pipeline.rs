@@ -385,3 +385,62 @@ fn summary_worker_states_agree_with_the_simulation_after_a_stall() {
     assert_eq!(from_events, from_sim);
     assert_eq!(from_sim, vec![(0, "idle"), (1, "idle")]);
 }
+
+/// In fast pace the pipeline thread hands an app-level step over after
+/// publishing everything before it, and waits until the step is applied:
+/// what the receiver announced meanwhile comes right after the step's
+/// marker, at the step's time, before any later event.
+#[test]
+fn a_fast_pipeline_waits_for_an_app_step_to_be_applied() {
+    let clock = Clock::start();
+    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
+    let events = record(&broadcaster, |_| true);
+    let (steps_tx, steps_rx) = crossbeam_channel::bounded(1);
+    let mut opts = PipelineOptions::new(SimConfig::default(), Pace::Fast);
+    opts.duration = Some(2 * SECONDS);
+    opts.timeline = vec![
+        Scheduled {
+            at: SECONDS,
+            action: Action::ScenarioStep(0),
+        },
+        Scheduled {
+            at: SECONDS,
+            action: Action::AppStep(0),
+        },
+    ];
+    opts.steps_tx = Some(steps_tx);
+    let pipeline = Pipeline::start(opts, publisher, clock).unwrap();
+    let control = pipeline.control();
+    let due = steps_rx.recv().expect("the step is handed over");
+    assert_eq!((due.step, due.at), (0, SECONDS));
+    control
+        .apply(Action::Announce(LoadChange::SlowSubscriber { added: true }))
+        .unwrap();
+    due.applied();
+    assert!(steps_rx.recv().is_err(), "one step, then the pipeline ends");
+    pipeline.join();
+    let events = events.join().unwrap();
+    let marker = events
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::ScenarioStep { step: 0 }))
+        .expect("the marker");
+    assert!(events[..marker].iter().all(|e| e.t <= SECONDS));
+    let after = &events[marker + 1..];
+    let announced = after
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::LoadChanged { .. }))
+        .expect("the announcement");
+    assert!(
+        after[..announced].iter().all(|e| e.t <= SECONDS),
+        "nothing later came first"
+    );
+    assert_eq!(
+        (after[announced].t, after[announced].kind),
+        (
+            SECONDS,
+            EventKind::LoadChanged {
+                change: LoadChange::SlowSubscriber { added: true }
+            }
+        )
+    );
+}

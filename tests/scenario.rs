@@ -329,7 +329,8 @@ action = "end"
 "#;
 
 /// A full example converts to exactly this timeline: each step's marker,
-/// then its pipeline action; app steps have only the marker; `end` stops.
+/// then its pipeline action; app steps are handed over (`AppStep`); notes
+/// have only the marker; `end` stops.
 #[test]
 fn a_full_example_converts_to_the_expected_timeline() {
     let s = scenario::parse("full.toml", FULL).unwrap();
@@ -350,9 +351,11 @@ fn a_full_example_converts_to_the_expected_timeline() {
     let act = |t, action| Scheduled { at: t, action };
     let expected = vec![
         mark(0, 0),
+        act(0, Action::AppStep(0)),
         mark(at(5), 1),
         act(at(5), Action::SetRate(20_000.0)),
         mark(at(10), 2),
+        act(at(10), Action::AppStep(2)),
         mark(at(12), 3),
         act(
             at(12),
@@ -384,6 +387,7 @@ fn a_full_example_converts_to_the_expected_timeline() {
         mark(at(26), 11),
         act(at(26), Action::Resume),
         mark(at(27), 12),
+        act(at(27), Action::AppStep(12)),
         mark(at(28), 13),
         mark(at(60), 14),
         act(at(60), Action::Stop),

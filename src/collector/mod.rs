@@ -69,6 +69,9 @@ pub struct CollectorOptions {
     /// for each batch (lowest latency; right for `--fast` runs, where the
     /// publisher waits for the collector anyway).
     pub poll_every: Option<Duration>,
+    /// Publish snapshots where this reader reads (a replay's collector,
+    /// replaced at each seek back, keeps its readers); `None`: a new cell.
+    pub publish_to: Option<SnapshotReader>,
 }
 
 /// Collector queue bound: as much of the broadcaster's ring as a queue may
@@ -85,6 +88,7 @@ impl Default for CollectorOptions {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             subscribe: SubscribeOptions::new("collector").capacity(COLLECTOR_CAPACITY),
             poll_every: Some(DEFAULT_POLL_EVERY),
+            publish_to: None,
         }
     }
 }
@@ -93,6 +97,12 @@ impl Default for CollectorOptions {
 #[derive(Clone)]
 pub struct SnapshotReader {
     cell: Arc<ArcSwap<Snapshot>>,
+}
+
+impl std::fmt::Debug for SnapshotReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotReader").finish_non_exhaustive()
+    }
 }
 
 impl SnapshotReader {
@@ -222,7 +232,11 @@ impl Collector {
     /// Subscribes to `broadcaster` now (so it sees everything published
     /// from the next flush on) and starts the `fantop/collector` thread.
     pub fn spawn(broadcaster: &Broadcaster, opts: CollectorOptions) -> std::io::Result<Collector> {
-        let fold = Fold::new(broadcaster, opts.subscribe.clone());
+        let mut fold = Fold::new(broadcaster, opts.subscribe.clone());
+        if let Some(to) = &opts.publish_to {
+            to.cell.store(Arc::new(Snapshot::default()));
+            fold.cell = to.cell.clone();
+        }
         let reader = fold.reader();
         let thread = std::thread::Builder::new()
             .name("fantop/collector".into())
@@ -320,7 +334,7 @@ mod tests {
         while t < end {
             t += step;
             clock.set(t);
-            stepper.advance(t);
+            let _ = stepper.advance(t);
             stepper.flush();
             fold.poll().expect("the stream is open");
             if t % (250 * crate::event::MILLIS) == 0 {

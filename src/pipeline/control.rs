@@ -64,6 +64,11 @@ pub enum Action {
     Announce(LoadChange),
     /// Mark a scenario step in the stream.
     ScenarioStep(u16),
+    /// A scenario step carried out above the pipeline (slow subscribers,
+    /// recording, display). A [`super::Stepper`] meeting it in its timeline
+    /// flushes and hands it over as a [`super::StepDue`] before publishing
+    /// anything later; sent through a [`Control`] it changes nothing.
+    AppStep(u16),
     /// Publish every current setting again (so a recording started
     /// mid-run knows the load it starts from).
     AnnounceState,

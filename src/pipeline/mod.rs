@@ -14,6 +14,19 @@
 //!   must not lose anything subscribe with [`crate::broadcast::Delivery::Wait`]
 //!   and the publisher waits for them.
 //!
+//! Scenario steps the pipeline does not carry out itself
+//! ([`Action::AppStep`]: slow subscribers, recording, display) are handed
+//! over as a [`StepDue`] at their exact simulated time, after everything
+//! before them was published and before anything after:
+//! - a caller stepping a [`Stepper`] gets it back from [`Stepper::advance`]
+//!   and carries it out before advancing again;
+//! - the pipeline thread sends it on [`PipelineOptions::steps_tx`]. In `Fast`
+//!   pace it then waits until the receiver has dropped the [`StepDue`] (and
+//!   applies the actions sent meanwhile) before it publishes anything more;
+//!   in `RealTime` it goes on (the wall clock does not wait either), waiting
+//!   only while the channel (bounded by the caller) is full, and never past
+//!   a `Stop`.
+//!
 //! Shutdown: at the end of the duration, a `Stop` action, or when the
 //! [`Pipeline`] is dropped, arrivals halt where they are; requests still
 //! queued or in service are reported as `in_flight_at_end` (neither succeeded
@@ -27,7 +40,7 @@ pub mod model;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
 pub use control::{Action, Control, ControlError};
 pub use model::{Sim, SimConfig, Sink, WorkerReport};
@@ -55,6 +68,33 @@ pub struct Scheduled {
     pub action: Action,
 }
 
+/// A scenario step ([`Action::AppStep`]) for whoever runs the session,
+/// handed over at its simulated time. In `Fast` pace the pipeline thread
+/// waits until this value is dropped: drop it once the step is applied.
+#[derive(Debug)]
+pub struct StepDue {
+    /// The step's index in its scenario.
+    pub step: u16,
+    /// Its simulated time.
+    pub at: Nanos,
+    /// Held until the step is applied; dropping it releases the pipeline.
+    _applied: Option<Sender<()>>,
+}
+
+impl StepDue {
+    /// A step that nothing waits for.
+    pub fn new(step: u16, at: Nanos) -> StepDue {
+        StepDue {
+            step,
+            at,
+            _applied: None,
+        }
+    }
+
+    /// Says the step was applied (the same as dropping it).
+    pub fn applied(self) {}
+}
+
 /// How to run the pipeline.
 #[derive(Clone, Debug)]
 pub struct PipelineOptions {
@@ -65,6 +105,9 @@ pub struct PipelineOptions {
     /// Actions at fixed simulated times, in order.
     pub timeline: Vec<Scheduled>,
     pub tick: Duration,
+    /// Where the pipeline thread hands over [`Action::AppStep`]s (`None`:
+    /// they are skipped). Unused by a [`Stepper`] driven by its caller.
+    pub steps_tx: Option<Sender<StepDue>>,
 }
 
 impl PipelineOptions {
@@ -75,6 +118,7 @@ impl PipelineOptions {
             duration: None,
             timeline: Vec::new(),
             tick: DEFAULT_TICK,
+            steps_tx: None,
         }
     }
 }
@@ -157,6 +201,7 @@ pub struct Stepper {
     timeline: std::vec::IntoIter<Scheduled>,
     next_step: Option<Scheduled>,
     tick: Duration,
+    steps_tx: Option<Sender<StepDue>>,
     stopped: bool,
 }
 
@@ -183,6 +228,7 @@ impl Stepper {
             timeline,
             next_step,
             tick: opts.tick,
+            steps_tx: opts.steps_tx,
             stopped: false,
         }
     }
@@ -218,18 +264,58 @@ impl Stepper {
     }
 
     /// Advances to `target` (capped at the duration), applying scripted
-    /// steps at their exact times.
-    pub fn advance(&mut self, target: Nanos) {
+    /// steps at their exact times. Stops early at an [`Action::AppStep`]:
+    /// everything before it is published (flushed) and the step is returned;
+    /// carry it out, then call `advance` again to go on.
+    #[must_use = "an app-level step is due: carry it out, then advance again"]
+    pub fn advance(&mut self, target: Nanos) -> Option<StepDue> {
         let target = self.duration.map_or(target, |d| target.min(d));
         while let Some(step) = self.next_step.filter(|s| s.at <= target) {
             self.sim.advance_until(step.at, &mut self.publisher);
-            self.apply(step.action);
             self.next_step = self.timeline.next();
+            if let Action::AppStep(i) = step.action {
+                self.publisher.flush();
+                return Some(StepDue::new(i, step.at));
+            }
+            self.apply(step.action);
             if self.stopped {
-                return;
+                return None;
             }
         }
         self.sim.advance_until(target, &mut self.publisher);
+        None
+    }
+
+    /// [`Stepper::advance`] on the pipeline thread: hands app-level steps
+    /// over on `steps_tx` (in `Fast` pace, waiting until each is applied).
+    fn advance_handing_over(&mut self, target: Nanos) {
+        while let Some(mut due) = self.advance(target) {
+            let Some(tx) = &self.steps_tx else { continue };
+            if self.pace == Pace::Fast {
+                let (applied_tx, applied_rx) = crossbeam_channel::bounded::<()>(0);
+                due._applied = Some(applied_tx);
+                if tx.send(due).is_ok() {
+                    // Ends when the receiver drops the step (nothing is sent).
+                    let _ = applied_rx.recv();
+                }
+                // What the session asked for while applying it comes first.
+                self.take_actions();
+            } else {
+                // Wait while the channel is full, but never past a stop.
+                let tx = tx.clone();
+                let mut due = due;
+                loop {
+                    match tx.send_timeout(due, self.tick) {
+                        Ok(()) | Err(SendTimeoutError::Disconnected(_)) => break,
+                        Err(SendTimeoutError::Timeout(d)) => due = d,
+                    }
+                    self.take_actions();
+                    if self.stopped {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Publishes what is buffered.
@@ -271,7 +357,7 @@ impl Stepper {
 
     fn run_real_time(&mut self) {
         loop {
-            self.advance(self.clock.now());
+            self.advance_handing_over(self.clock.now());
             self.take_actions();
             self.publisher.flush();
             if self.ended() {
@@ -286,7 +372,7 @@ impl Stepper {
             };
             match rx.recv_timeout(wait) {
                 Ok(a) => {
-                    self.advance(self.clock.now());
+                    self.advance_handing_over(self.clock.now());
                     self.apply(a);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -300,7 +386,7 @@ impl Stepper {
     fn run_fast(&mut self) {
         loop {
             let target = self.sim.now() + FAST_CHUNK;
-            self.advance(target);
+            self.advance_handing_over(target);
             self.take_actions();
             self.publisher.tick();
             if self.ended() {

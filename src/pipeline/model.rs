@@ -788,7 +788,7 @@ impl Sim {
                 self.emit(sink, EventKind::ScenarioStep { step });
                 return Ok(());
             }
-            Action::Stop => return Ok(()),
+            Action::Stop | Action::AppStep(_) => return Ok(()),
         };
         self.emit(sink, EventKind::LoadChanged { change });
         Ok(())

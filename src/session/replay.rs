@@ -10,6 +10,17 @@
 //! (the panes need them to be right); seeking backward is the caller's job
 //! to prepare (fresh panes), after which the player starts over from the
 //! beginning and fast-forwards to the target.
+//!
+//! A replay starts at the recording's first event (a recording started
+//! mid-run starts at its first event's time, not at 0), and seeks stay
+//! between the first and the last event.
+//!
+//! Besides the main stream, the player can feed a second one that starts
+//! over at each seek back (a [`Restart`]): the player closes it and asks
+//! for a fresh one at the exact point where it starts over, so what that
+//! stream carried since its start is always exactly the recording up to the
+//! position. The run's collector reads that stream, so its figures stay
+//! true after any number of seeks.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,6 +53,15 @@ enum Command {
     Stop,
 }
 
+/// Gives the player a fresh second stream: called when it starts and at
+/// each seek back (after the previous stream was closed). `None`: no
+/// second stream from then on.
+pub type Restart = Box<dyn FnMut() -> Option<Publisher> + Send>;
+
+/// Bound of the player's command channel: commands beyond it are dropped
+/// (a key held down seeks less far, nothing else).
+pub const COMMAND_QUEUE: usize = 64;
+
 /// Where the player is, readable from any thread.
 #[derive(Debug, Default)]
 pub struct Position {
@@ -55,6 +75,9 @@ pub struct Position {
 pub struct PlayerControl {
     tx: Sender<Command>,
     pub position: Arc<Position>,
+    /// The first event's time: where the replay starts.
+    pub start: Nanos,
+    /// The last event's time.
     pub length: Nanos,
 }
 
@@ -64,7 +87,7 @@ impl PlayerControl {
     }
     /// Moves to `to` (clamped to the recording).
     pub fn seek(&self, to: Nanos) {
-        let _ = self.tx.try_send(Command::Seek(to.min(self.length)));
+        let _ = self.tx.try_send(Command::Seek(to.clamp(self.start, self.length)));
     }
     pub fn stop(&self) {
         let _ = self.tx.try_send(Command::Stop);
@@ -87,19 +110,33 @@ pub struct Player {
 }
 
 impl Player {
-    /// Starts publishing `events` (time-ordered) through `publisher`.
+    /// Starts publishing `events` (time-ordered) through `publisher`, and
+    /// through the streams `restart` gives, if any.
     /// With `linger`, the player stays at the end of the recording (for
     /// seeks) until stopped; without, it closes the publisher at the end.
-    pub fn start(events: Arc<[Event]>, publisher: Publisher, pace: Pace, linger: bool) -> std::io::Result<Player> {
-        let (tx, rx) = crossbeam_channel::bounded(64);
+    pub fn start(
+        events: Arc<[Event]>,
+        publisher: Publisher,
+        pace: Pace,
+        linger: bool,
+        restart: Option<Restart>,
+    ) -> std::io::Result<Player> {
+        let (tx, rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
+        let start = events.first().map_or(0, |e| e.t);
         let length = events.last().map_or(0, |e| e.t);
         let position = Arc::new(Position::default());
+        position.at.store(start, Ordering::Release);
         let pos = position.clone();
         let thread = std::thread::Builder::new()
             .name("fantop/replay".into())
-            .spawn(move || play(events, publisher, pace, linger, rx, &pos))?;
+            .spawn(move || play(events, publisher, restart, pace, linger, rx, &pos))?;
         Ok(Player {
-            control: PlayerControl { tx, position, length },
+            control: PlayerControl {
+                tx,
+                position,
+                start,
+                length,
+            },
             thread: Some(thread),
         })
     }
@@ -136,6 +173,9 @@ struct State {
     at: Nanos,
     anchor: (Instant, Nanos),
     paused: bool,
+    /// The second stream, started over at each seek back.
+    tap: Option<Publisher>,
+    restart: Option<Restart>,
 }
 
 impl State {
@@ -144,6 +184,9 @@ impl State {
         let mut n = 0;
         while let Some(e) = events.get(self.next).filter(|e| e.t <= self.at) {
             publisher.publish(*e);
+            if let Some(tap) = &mut self.tap {
+                tap.publish(*e);
+            }
             self.next += 1;
             n += 1;
             if n == limit {
@@ -151,6 +194,18 @@ impl State {
             }
         }
         publisher.flush();
+        if let Some(tap) = &mut self.tap {
+            tap.flush();
+        }
+    }
+
+    /// Closes the second stream (its readers get everything, then the
+    /// end) and asks for a fresh one.
+    fn restart_tap(&mut self) {
+        if let Some(tap) = self.tap.take() {
+            tap.close();
+        }
+        self.tap = self.restart.as_mut().and_then(|r| r());
     }
 
     fn apply(&mut self, cmd: Command, events: &[Event], publisher: &mut Publisher, pos: &Position) -> bool {
@@ -165,6 +220,7 @@ impl State {
                     // The caller has given us fresh subscribers: start over
                     // and fast-forward.
                     self.next = 0;
+                    self.restart_tap();
                 }
                 self.at = to;
                 self.catch_up(events, publisher, usize::MAX);
@@ -180,18 +236,23 @@ impl State {
 fn play(
     events: Arc<[Event]>,
     mut publisher: Publisher,
+    restart: Option<Restart>,
     pace: Pace,
     linger: bool,
     rx: Receiver<Command>,
     pos: &Position,
 ) {
+    let start = events.first().map_or(0, |e| e.t);
     let length = events.last().map_or(0, |e| e.t);
     let mut st = State {
         next: 0,
-        at: 0,
-        anchor: (Instant::now(), 0),
+        at: start,
+        anchor: (Instant::now(), start),
         paused: false,
+        tap: None,
+        restart,
     };
+    st.restart_tap();
     loop {
         if st.next >= events.len() {
             pos.at.store(length, Ordering::Release);
@@ -243,4 +304,7 @@ fn play(
         }
     }
     publisher.close();
+    if let Some(tap) = st.tap.take() {
+        tap.close();
+    }
 }

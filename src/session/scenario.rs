@@ -32,8 +32,9 @@
 //! A scenario becomes a pipeline timeline ([`Scenario::timeline`]): each
 //! step puts an [`Action::ScenarioStep`] marker in the event stream at its
 //! time, followed by its pipeline action if it has one. Steps for the app
-//! (slow subscribers, recording, display) have only the marker; the app
-//! carries them out when it sees it.
+//! (slow subscribers, recording, display) are followed by an
+//! [`Action::AppStep`] instead: the pipeline hands them to the run's
+//! [`crate::session::Session`] at that exact simulated time.
 
 use std::io::Read;
 use std::ops::Range;
@@ -278,7 +279,8 @@ pub fn parse(path_label: &str, text: &str) -> Result<Scenario, ScenarioError> {
 impl Scenario {
     /// The pipeline timeline: for step `i`, an [`Action::ScenarioStep`]`(i)`
     /// marker at its time, then its pipeline action if it has one (`end`
-    /// gives [`Action::Stop`]).
+    /// gives [`Action::Stop`]), or [`Action::AppStep`]`(i)` if it is the
+    /// app's (slow subscribers, recording, display).
     pub fn timeline(&self) -> Vec<Scheduled> {
         let mut out = Vec::with_capacity(self.steps.len() * 2);
         for (i, step) in self.steps.iter().enumerate() {
@@ -289,7 +291,8 @@ impl Scenario {
             let action = match step.what {
                 StepAction::Pipeline(a) => a,
                 StepAction::End => Action::Stop,
-                _ => continue,
+                StepAction::Note => continue,
+                _ => Action::AppStep(i as u16),
             };
             out.push(Scheduled { at: step.at, action });
         }

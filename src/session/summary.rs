@@ -1,8 +1,14 @@
 //! The JSON summary a headless run (or replay) prints: one object, schema
-//! documented in the README and pinned by tests. Everything in it but
-//! `elapsed_s` is computed from the event stream (the collector's final
-//! snapshot) and the broadcaster's counters, so a replay of a recording
-//! reproduces the run's figures exactly.
+//! documented in the README and pinned by tests. Everything in it is
+//! computed from the event stream (the collector's final snapshot), the
+//! broadcaster's counters and the session's record of slow subscribers, so
+//! a replay of a recording reproduces the run's figures exactly.
+//!
+//! Wall-clock fields: only `elapsed_s` (how long the run took). With
+//! `--fast` every other field is a function of the seed and the scenario:
+//! three runs print the same summary but for `elapsed_s`. In real time, when
+//! subscribers receive (and so what a slow one drops, and when it is
+//! evicted) also depends on the machine.
 
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +78,17 @@ pub struct SubscriberSummary {
     pub published_while_subscribed: u64,
 }
 
+/// An injected slow subscriber, times in seconds of pipeline time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SlowSummary {
+    pub name: String,
+    pub added_s: f64,
+    pub removed_s: Option<f64>,
+    /// When the session saw it evicted (to the frame, 50 ms, in simulated
+    /// time; to its tick in real time).
+    pub evicted_s: Option<f64>,
+}
+
 /// The summary object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -87,6 +104,9 @@ pub struct Summary {
     pub workers: Vec<WorkerSummary>,
     pub events_published: u64,
     pub subscribers: Vec<SubscriberSummary>,
+    /// Slow subscribers the run injected, in order (empty for a replay).
+    #[serde(default)]
+    pub slow_subscribers: Vec<SlowSummary>,
 }
 
 fn us(ns: u64) -> f64 {
@@ -157,6 +177,7 @@ impl Summary {
                     published_while_subscribed: s.published_while_subscribed,
                 })
                 .collect(),
+            slow_subscribers: Vec::new(),
         }
     }
 }

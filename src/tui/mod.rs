@@ -1,21 +1,27 @@
 //! The terminal monitor: the loop, the terminal's care and feeding, and the
-//! wiring of a live run (pipeline, collector, panes, slow subscribers).
+//! three ways to run it — live ([`run_live`]), rendered offscreen in
+//! simulated time ([`run_offscreen`]) and replaying a recording
+//! ([`run_replay`]). Each builds its run with a [`crate::run::Stack`] and
+//! leaves every side effect (slow subscribers, recordings, scenario steps,
+//! cast markers, the exit notes) to one [`crate::session::Session`]; the
+//! TUI only applies what the session asks of the display
+//! ([`crate::session::Intent`]).
 //!
-//! The loop waits on one crossbeam `select!` over input, signals and a frame
-//! ticker (no polling sleep). On each tick it drains every pane's
-//! subscription and draws — at most `fps` times a second, and only when
-//! something changed. It is generic over the ratatui `Backend`, so tests
-//! drive it on `TestBackend`.
+//! The loop waits on one crossbeam `select!` over input, signals, the
+//! scenario steps the pipeline hands over and a frame ticker (no polling
+//! sleep). On each tick it drains every pane's subscription and draws — at
+//! most `fps` times a second, and only when something changed. It is
+//! generic over the ratatui `Backend`, so tests drive it on `TestBackend`.
 //!
 //! The terminal is restored on every way out: quit, Ctrl-C, SIGTERM/SIGHUP,
 //! an error, and a panic in any thread (a chained panic hook, which first
 //! tells the loop to stop drawing).
 
 pub mod app;
+pub mod driver;
 pub mod feed;
 pub mod keys;
 pub mod panes;
-pub mod session;
 pub mod term;
 pub mod theme;
 
@@ -32,25 +38,24 @@ use ratatui::backend::{Backend, CrosstermBackend};
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
-use crate::broadcast::{self, BroadcastConfig, Delivery};
-use crate::clock::Clock;
-use crate::collector::{Collector, Snapshot};
+use crate::collector::Snapshot;
 use crate::event::{Event, LoadChange, Nanos};
-use crate::pipeline::{Action, Pace, Pipeline, PipelineOptions, Scheduled, SimConfig, Stepper};
-use crate::run;
+use crate::pipeline::{Action, Pace, Scheduled, SimConfig, StepDue};
+use crate::run::{self, Stack, Time};
 use crate::session::cast::{Cast, CastOutput, CastTime};
 use crate::session::record::Recording;
-use crate::session::replay::{Pace as ReplayPace, Player};
+use crate::session::replay::Pace as ReplayPace;
 use crate::session::scenario::StepAction;
-use crate::session::slow::SlowSubscribers;
+use crate::session::{RecordingSetup, Session, SessionOptions};
 pub use crate::signals::spawn_signals;
 use app::{App, Effect, Mode};
-pub use session::{Driver, LiveDriver, RecordingSetup, ReplayDriver, Session};
+pub use driver::{Driver, LiveDriver, ReplayDriver, apply_intent};
 pub use term::{Input, TerminalGuard, restore_terminal, spawn_input};
 use term::{RESTORED, STOP_DRAWING};
 use theme::Theme;
 
-/// Default and allowed frame rates.
+/// Default and allowed frame rates. At the default, an offscreen frame is
+/// [`run::VIRTUAL_FRAME`], the frame `--headless --fast` steps in.
 pub const DEFAULT_FPS: u32 = 20;
 pub const MAX_FPS: u32 = 120;
 
@@ -58,6 +63,8 @@ pub const MAX_FPS: u32 = 120;
 pub struct LoopIo {
     pub input: Receiver<Input>,
     pub signals: Receiver<i32>,
+    /// Scenario steps the pipeline hands over (`never()` when none).
+    pub steps: Receiver<StepDue>,
     pub fps: u32,
 }
 
@@ -90,6 +97,7 @@ where
     let frame = Duration::from_secs_f64(1.0 / io.fps.clamp(1, MAX_FPS) as f64);
     let ticker = tick(frame);
     let mut input = io.input.clone();
+    let mut steps = io.steps.clone();
     let mut dirty = true;
     let mut last_clock_sec = u64::MAX;
     loop {
@@ -126,6 +134,11 @@ where
                     dirty = true;
                 }
                 Err(_) => input = never(),
+            },
+            recv(steps) -> due => match due {
+                Ok(due) => { driver.step(app, due); dirty = true; }
+                // The pipeline ended; the ticker notices.
+                Err(_) => steps = never(),
             },
             recv(io.signals) -> s => return Ok(Exit::Signal(s.unwrap_or(0))),
             recv(ticker) -> _ => {
@@ -182,39 +195,38 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
-fn pipeline_options(opts: &MonitorOptions, pace: Pace) -> PipelineOptions {
-    let mut p = PipelineOptions::new(opts.sim, pace);
-    p.duration = opts.duration;
-    p.timeline = opts.timeline.clone();
-    p
-}
-
 fn cast_title(opts: &MonitorOptions) -> String {
     format!("fantop — seed {}", opts.sim.seed)
 }
 
+/// The session of a monitor run, recording from the start if asked (it
+/// subscribes before the source starts, so it records from the first event).
+fn monitor_session(stack: &Stack, opts: &MonitorOptions) -> anyhow::Result<Session> {
+    let mut session = Session::new(
+        &stack.broadcaster,
+        SessionOptions {
+            recording: opts.recording.clone(),
+            steps: opts.steps.clone(),
+            virtual_time: stack.time() == Time::Virtual,
+        },
+    );
+    if opts.record_at_start {
+        session.start_recording(&mut |_| {}).map_err(anyhow::Error::msg)?;
+    }
+    Ok(session)
+}
+
 /// Runs the live monitor on the terminal.
 pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
-    let clock = Clock::start();
-    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
-    let collector = Collector::spawn(&broadcaster, run::collector_options(false))?;
+    let mut stack = Stack::new(Time::Real)?;
     let mut app = App::new(
-        &broadcaster,
-        collector.reader(),
+        &stack.broadcaster,
+        stack.snapshots(),
         opts.theme,
         Mode::Live { seed: opts.sim.seed },
     );
     app.set_step_labels(opts.step_labels.clone());
-    let mut session = Session::new(
-        &broadcaster,
-        SlowSubscribers::new(&broadcaster),
-        opts.recording.clone(),
-        opts.steps.clone(),
-    );
-    if opts.record_at_start {
-        // Subscribed before the pipeline starts: it records from the first event.
-        session.start_recording(&mut |_| {}).map_err(|e| anyhow::anyhow!(e))?;
-    }
+    let mut session = monitor_session(&stack, &opts)?;
     let size =
         ratatui::crossterm::terminal::size().map_err(|e| anyhow::anyhow!("cannot read the terminal size: {e}"))?;
     if let Some(path) = &opts.cast {
@@ -225,92 +237,66 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
             &cast_title(&opts),
             CastTime::Wall(std::time::Instant::now()),
         )?;
-        session.cast = Some(Rc::new(RefCell::new(cast)));
+        session.set_cast(Rc::new(RefCell::new(cast)), path.clone());
     }
     let watch = spawn_signals()?;
-    let mut guard = TerminalGuard::enter(opts.mouse, session.cast.clone())?;
-    let pipeline = Pipeline::start(pipeline_options(&opts, Pace::RealTime), publisher, clock)?;
-    if opts.record_at_start {
-        let _ = pipeline
-            .control()
-            .apply(Action::Announce(LoadChange::Recording { on: true }));
+    let mut guard = TerminalGuard::enter(opts.mouse, session.cast())?;
+    let popts = run::pipeline_options(opts.sim, Pace::RealTime, opts.duration, &opts.timeline);
+    let (control, steps) = stack.start_pipeline(popts, true)?;
+    if session.recording() {
+        let _ = control.apply(Action::Announce(LoadChange::Recording { on: true }));
     }
     let (input, input_thread) = spawn_input()?;
     let mut driver = LiveDriver {
-        control: pipeline.control(),
-        pipeline,
+        stack,
+        control,
         session,
     };
     let io = LoopIo {
         input,
         signals: watch.rx.clone(),
+        steps: steps.unwrap_or_else(never),
         fps: opts.fps,
     };
-    let cast = driver.session.cast.clone();
+    let cast = driver.session.cast();
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, cast.as_ref());
-    // Restore the terminal first, then shut down in order: slow subscribers,
-    // the pipeline (which closes the publisher), the panes, then the
-    // recorder and the collector, which by then hold every event.
+    // Restore the terminal first, then shut down in order (see crate::run).
     drop(guard);
-    let LiveDriver {
-        pipeline, mut session, ..
-    } = driver;
-    let stopped = pipeline.stop();
-    let _ = stopped;
-    drop(app);
-    session.finish_recording();
-    if let Some(c) = &session.cast {
-        c.borrow_mut().finish()?;
-        session.notes.push(format!(
-            "cast written to {}",
-            opts.cast.as_ref().map_or(String::new(), |p| p.display().to_string())
-        ));
-    }
-    let snapshot = collector.join();
     drop(io);
+    let LiveDriver { stack, mut session, .. } = driver;
+    let finished = stack.finish(&mut session, app);
     term::stop_input(input_thread);
     Ok(Outcome {
-        snapshot,
+        snapshot: finished.snapshot,
         exit: exit?,
-        notes: std::mem::take(&mut session.notes),
+        notes: finished.notes,
     })
 }
 
 /// Renders the monitor without a terminal, at a fixed size, in simulated
 /// time: frame k shows the state at k/fps seconds. Writes the cast (and any
-/// recording); deterministic for a seed and scenario.
+/// recording); deterministic for a seed and scenario, and (at the default
+/// fps) the same run as `--headless --fast`.
 pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::Result<Outcome> {
     let end = opts
         .duration
         .ok_or_else(|| anyhow::anyhow!("--offscreen needs --duration or a scenario with an end step"))?;
-    let clock = Clock::manual();
-    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
-    let collector = Collector::spawn(&broadcaster, run::collector_options(true))?;
+    let mut stack = Stack::new(Time::Virtual)?;
     let mut app = App::new(
-        &broadcaster,
-        collector.reader(),
+        &stack.broadcaster,
+        stack.snapshots(),
         opts.theme,
         Mode::Live { seed: opts.sim.seed },
     );
     app.set_step_labels(opts.step_labels.clone());
-    let mut recording = opts.recording.clone();
-    recording.delivery = Delivery::Wait;
-    let mut session = Session::new(
-        &broadcaster,
-        SlowSubscribers::new_virtual(&broadcaster),
-        recording,
-        opts.steps.clone(),
-    );
-    if opts.record_at_start {
-        session.start_recording(&mut |_| {}).map_err(|e| anyhow::anyhow!(e))?;
-    }
+    let mut session = monitor_session(&stack, &opts)?;
     if let Some(path) = &opts.cast {
         let cast = Cast::create(path, width, height, &cast_title(&opts), CastTime::Manual(0))?;
-        session.cast = Some(Rc::new(RefCell::new(cast)));
+        session.set_cast(Rc::new(RefCell::new(cast)), path.clone());
     }
     let output = CastOutput::<io::Sink> {
         terminal: None,
-        cast: session.cast.clone(),
+        cast: session.cast(),
     };
     let mut terminal = Terminal::with_options(
         CrosstermBackend::new(output),
@@ -318,77 +304,60 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
             viewport: Viewport::Fixed(Rect::new(0, 0, width, height)),
         },
     )?;
-    if let Some(c) = &session.cast {
+    if let Some(c) = session.cast() {
         // A player starts on a blank screen with the cursor hidden.
         c.borrow_mut().output(b"\x1b[?25l\x1b[2J\x1b[H");
     }
-    let started = std::time::Instant::now();
-    let mut stepper = Stepper::new(pipeline_options(&opts, Pace::Fast), publisher, clock.clone(), None);
-    if opts.record_at_start {
-        stepper.apply(Action::Announce(LoadChange::Recording { on: true }));
+    stack.start_stepper(run::pipeline_options(
+        opts.sim,
+        Pace::Fast,
+        opts.duration,
+        &opts.timeline,
+    ))?;
+    if session.recording() {
+        stack.apply(Action::Announce(LoadChange::Recording { on: true }));
     }
     let frame_ns = 1_000_000_000 / opts.fps.clamp(1, MAX_FPS) as u64;
     let mut k = 0u64;
     loop {
         k += 1;
         let t = (k * frame_ns).min(end);
-        clock.set(t);
-        stepper.advance(t);
-        stepper.flush();
-        session.slow.tick_virtual(t);
+        let intents = stack.step_frame(t, &mut session);
         app.pump();
-        let notables = app.take_notables();
-        let mut pending = Vec::new();
-        session.on_notables(&mut app, notables, &mut |a| pending.push(a));
-        for a in pending {
-            stepper.apply(a);
+        for i in intents {
+            apply_intent(&mut app, i);
         }
-        stepper.flush();
-        if let Some(c) = &session.cast {
+        let notables = app.take_notables();
+        driver::mark_notables(&app, &mut session, notables);
+        if let Some(c) = session.cast() {
             c.borrow_mut().set_time(t);
         }
         terminal.draw(|f| app.draw(f))?;
-        if stepper.ended() || t >= end {
+        if stack.source_ended() || t >= end {
             break;
         }
     }
-    let _report = stepper.finish(started.elapsed());
-    app.pump();
-    drop(app);
-    session.finish_recording();
-    if let Some(c) = &session.cast {
-        let mut c = c.borrow_mut();
-        c.finish()?;
-        session.notes.push(format!(
-            "cast written to {} ({} events, {} simulated)",
-            opts.cast.as_ref().map_or(String::new(), |p| p.display().to_string()),
-            c.events,
-            crate::format::duration(end)
-        ));
-    }
-    drop(session.slow);
-    let snapshot = collector.join();
+    let finished = stack.finish(&mut session, app);
     Ok(Outcome {
-        snapshot,
+        snapshot: finished.snapshot,
         exit: Exit::Finished,
-        notes: session.notes,
+        notes: finished.notes,
     })
 }
 
-/// Replays a recording on the terminal, at `speed` × the original pace.
+/// Replays a recording on the terminal, at `speed` × the original pace,
+/// from its first event.
 pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme: Theme) -> anyhow::Result<Outcome> {
-    let clock = Clock::start();
-    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock);
-    let collector = Collector::spawn(&broadcaster, run::collector_options(true))?;
-    let length = recording.length();
+    let mut stack = Stack::for_replay();
+    let start = recording.events.first().map_or(0, |e| e.t);
     let mut app = App::new(
-        &broadcaster,
-        collector.reader(),
+        &stack.broadcaster,
+        stack.snapshots(),
         theme,
         Mode::Replay {
             seed: Some(recording.header.seed),
-            position: 0,
-            length,
+            position: start,
+            length: recording.length(),
             paused: false,
         },
     );
@@ -398,32 +367,28 @@ pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme
     if let Some(w) = &recording.warning {
         app.flash(w.clone());
     }
+    let session = run::replay_session(&stack, &recording);
     let watch = spawn_signals()?;
     let mut guard = TerminalGuard::enter(mouse, None)?;
     let events: Arc<[Event]> = recording.events.into();
-    let player = Player::start(events, publisher, ReplayPace::Paced(speed), true)?;
+    let player = stack.play(events, ReplayPace::Paced(speed), true)?;
     let (input, input_thread) = spawn_input()?;
-    let mut driver = ReplayDriver {
-        player: player.control(),
-        slow: SlowSubscribers::new(&broadcaster),
-        cast: None,
-    };
+    let mut driver = ReplayDriver { stack, player, session };
     let io = LoopIo {
         input,
         signals: watch.rx.clone(),
+        steps: never(),
         fps,
     };
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, None);
     drop(guard);
-    drop(driver);
-    drop(player);
-    drop(app);
-    let snapshot = collector.join();
     drop(io);
+    let ReplayDriver { stack, mut session, .. } = driver;
+    let finished = stack.finish(&mut session, app);
     term::stop_input(input_thread);
     Ok(Outcome {
-        snapshot,
+        snapshot: finished.snapshot,
         exit: exit?,
-        notes: Vec::new(),
+        notes: finished.notes,
     })
 }
