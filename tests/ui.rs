@@ -1173,7 +1173,7 @@ fn at_a_million_requests_per_second_the_screen_shows_what_is_set() {
     for step in 1..=48u64 {
         let t = step * 25 * MILLIS;
         clock.set(t);
-        stepper.advance(t);
+        let _ = stepper.advance(t);
         stepper.flush();
         collector.poll().expect("the stream is open");
         if step % 10 == 0 {
