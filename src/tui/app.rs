@@ -12,12 +12,14 @@
 use std::time::Instant;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::layout::Rect;
+use ratatui::text::Span;
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::feed::Feed;
-use super::keys::{self, BINDINGS, Command};
+use super::help::{draw_help, footer_line};
+use super::keys::{BINDINGS, Command};
+pub use super::layout::{Areas, MIN_HEIGHT, MIN_WIDTH};
 pub use super::panes::PaneId;
 use super::panes::events::EventsView;
 use super::panes::header::{self, HeaderInfo, HeaderView, RunState};
@@ -31,10 +33,6 @@ use crate::broadcast::{Broadcaster, Delivery, PublisherStats};
 use crate::collector::SnapshotReader;
 use crate::event::Nanos;
 use crate::pipeline::Action;
-
-/// Below this size the screen shows one line asking for more room.
-pub const MIN_WIDTH: u16 = 60;
-pub const MIN_HEIGHT: u16 = 16;
 
 /// What the loop must do after a command.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -333,40 +331,12 @@ impl App {
 
     /// Where everything goes on a screen of `area`.
     pub fn layout(&self, area: Rect) -> Areas {
-        let [header, flash, body, footer] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Length(u16::from(self.flash.is_some())),
-            Constraint::Fill(1),
-            Constraint::Length(1),
-        ])
-        .areas(area);
-        let mut panes = [Rect::default(); PaneId::ALL.len()];
-        if self.zoom {
-            if let Some(p) = panes.get_mut(self.focus) {
-                *p = body;
-            }
-        } else {
-            // The Subscribers pane gets a row per subscriber (up to 11) but
-            // at most 40% of the height; the charts get 40%.
-            let subs_rows = (self.fanout.subscribers.len() as u16 + 3)
-                .clamp(5, 14)
-                .min(body.height * 2 / 5);
-            let [top, subs, bottom] = Layout::vertical([
-                Constraint::Percentage(40),
-                Constraint::Length(subs_rows),
-                Constraint::Fill(1),
-            ])
-            .areas(body);
-            let [tp, lat] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(top);
-            let [wk, ev] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
-            panes = [tp, lat, subs, wk, ev];
-        }
-        Areas {
-            header,
-            flash,
-            footer,
-            panes,
-        }
+        super::layout::areas(
+            area,
+            self.flash.is_some(),
+            self.zoom.then_some(self.focus),
+            self.fanout.subscribers.len(),
+        )
     }
 
     /// Draws the whole screen.
@@ -491,89 +461,6 @@ fn subscribe_panes(b: &Broadcaster, d: Delivery) -> Vec<Box<dyn Pane>> {
     ];
     debug_assert!(panes.iter().map(|p| p.id()).eq(PaneId::ALL));
     panes
-}
-
-/// The screen's regions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Areas {
-    pub header: Rect,
-    pub flash: Rect,
-    pub footer: Rect,
-    /// Indexed like [`PaneId::ALL`]; zero-sized when hidden by zoom.
-    pub panes: [Rect; 5],
-}
-
-/// Key hints that fit `width`: `q quit` first, `? help` always kept.
-pub fn footer_line(width: u16, replay: bool, t: Theme) -> Line<'static> {
-    let hints: Vec<(&str, &str)> = keys::hints(replay).collect();
-    let help = hints.iter().find(|h| h.1 == "help").copied();
-    let cost = |(k, h): &(&str, &str)| k.chars().count() + h.chars().count() + 4;
-    let budget = (width as usize).saturating_sub(help.as_ref().map_or(0, cost) + 1);
-    let mut used = 0;
-    let mut spans = vec![Span::raw(" ")];
-    for h in hints.iter().filter(|h| h.1 != "help") {
-        if used + cost(h) > budget {
-            break;
-        }
-        used += cost(h);
-        spans.push(Span::styled(h.0.to_string(), t.key()));
-        spans.push(Span::styled(format!(" {}   ", h.1), t.label()));
-    }
-    if let Some((k, h)) = help {
-        spans.push(Span::styled(k.to_string(), t.key()));
-        spans.push(Span::styled(format!(" {h}"), t.label()));
-    }
-    Line::from(spans)
-}
-
-fn draw_help(frame: &mut Frame, area: Rect, replay: bool, t: Theme) {
-    let entries: Vec<&keys::Binding> = BINDINGS.iter().filter(|b| !replay || b.in_replay).collect();
-    // As many columns as the height needs.
-    let fit = area.height.saturating_sub(2).max(1) as usize;
-    let cols = entries.len().div_ceil(fit).max(1);
-    let per_col = entries.len().div_ceil(cols);
-    let longest = entries.iter().map(|b| 13 + b.help.chars().count()).max().unwrap_or(0);
-    let col_w = (longest + 2).min((area.width as usize).saturating_sub(2) / cols);
-    let lines: Vec<Line> = (0..per_col)
-        .map(|r| {
-            let mut spans = Vec::new();
-            for c in 0..cols {
-                if let Some(b) = entries.get(c * per_col + r) {
-                    let text: String = format!("{:>11}  {}", b.label, b.help)
-                        .chars()
-                        .take(col_w.saturating_sub(1))
-                        .collect();
-                    let key_len = 13.min(text.chars().count());
-                    let (k, h): (String, String) = (
-                        text.chars().take(key_len).collect(),
-                        text.chars().skip(key_len).collect(),
-                    );
-                    let pad = col_w.saturating_sub(text.chars().count());
-                    spans.push(Span::styled(k, t.key()));
-                    spans.push(Span::raw(h));
-                    spans.push(Span::raw(" ".repeat(pad)));
-                }
-            }
-            Line::from(spans)
-        })
-        .collect();
-    let h = (per_col as u16 + 2).min(area.height);
-    let w = ((col_w * cols) as u16 + 2).min(area.width);
-    let popup = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    };
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::bordered()
-                .title(Span::styled(" Keys (? or Esc to close) ", t.title()))
-                .border_style(t.border(true)),
-        ),
-        popup,
-    );
 }
 
 #[cfg(test)]

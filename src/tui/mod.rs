@@ -20,7 +20,9 @@
 pub mod app;
 pub mod driver;
 pub mod feed;
+pub mod help;
 pub mod keys;
+pub mod layout;
 pub mod panes;
 pub mod term;
 pub mod theme;
