@@ -23,6 +23,7 @@ pub mod feed;
 pub mod help;
 pub mod keys;
 pub mod layout;
+pub mod output;
 pub mod panes;
 pub mod term;
 pub mod theme;
@@ -44,7 +45,7 @@ use crate::collector::Snapshot;
 use crate::event::{Event, LoadChange, Nanos};
 use crate::pipeline::{Action, Pace, Scheduled, SimConfig, StepDue};
 use crate::run::{self, Stack, Time};
-use crate::session::cast::{Cast, CastOutput, CastTime};
+use crate::session::cast::{Cast, CastTime};
 use crate::session::record::Recording;
 use crate::session::replay::Pace as ReplayPace;
 use crate::session::scenario::StepAction;
@@ -52,6 +53,7 @@ use crate::session::{RecordingSetup, Session, SessionOptions};
 pub use crate::signals::spawn_signals;
 use app::{App, Effect, Mode};
 pub use driver::{Driver, LiveDriver, ReplayDriver, apply_intent};
+use output::CastOutput;
 pub use term::{Input, TerminalGuard, restore_terminal, spawn_input};
 use term::{RESTORED, STOP_DRAWING};
 use theme::Theme;
@@ -106,7 +108,7 @@ where
         if STOP_DRAWING.load(Ordering::SeqCst) && !RESTORED.load(Ordering::SeqCst) {
             return Ok(Exit::Panicked);
         }
-        if crate::session::cast::terminal_lost() {
+        if output::terminal_lost() {
             return Ok(Exit::TerminalLost);
         }
         select! {

@@ -16,7 +16,8 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self as cevent, Event as CEvent, KeyEventKind, MouseButton, MouseEventKind};
 use ratatui::crossterm::{cursor, execute, terminal};
 
-use crate::session::cast::{Cast, CastOutput};
+use super::output::CastOutput;
+use crate::session::cast::Cast;
 
 /// Set by the panic hook (or a restore) so no thread draws on a restored terminal.
 pub(crate) static STOP_DRAWING: AtomicBool = AtomicBool::new(false);
@@ -139,10 +140,7 @@ pub fn stop_input(thread: JoinHandle<()>) {
 fn input_loop(tx: Sender<Input>) {
     let mut instant_returns = 0u32;
     loop {
-        if INPUT_STOP.load(Ordering::SeqCst)
-            || STOP_DRAWING.load(Ordering::SeqCst)
-            || crate::session::cast::terminal_lost()
-        {
+        if INPUT_STOP.load(Ordering::SeqCst) || STOP_DRAWING.load(Ordering::SeqCst) || super::output::terminal_lost() {
             return;
         }
         // Poll with a timeout so the thread notices when the UI has gone.
@@ -155,7 +153,7 @@ fn input_loop(tx: Sender<Input>) {
                 if asked.elapsed() < Duration::from_millis(1) {
                     instant_returns += 1;
                     if instant_returns > 100 {
-                        crate::session::cast::TERMINAL_LOST.store(true, Ordering::SeqCst);
+                        super::output::TERMINAL_LOST.store(true, Ordering::SeqCst);
                         return;
                     }
                 } else {
@@ -164,7 +162,7 @@ fn input_loop(tx: Sender<Input>) {
                 continue;
             }
             Err(_) => {
-                crate::session::cast::TERMINAL_LOST.store(true, Ordering::SeqCst);
+                super::output::TERMINAL_LOST.store(true, Ordering::SeqCst);
                 return;
             }
         }
