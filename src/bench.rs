@@ -694,8 +694,8 @@ trait Fan {
 }
 
 struct FantopFan {
-    publisher: Publisher,
-    broadcaster: Broadcaster,
+    publisher: Publisher<Event>,
+    broadcaster: Broadcaster<Event>,
 }
 
 impl Fan for FantopFan {
@@ -721,7 +721,7 @@ fn fantop_fan(n: usize, round: usize) -> anyhow::Result<(FantopFan, Drainer, u64
     let config = BroadcastConfig::default();
     ensure!(config.default_capacity >= round, "queues must hold a whole round");
     let (mut publisher, broadcaster) = broadcast::channel(config, Clock::start());
-    let subs: Vec<Subscription> = (0..n).map(|i| broadcaster.subscribe(format!("bench{i}"))).collect();
+    let subs: Vec<Subscription<Event>> = (0..n).map(|i| broadcaster.subscribe(format!("bench{i}"))).collect();
     publisher.tick(); // takes them on and announces the joins
     let drainer = Drainer::spawn(subs, |s| s.drain(consume).map_or(0, |k| k as u64));
     let received = n as u64 * broadcaster.publisher_stats().events;

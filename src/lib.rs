@@ -10,8 +10,9 @@
 //! ```
 //!
 //! - [`event`]: the vocabulary (`Event`, `Copy`, timestamped on [`clock`]).
-//! - [`broadcast`]: the fan-out; never blocks, counts every drop, evicts slow subscribers.
-//! - [`words`]: an event as four words, the broadcaster ring's slot format.
+//! - [`broadcast`]: the fan-out, generic over its slot type; never blocks, counts every drop, evicts
+//!   subscribers that lose too much, and announces what happens to them in notices beside the events.
+//! - [`wire`]: an event as four words, the broadcaster ring's slot format (`impl Slot for Event`).
 //! - [`collector`]: the single owner of aggregate metrics; hands out immutable snapshots.
 //! - [`sim`]: the simulated pipeline (discrete-event model, worker health, live control).
 //! - [`run`]: wiring for one run; [`summary`]: the headless JSON summary.
@@ -37,4 +38,4 @@ pub mod slow;
 pub mod stats;
 pub mod summary;
 pub mod ui;
-pub mod words;
+pub mod wire;

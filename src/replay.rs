@@ -90,7 +90,12 @@ impl Player {
     /// Starts publishing `events` (time-ordered) through `publisher`.
     /// With `linger`, the player stays at the end of the recording (for
     /// seeks) until stopped; without, it closes the publisher at the end.
-    pub fn start(events: Arc<[Event]>, publisher: Publisher, pace: Pace, linger: bool) -> std::io::Result<Player> {
+    pub fn start(
+        events: Arc<[Event]>,
+        publisher: Publisher<Event>,
+        pace: Pace,
+        linger: bool,
+    ) -> std::io::Result<Player> {
         let (tx, rx) = crossbeam_channel::bounded(64);
         let length = events.last().map_or(0, |e| e.t);
         let position = Arc::new(Position::default());
@@ -140,7 +145,7 @@ struct State {
 
 impl State {
     /// Publishes every event up to the position.
-    fn catch_up(&mut self, events: &[Event], publisher: &mut Publisher, limit: usize) {
+    fn catch_up(&mut self, events: &[Event], publisher: &mut Publisher<Event>, limit: usize) {
         let mut n = 0;
         while let Some(e) = events.get(self.next).filter(|e| e.t <= self.at) {
             publisher.publish(*e);
@@ -153,7 +158,7 @@ impl State {
         publisher.flush();
     }
 
-    fn apply(&mut self, cmd: Command, events: &[Event], publisher: &mut Publisher, pos: &Position) -> bool {
+    fn apply(&mut self, cmd: Command, events: &[Event], publisher: &mut Publisher<Event>, pos: &Position) -> bool {
         match cmd {
             Command::Stop => return false,
             Command::TogglePause => {
@@ -179,7 +184,7 @@ impl State {
 
 fn play(
     events: Arc<[Event]>,
-    mut publisher: Publisher,
+    mut publisher: Publisher<Event>,
     pace: Pace,
     linger: bool,
     rx: Receiver<Command>,

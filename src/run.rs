@@ -79,7 +79,8 @@ pub fn collector_options(fast: bool) -> CollectorOptions {
 /// Runs the pipeline without a UI until its duration (or timeline) ends.
 pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
     let clock = Clock::start();
-    let (publisher, broadcaster): (_, Broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
+    let (publisher, broadcaster): (_, Broadcaster<Event>) =
+        broadcast::channel(BroadcastConfig::default(), clock.clone());
     let collector = Collector::spawn(&broadcaster, collector_options(opts.fast))?;
     let delivery = if opts.fast { Delivery::Wait } else { Delivery::Drop };
     let config = config_summary(&opts.sim, opts.duration, opts.fast);

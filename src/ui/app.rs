@@ -21,6 +21,7 @@ use super::panes::workers::WorkersView;
 use super::panes::{self, Ctx, Fanout, WINDOWS_S};
 use super::theme::Theme;
 use crate::broadcast::{Broadcaster, Delivery, PublisherStats};
+use crate::event::Event;
 use crate::event::Nanos;
 use crate::sim::Action;
 
@@ -86,7 +87,7 @@ pub struct App {
     pub window: usize,
     /// A one-line message under the header (refused actions, notices).
     pub flash: Option<(String, Instant)>,
-    broadcaster: Broadcaster,
+    broadcaster: Broadcaster<Event>,
     header: Feed<HeaderView>,
     throughput: Feed<ThroughputView>,
     latency: Feed<LatencyView>,
@@ -110,7 +111,7 @@ const FLASH_FOR: std::time::Duration = std::time::Duration::from_secs(4);
 impl App {
     /// Subscribes every pane. Call before the pipeline starts publishing so
     /// the panes see the stream from its first event.
-    pub fn new(broadcaster: &Broadcaster, theme: Theme, mode: Mode) -> App {
+    pub fn new(broadcaster: &Broadcaster<Event>, theme: Theme, mode: Mode) -> App {
         let d = match mode {
             Mode::Replay { .. } => Delivery::Wait,
             Mode::Live { .. } => Delivery::Drop,

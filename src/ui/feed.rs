@@ -7,7 +7,7 @@
 //! lost, resubscribes at once, and its border says so; the pipeline never
 //! waits for it.
 
-use crate::broadcast::{Broadcaster, Delivery, RecvError, SubscribeOptions, Subscription};
+use crate::broadcast::{Broadcaster, Delivery, Item, Notice, RecvError, SubscribeOptions, Subscription};
 use crate::event::Event;
 
 /// Queue bound of a pane's subscription, in events: at 100,000 requests/s
@@ -17,6 +17,9 @@ pub const PANE_CAPACITY: usize = 65_536;
 /// State a pane builds from the stream.
 pub trait View {
     fn apply(&mut self, ev: &Event);
+    /// The broadcaster's notices about its subscribers, in stream order
+    /// with the events. Ignored unless a view cares.
+    fn notice(&mut self, _n: &Notice) {}
     /// Called after a drain that applied events: derive what is costly to
     /// keep current per event (merged histograms, ...).
     fn settle(&mut self) {}
@@ -26,8 +29,8 @@ pub trait View {
 pub struct Feed<V> {
     name: String,
     delivery: Delivery,
-    broadcaster: Broadcaster,
-    sub: Subscription,
+    broadcaster: Broadcaster<Event>,
+    sub: Subscription<Event>,
     pub view: V,
     /// Times this pane was evicted.
     pub evictions: u32,
@@ -39,7 +42,7 @@ impl<V: View> Feed<V> {
     /// Subscribes as `name`. `Delivery::Wait` is for replays, where the
     /// player may wait for the panes; live panes drop and get evicted like
     /// any other subscriber.
-    pub fn new(broadcaster: &Broadcaster, name: &str, delivery: Delivery, view: V) -> Self {
+    pub fn new(broadcaster: &Broadcaster<Event>, name: &str, delivery: Delivery, view: V) -> Self {
         Feed {
             name: name.to_string(),
             delivery,
@@ -55,7 +58,10 @@ impl<V: View> Feed<V> {
     /// whether the stream has ended for good (publisher closed).
     pub fn pump(&mut self) -> (usize, bool) {
         let view = &mut self.view;
-        let result = self.sub.drain(|e| view.apply(e));
+        let result = self.sub.drain_items(|item| match item {
+            Item::Event(e) => view.apply(e),
+            Item::Notice(n) => view.notice(n),
+        });
         if !matches!(result, Ok(0)) {
             self.view.settle();
         }
@@ -76,6 +82,6 @@ impl<V: View> Feed<V> {
     }
 }
 
-fn subscribe(b: &Broadcaster, name: &str, delivery: Delivery) -> Subscription {
+fn subscribe(b: &Broadcaster<Event>, name: &str, delivery: Delivery) -> Subscription<Event> {
     b.subscribe_with(SubscribeOptions::new(name).capacity(PANE_CAPACITY).delivery(delivery))
 }

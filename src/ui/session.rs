@@ -12,6 +12,7 @@ use super::panes::WINDOWS_S;
 use super::panes::events::Notable;
 use crate::broadcast::{Broadcaster, Delivery};
 use crate::cast::Cast;
+use crate::event::Event;
 use crate::event::{LoadChange, Nanos};
 use crate::record::{self, Header, Recorder, ScenarioInfo};
 use crate::replay::PlayerControl;
@@ -34,7 +35,7 @@ pub struct RecordingSetup {
 
 /// Side effects of one monitor run.
 pub struct Session {
-    broadcaster: Broadcaster,
+    broadcaster: Broadcaster<Event>,
     pub slow: SlowSubscribers,
     recorder: Option<Recorder>,
     recording: RecordingSetup,
@@ -48,7 +49,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(
-        broadcaster: &Broadcaster,
+        broadcaster: &Broadcaster<Event>,
         slow: SlowSubscribers,
         recording: RecordingSetup,
         steps: Vec<StepAction>,

@@ -12,7 +12,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{Ctx, Fanout, block, has_room, title};
-use crate::event::{Event, EventKind, EvictReason, LoadChange, Nanos, SubscriberId, WorkerId};
+use crate::broadcast::{EvictReason, Notice, NoticeKind, SubscriberId};
+use crate::event::{Event, EventKind, LoadChange, Nanos, WorkerId};
 use crate::format;
 use crate::ui::feed::View;
 use crate::ui::panes::header::service_text;
@@ -100,9 +101,6 @@ impl EventsView {
 impl View for EventsView {
     fn apply(&mut self, ev: &Event) {
         let n = match ev.kind {
-            EventKind::SubscriberLagging { id, .. } => Notable::Lagging(id),
-            EventKind::SubscriberEvicted { id, reason, dropped } => Notable::Evicted { id, reason, dropped },
-            EventKind::SubscriberLeft { id } => Notable::Left(id),
             EventKind::WorkerStalled { worker } => Notable::Stalled(worker),
             EventKind::WorkerRecovered { worker } => Notable::Recovered(worker),
             EventKind::WorkerCrashed { worker, lost_request } => {
@@ -128,6 +126,17 @@ impl View for EventsView {
             _ => return,
         };
         self.push(ev.t, n);
+    }
+
+    fn notice(&mut self, n: &Notice) {
+        let id = n.subscriber;
+        let notable = match n.kind {
+            NoticeKind::Lagging { .. } => Notable::Lagging(id),
+            NoticeKind::Evicted { reason, dropped } => Notable::Evicted { id, reason, dropped },
+            NoticeKind::Left => Notable::Left(id),
+            NoticeKind::Joined | NoticeKind::Healthy { .. } => return,
+        };
+        self.push(n.t, notable);
     }
 }
 
