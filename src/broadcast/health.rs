@@ -149,7 +149,7 @@ impl Health {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::broadcast::{MILLIS, SECONDS};

@@ -365,6 +365,7 @@ struct Hub<T> {
 impl<T> Hub<T> {
     /// Wakes every waiting receiver (after a flush, notices, an eviction, a close).
     fn wake_all(&self) {
+        sync::seqcst_meet();
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = lock(&self.lock);
             self.wake.notify_all();

@@ -428,6 +428,9 @@ impl<T: Slot> Publisher<T> {
     }
 
     fn shutdown(&mut self) {
+        // The moves to Closed are SeqCst, like the head's store: a receiver
+        // that waits saw the old state after announcing itself in
+        // `sleepers`, or `wake_all` sees it there (no lost wake-up).
         if std::mem::replace(&mut self.closed, true) {
             return;
         }
@@ -437,7 +440,7 @@ impl<T: Slot> Publisher<T> {
             let s = &*w.shared;
             for from in [STATE_HEALTHY, STATE_LAGGING] {
                 if s.state
-                    .compare_exchange(from, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire)
+                    .compare_exchange(from, STATE_CLOSED, Ordering::SeqCst, Ordering::Acquire)
                     .is_ok()
                 {
                     s.left_seq.store(head, Ordering::Release);
@@ -453,7 +456,7 @@ impl<T: Slot> Publisher<T> {
         for shared in late {
             if shared
                 .state
-                .compare_exchange(STATE_JOINING, STATE_CLOSED, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(STATE_JOINING, STATE_CLOSED, Ordering::SeqCst, Ordering::Acquire)
                 .is_ok()
             {
                 shared.left_seq.store(head, Ordering::Release);
@@ -473,11 +476,12 @@ impl<T: Slot> Drop for Publisher<T> {
 /// Moves `s` to Evicted for `reason` at `head` (unless it has just left).
 fn evict(s: &Shared, reason: EvictReason, head: u64) -> bool {
     // The reason goes first: the subscription reads it once it sees the
-    // state. If it has just left, the old one stays.
+    // state. If it has just left, the old one stays. SeqCst, as the moves
+    // to Closed: it wakes a receiver that waits.
     let before = lock(&s.evict_reason).replace(reason);
     for from in [STATE_LAGGING, STATE_HEALTHY] {
         if s.state
-            .compare_exchange(from, STATE_EVICTED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(from, STATE_EVICTED, Ordering::SeqCst, Ordering::Acquire)
             .is_ok()
         {
             s.left_seq.store(head, Ordering::Release);

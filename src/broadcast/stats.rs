@@ -123,7 +123,8 @@ pub(crate) struct Shared {
     pub(crate) delivery: Delivery,
     /// One of the `STATE_*`. Moves Joining → Healthy ⇄ Lagging → Evicted or
     /// Closed (or Joining → Closed), only by compare-and-swap; the ends are
-    /// final.
+    /// final. The publisher's moves to an end are SeqCst, paired with the
+    /// `sleepers` count (see `Hub::sleepers`).
     pub(crate) state: AtomicU8,
     /// The head when the publisher took it on: the first event it is
     /// offered. Written once (before the state leaves Joining), or reset to

@@ -137,8 +137,12 @@ enum Took {
 
 /// A waiting receiver's backoff before it sleeps: this many steps, the
 /// first [`BACKOFF_SPIN_STEPS`] spinning 1, 2, 4, ... times, the rest
-/// yielding the CPU once each.
+/// yielding the CPU once each. (One step under loom: the model explores
+/// the sleep, which is what can go wrong.)
+#[cfg(not(loom))]
 const BACKOFF_STEPS: u32 = 10;
+#[cfg(loom)]
+const BACKOFF_STEPS: u32 = 1;
 const BACKOFF_SPIN_STEPS: u32 = 6;
 
 impl<T: Slot> Subscription<T> {
@@ -476,6 +480,7 @@ impl<T: Slot> Subscription<T> {
         let hub = &*self.hub;
         let mut guard = lock(&hub.lock);
         hub.sleepers.fetch_add(1, Ordering::SeqCst);
+        super::sync::seqcst_meet();
         let woke = loop {
             if self.moved(seen) {
                 break true;

@@ -52,3 +52,14 @@ pub(crate) fn pause() {
     #[cfg(not(loom))]
     std::thread::sleep(std::time::Duration::from_micros(20));
 }
+
+/// Where two threads meet Dekker-style on SeqCst accesses (a store, then a
+/// load of what the other stores): the head, notice count or an end state
+/// against the `sleepers` count. SeqCst accesses already order this in a
+/// real build; loom treats them as AcqRel (its documented limitation), so
+/// under loom a SeqCst fence stands in for that total order.
+#[inline(always)]
+pub(crate) fn seqcst_meet() {
+    #[cfg(loom)]
+    fence(Ordering::SeqCst);
+}
