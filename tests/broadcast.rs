@@ -505,8 +505,9 @@ fn health_checks_look_at_each_subscriber_at_most_once_per_interval() {
 }
 
 /// Stats read while a lapped subscriber skips and receives on another
-/// thread never count a skip twice: its drop and delivery counts never go
-/// down, and always add up with the rest.
+/// thread never count a skip twice: a skip counted both as skipped and as
+/// out of its window would show as a delivery taken back, so its delivery
+/// count never goes down; and its counters always add up.
 #[test]
 fn stats_never_count_a_skip_twice() {
     let config = BroadcastConfig {
@@ -531,21 +532,19 @@ fn stats_never_count_a_skip_twice() {
     let watcher = {
         let (b, done) = (b.clone(), done.clone());
         thread::spawn(move || {
-            let (mut dropped, mut delivered, mut reads) = (0, 0, 0u64);
+            // (`dropped` alone may go down, by what the reader delivers from
+            // a stretch the stats, with a newer head, saw out of its window:
+            // the ring still held it.)
+            let (mut delivered, mut reads) = (0, 0u64);
             while !done.load(Ordering::Relaxed) {
                 let s = row(&b, id);
-                assert!(
-                    s.dropped >= dropped,
-                    "dropped went from {dropped} to {}: {s:?}",
-                    s.dropped
-                );
                 assert!(
                     s.delivered >= delivered,
                     "delivered went from {delivered} to {}: {s:?}",
                     s.delivered
                 );
                 assert_accounted(&s);
-                (dropped, delivered) = (s.dropped, s.delivered);
+                delivered = s.delivered;
                 reads += 1;
             }
             reads
