@@ -70,7 +70,14 @@ impl Health {
 
     /// Judges it at `now`, given what was published to it and what it
     /// lost so far (both only ever grow).
+    ///
+    /// A loss read from a cursor the subscriber had not yet moved can be
+    /// taken back by a later read (it still received from the ring what the
+    /// publisher's head already counted out of its window), so the record
+    /// keeps the larger: it never goes down, and nothing here underflows.
     pub(crate) fn judge(&mut self, now: Nanos, published: u64, dropped: u64, policy: &EvictionPolicy) -> Verdict {
+        let dropped = dropped.max(self.dropped_seen);
+        let published = published.max(self.history.back().map_or(0, |s| s.published));
         let losing = dropped > self.dropped_seen;
         self.dropped_seen = dropped;
         self.record(
@@ -87,7 +94,7 @@ impl Health {
         }
         let since = *self.losing_since.get_or_insert(now);
         if let Some(limit) = policy.losing_for
-            && now - since >= limit
+            && now.saturating_sub(since) >= limit
         {
             return Verdict::Evict(EvictReason::LosingFor { for_ns: limit });
         }
@@ -95,8 +102,8 @@ impl Health {
             && let Some(base) = self.history.front()
             && now.saturating_sub(base.t) >= policy.window
         {
-            let published = published - base.published;
-            let lost = dropped - base.dropped;
+            let published = published.saturating_sub(base.published);
+            let lost = dropped.saturating_sub(base.dropped);
             // lost / published > max / 100, in integers.
             if published > 0 && u128::from(lost) * 100 > u128::from(published) * u128::from(max) {
                 let percent = (u128::from(lost) * 100 / u128::from(published)).min(100) as u8;
@@ -113,7 +120,11 @@ impl Health {
     /// samples no longer needed as the window's base.
     fn record(&mut self, s: Sample, window: Nanos) {
         let spacing = (window / HISTORY).max(1);
-        if self.history.back().is_none_or(|last| s.t >= last.t + spacing) {
+        if self
+            .history
+            .back()
+            .is_none_or(|last| s.t >= last.t.saturating_add(spacing))
+        {
             self.history.push_back(s);
         }
         // The base is the newest sample at least `window` old: drop those before it.
@@ -134,6 +145,7 @@ impl Health {
                 if !due {
                     return None;
                 }
+                let dropped = dropped.max(self.dropped_announced);
                 let lost = dropped - self.dropped_announced;
                 self.last_lagging_notice = Some(now);
                 self.dropped_announced = dropped;
@@ -142,7 +154,9 @@ impl Health {
             }
             Verdict::Healthy if self.announced_lagging => {
                 self.announced_lagging = false;
-                Some(NoticeKind::Healthy { dropped })
+                Some(NoticeKind::Healthy {
+                    dropped: dropped.max(self.dropped_announced),
+                })
             }
             Verdict::Healthy | Verdict::Evict(_) => None,
         }
@@ -217,6 +231,24 @@ mod tests {
                 percent: 85,
                 window_ns: 2 * SECONDS
             })
+        );
+    }
+
+    /// A loss a later read takes back (the subscriber still received it
+    /// from the ring) neither underflows nor counts as a new loss.
+    #[test]
+    fn a_loss_taken_back_by_a_later_read_is_kept_and_not_counted_again() {
+        let policy = EvictionPolicy::default();
+        let mut h = Health::new(0);
+        assert_eq!(h.judge(I, 100, 10, &policy), Verdict::Lagging);
+        assert_eq!(h.judge(2 * I, 200, 6, &policy), Verdict::Healthy);
+        assert_eq!(
+            h.notice(2 * I, Verdict::Lagging, 6),
+            Some(NoticeKind::Lagging { lost: 6, dropped: 6 })
+        );
+        assert_eq!(
+            h.notice(9 * I, Verdict::Lagging, 4),
+            Some(NoticeKind::Lagging { lost: 0, dropped: 6 })
         );
     }
 
