@@ -555,7 +555,8 @@ impl ScalePlan {
             ScalePlan {
                 latency: Duration::from_secs(2),
                 latency_reps: 2,
-                // The default policy evicts 2 s after the first drop.
+                // The default policy evicts after 2 s of losing (at most
+                // 2.25 s after the first drop).
                 stall: Duration::from_secs(3),
                 stall_reps: 3,
                 scale: Duration::from_secs(2),
@@ -1237,8 +1238,9 @@ fn scale_point(plan: &ScalePlan, n: usize, rate: f64) -> (ScaleRow, u64) {
     let rss_empty = rss_bytes();
     let (mut publisher, broadcaster) = broadcast::channel(config, Clock::start());
     let subs: Vec<Subscription<Event>> = (0..n).map(|i| broadcaster.subscribe(format!("s{i}"))).collect();
-    publisher.tick(); // takes them on and announces the joins
-    // The cost of a tick with nothing to flush: it scans every subscriber.
+    publisher.tick(); // takes them on (their join notices are not events)
+    // The cost of a tick with nothing to flush (a health check over every
+    // subscriber is due at most once per interval).
     let ticks = (2_000_000 / n).clamp(100, 100_000);
     let t0 = Instant::now();
     for _ in 0..ticks {

@@ -305,8 +305,9 @@ impl Writer {
 pub struct Recording {
     pub path: PathBuf,
     pub header: Header,
-    /// Pipeline events in time order. Subscriber announcements of the
-    /// recording run are left out: a replay's broadcaster makes its own.
+    /// Pipeline events in time order. (Subscriber announcements are the
+    /// broadcaster's notices, not events: older recordings' `subscriber_*`
+    /// lines are skipped, and a replay's broadcaster makes its own.)
     pub events: Vec<Event>,
     /// Events the recorder missed (sum of gap lines).
     pub missed: u64,
