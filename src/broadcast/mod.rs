@@ -35,7 +35,9 @@
 //! (`&[T]`) and carries the notices that came with them
 //! ([`Batch::notices`]); [`Subscription::drain`] hands every queued event to
 //! a closure (skipping notices), and [`Subscription::drain_with`] hands
-//! events and notices to two closures, interleaved exactly in stream order.
+//! events and notices to two closures, interleaved exactly in stream order
+//! ([`Subscription::drain_items`] to one closure taking an [`Item`], when
+//! both need the same state).
 //!
 //! ```
 //! use fantop::broadcast::{channel, BroadcastConfig, NoticeKind};

@@ -221,6 +221,30 @@ impl<T: Slot> Subscription<T> {
     /// Hands every queued event to `on_event` and every notice due to
     /// `on_notice`, interleaved in stream order, without waiting. Returns
     /// how many events were handled, or how the subscription ended.
+    ///
+    /// ```
+    /// use fantop::broadcast::{channel, BroadcastConfig, NoticeKind};
+    /// use fantop::clock::Clock;
+    /// use fantop::event::{Event, EventKind};
+    ///
+    /// let (mut publisher, b) = channel(BroadcastConfig::default(), Clock::manual());
+    /// let sub = b.subscribe("watcher");
+    /// let visitor = b.subscribe("visitor");
+    /// publisher.publish(Event::new(1, EventKind::RequestArrived { id: 0 }));
+    /// publisher.flush(); // both joined, then the event
+    /// drop(visitor);
+    /// publisher.publish(Event::new(2, EventKind::RequestArrived { id: 1 }));
+    /// publisher.flush(); // "visitor left", then the event
+    /// let mut stream = Vec::new();
+    /// let mut notices = Vec::new();
+    /// sub.drain_with(|e| stream.push(e.t), |n| notices.push((n.seq, n.kind))).unwrap();
+    /// assert_eq!(stream, [1, 2]);
+    /// // Each notice's `seq`: how many events came before it.
+    /// assert_eq!(
+    ///     notices,
+    ///     [(0, NoticeKind::Joined), (0, NoticeKind::Joined), (1, NoticeKind::Left)]
+    /// );
+    /// ```
     pub fn drain_with(
         &self,
         mut on_event: impl FnMut(&T),
