@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use loom::thread;
 
 use fantop::broadcast::{
-    BroadcastConfig, Broadcaster, EvictionPolicy, Nanos, Publisher, RecvError, SLOT_WORDS, Slot, SubscriberState,
-    Subscription, TimeSource, channel,
+    BroadcastConfig, Broadcaster, EvictionPolicy, Nanos, NoticeKind, Publisher, RecvError, SLOT_WORDS, Slot,
+    SubscriberState, Subscription, TimeSource, channel,
 };
 
 /// A test event whose words carry a check, so a torn read cannot decode.
@@ -166,6 +166,34 @@ fn a_waiting_receiver_is_always_woken_by_a_publish() {
         let sub = receiver.join().unwrap();
         assert_eq!(sub.stats().delivered, 1);
         drop(sender.join().unwrap());
+    });
+}
+
+/// (b') A receiver that waits is woken by a notice alone (no event): here,
+/// another subscriber leaving.
+#[test]
+fn a_waiting_receiver_is_woken_by_a_notice() {
+    model(|| {
+        let (mut publisher, b) = channel::<Tick>(tiny(EvictionPolicy::NEVER), Manual::default());
+        let watcher = b.subscribe("watcher");
+        let visitor = b.subscribe("visitor");
+        publisher.tick();
+        let visitor_id = visitor.id();
+        let joined = watcher.try_recv().unwrap().expect("the joins");
+        assert_eq!(joined.notices().len(), 2);
+        let receiver = thread::spawn(move || {
+            let batch = watcher.recv().expect("a batch");
+            assert!(batch.is_empty(), "no event was published");
+            let about: Vec<_> = batch.notices().iter().map(|n| (n.subscriber, n.kind)).collect();
+            assert_eq!(about, [(visitor_id, NoticeKind::Left)]);
+        });
+        let leaver = thread::spawn(move || {
+            drop(visitor);
+            publisher.tick(); // forgets it and announces that it left
+            publisher
+        });
+        receiver.join().unwrap();
+        drop(leaver.join().unwrap());
     });
 }
 
