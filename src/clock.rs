@@ -70,6 +70,13 @@ impl Clock {
     }
 }
 
+/// The broadcaster reads fantop's clock through its own time-source trait.
+impl crate::broadcast::TimeSource for Clock {
+    fn now(&self) -> Nanos {
+        Clock::now(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

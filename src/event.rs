@@ -2,24 +2,26 @@
 //! the controls produce is an [`Event`].
 //!
 //! An event is small and `Copy` (40 bytes in memory, four words in the
-//! broadcaster's ring, see [`crate::words`]), so publishing one allocates
+//! broadcaster's ring, see `crate::wire`), so publishing one allocates
 //! nothing. Its
 //! timestamp `t` is nanoseconds on the pipeline's monotonic clock, which
 //! starts at zero when the pipeline starts (simulated time in `--fast` mode,
 //! the wall clock otherwise; see [`crate::clock`]).
 //!
 //! Control never rides this channel: commands travel on their own typed
-//! channel ([`crate::sim::Control`]); what a command *changed* comes back here
+//! channel ([`crate::pipeline::Control`]); what a command *changed* comes back here
 //! as a [`EventKind::LoadChanged`] so every subscriber sees it in order.
-
+//! What happens to the broadcaster's own subscribers (joins, lagging,
+//! evictions) is not an event either: the broadcaster announces it with its
+//! own notices, beside the events (`crate::broadcast::Notice`).
+//!
+//! This module imports nothing of the crate: everything else may import it.
 use serde::{Deserialize, Serialize};
 
 /// Nanoseconds on the pipeline clock.
 pub type Nanos = u64;
 /// A worker slot in the simulated pool (`w0`, `w1`, ...).
 pub type WorkerId = u16;
-/// A broadcaster subscriber, unique for the broadcaster's life.
-pub type SubscriberId = u32;
 /// A simulated request, numbered in arrival order from 0.
 pub type RequestId = u64;
 
@@ -110,48 +112,6 @@ pub enum EventKind {
     ScenarioStep {
         step: u16,
     },
-
-    SubscriberJoined {
-        id: SubscriberId,
-    },
-    /// The subscriber's queue was full: it started losing events.
-    SubscriberLagging {
-        id: SubscriberId,
-        dropped: u64,
-    },
-    /// The broadcaster removed the subscriber under its eviction policy.
-    SubscriberEvicted {
-        id: SubscriberId,
-        reason: EvictReason,
-        /// Everything it loses: drops so far plus what was still queued.
-        dropped: u64,
-    },
-    /// The subscriber unsubscribed (its `Subscription` was dropped).
-    SubscriberLeft {
-        id: SubscriberId,
-    },
-}
-
-/// Why the broadcaster evicted a subscriber.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "why", rename_all = "snake_case")]
-pub enum EvictReason {
-    /// It stayed lagging (a full queue behind, losing events) for at least
-    /// `for_ns`. (The name is kept: it is part of the recording format.)
-    QueueFull { for_ns: Nanos },
-    /// It lost at least `dropped` events since it last kept up.
-    TooManyDrops { dropped: u64 },
-}
-
-impl std::fmt::Display for EvictReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match *self {
-            EvictReason::QueueFull { for_ns } => {
-                write!(f, "lagging > {}", crate::format::duration(for_ns))
-            }
-            EvictReason::TooManyDrops { dropped } => write!(f, "{dropped}+ drops while lagging"),
-        }
-    }
 }
 
 /// A change to the simulated load, as applied.
@@ -253,14 +213,7 @@ mod tests {
                     },
                 },
             ),
-            Event::new(
-                7,
-                EventKind::SubscriberEvicted {
-                    id: 3,
-                    reason: EvictReason::QueueFull { for_ns: SECONDS },
-                    dropped: 9,
-                },
-            ),
+            Event::new(7, EventKind::ScenarioStep { step: 3 }),
             Event::new(
                 8,
                 EventKind::WorkerCrashed {

@@ -11,9 +11,12 @@
 //! ```
 //!
 //! - [`event`]: the vocabulary (`Event`, `Copy`, timestamped on [`clock`]); imports nothing.
-//! - [`broadcast`]: the generic fan-out; never blocks, counts every drop,
-//!   evicts slow subscribers. Imports nothing of the crate.
-//! - [`wire`]: an [`event::Event`] as the broadcaster's fixed-size slot.
+//! - [`broadcast`]: the fan-out, generic over its slot type; never blocks,
+//!   counts every drop, evicts subscribers that lose too much, and announces
+//!   what happens to them in notices beside the events. Imports nothing of
+//!   the crate.
+//! - [`wire`]: an event as four words, the broadcaster ring's slot format
+//!   (`impl Slot for Event`).
 //! - [`pipeline`]: the simulated pipeline (discrete-event model, worker
 //!   health, live control).
 //! - [`collector`]: the single owner of aggregate metrics; hands out
@@ -37,7 +40,7 @@ pub mod parse;
 pub mod signals;
 
 pub mod broadcast;
-pub mod words;
+pub mod wire;
 
 pub mod pipeline;
 

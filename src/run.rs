@@ -135,7 +135,7 @@ pub enum Time {
 /// Where the events come from.
 enum Source {
     /// Not started: the stack still holds the publisher.
-    Idle(Publisher),
+    Idle(Publisher<Event>),
     Thread(Pipeline),
     Stepper(Box<Stepper>),
     Player(Player),
@@ -166,13 +166,13 @@ pub struct Finished {
 /// One run's clock, broadcaster, collector and source; see the module doc.
 pub struct Stack {
     pub clock: Clock,
-    pub broadcaster: Broadcaster,
+    pub broadcaster: Broadcaster<Event>,
     time: Time,
     source: Source,
     collector: CollectorSlot,
     /// The broadcaster a replay's collector reads, restarted at each seek
     /// back (its stats are reported with the main one's).
-    collector_broadcaster: Arc<Mutex<Option<Broadcaster>>>,
+    collector_broadcaster: Arc<Mutex<Option<Broadcaster<Event>>>>,
     /// Where every collector of this stack publishes its snapshots (one
     /// cell for the stack's life, so panes keep reading the live one after a
     /// replay's collector is replaced).
@@ -229,7 +229,7 @@ impl Stack {
         self.time
     }
 
-    fn take_publisher(&mut self) -> anyhow::Result<Publisher> {
+    fn take_publisher(&mut self) -> anyhow::Result<Publisher<Event>> {
         match std::mem::replace(&mut self.source, Source::Done) {
             Source::Idle(p) => Ok(p),
             other => {

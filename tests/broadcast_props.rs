@@ -7,8 +7,9 @@
 //! is within capacity. For every live subscription: the data it received is in
 //! publish order (each data event's payload is its publish index), lies
 //! within what was flushed since it subscribed, and every gap in it is covered
-//! by its drop count. At the end the publisher closes and every subscription
-//! drains to `Closed` (or `Evicted`) with everything accounted for.
+//! by its drop count; the notices it received are in stream order. At the end
+//! the publisher closes and every subscription drains to `Closed` (or
+//! `Evicted`) with everything accounted for.
 
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -17,8 +18,9 @@ use fantop::broadcast::{
     BroadcastConfig, Broadcaster, EvictionPolicy, Publisher, RecvError, SubscribeOptions, SubscriberState,
     SubscriberStats, Subscription, channel,
 };
+use fantop::broadcast::{EvictReason, SubscriberId};
 use fantop::clock::Clock;
-use fantop::event::{Event, EventKind, EvictReason, MILLIS, SubscriberId};
+use fantop::event::{Event, EventKind, MILLIS};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -62,37 +64,48 @@ fn broadcast_config() -> impl Strategy<Value = BroadcastConfig> {
         1usize..=6,
         0u64..=2 * MILLIS,
         proptest::option::of(0u64..=4 * MILLIS),
-        proptest::option::of(1u64..=40),
+        proptest::option::of(0u8..=100),
+        0u64..=4 * MILLIS,
+        1u64..=2 * MILLIS,
         // Small rings, so schedules lap them often.
         prop_oneof![Just(16usize), Just(64)],
     )
         .prop_map(
-            |(max_batch, max_batch_age, full_for, max_drops, ring_capacity)| BroadcastConfig {
-                ring_capacity,
-                default_capacity: 16,
-                max_batch,
-                max_batch_age,
-                eviction: EvictionPolicy { full_for, max_drops },
-                // Keep every ended subscriber's row, so all can be checked.
-                ended_retained: 1024,
+            |(max_batch, max_batch_age, losing_for, max_lost_percent, window, health_interval, ring_capacity)| {
+                BroadcastConfig {
+                    ring_capacity,
+                    default_capacity: 16,
+                    max_batch,
+                    max_batch_age,
+                    health_interval,
+                    eviction: EvictionPolicy {
+                        losing_for,
+                        max_lost_percent,
+                        window,
+                    },
+                    // Keep every ended subscriber's row, so all can be checked.
+                    ended_retained: 1024,
+                    notice_capacity: 64,
+                }
             },
         )
 }
 
 /// One live subscription and what it has received.
 struct Sub {
-    sub: Subscription,
+    sub: Subscription<Event>,
     /// The first data id it can receive: the first not flushed when it subscribed.
     first_id: u64,
     last_id: Option<u64>,
     data: u64,
-    notices: u64,
+    /// Where its last notice sat in the stream.
+    last_notice_seq: u64,
     stalled: bool,
 }
 
 struct World {
-    publisher: Option<Publisher>,
-    b: Broadcaster,
+    publisher: Option<Publisher<Event>>,
+    b: Broadcaster<Event>,
     clock: Clock,
     config: BroadcastConfig,
     subs: Vec<Sub>,
@@ -116,7 +129,7 @@ impl World {
         }
     }
 
-    fn publisher(&mut self) -> &mut Publisher {
+    fn publisher(&mut self) -> &mut Publisher<Event> {
         self.publisher.as_mut().expect("publisher open")
     }
 
@@ -183,7 +196,7 @@ impl World {
                     first_id,
                     last_id: None,
                     data: 0,
-                    notices: 0,
+                    last_notice_seq: 0,
                     stalled: false,
                 });
             }
@@ -217,21 +230,23 @@ impl World {
         for _ in 0..max_batches {
             match s.sub.try_recv() {
                 Ok(Some(batch)) => {
-                    assert!(!batch.is_empty(), "{who}: empty batch");
+                    assert!(!batch.is_empty() || !batch.notices().is_empty(), "{who}: empty batch");
                     assert!(batch.len() <= self.config.max_batch, "{who}: batch of {}", batch.len());
                     for e in batch.iter() {
-                        match e.kind {
-                            EventKind::RequestArrived { id } => {
-                                assert!(id >= s.first_id, "{who}: got {id}, subscribed at {}", s.first_id);
-                                assert!(id < flushed, "{who}: got {id}, only {flushed} flushed");
-                                if let Some(last) = s.last_id {
-                                    assert!(id > last, "{who}: {id} after {last}");
-                                }
-                                s.last_id = Some(id);
-                                s.data += 1;
-                            }
-                            _ => s.notices += 1,
+                        let EventKind::RequestArrived { id } = e.kind else {
+                            panic!("{who}: an event that was never published: {e:?}");
+                        };
+                        assert!(id >= s.first_id, "{who}: got {id}, subscribed at {}", s.first_id);
+                        assert!(id < flushed, "{who}: got {id}, only {flushed} flushed");
+                        if let Some(last) = s.last_id {
+                            assert!(id > last, "{who}: {id} after {last}");
                         }
+                        s.last_id = Some(id);
+                        s.data += 1;
+                    }
+                    for n in batch.notices() {
+                        assert!(n.seq >= s.last_notice_seq, "{who}: notice {n:?} out of order");
+                        s.last_notice_seq = n.seq;
                     }
                 }
                 Ok(None) => break,
@@ -250,11 +265,13 @@ impl World {
                 assert_eq!(row.dropped, dropped, "{who}: eviction reports its total loss");
                 assert_eq!(row.queued, 0, "{who}: its queue was discarded");
                 assert_eq!(row.last_evict_reason, Some(reason), "{who}");
+                let policy = self.config.eviction;
                 match reason {
-                    EvictReason::QueueFull { .. } => assert!(self.config.eviction.full_for.is_some(), "{who}"),
-                    EvictReason::TooManyDrops { dropped: limit } => {
-                        assert_eq!(Some(limit), self.config.eviction.max_drops, "{who}");
-                        assert!(dropped >= limit, "{who}");
+                    EvictReason::LosingFor { for_ns } => assert_eq!(Some(for_ns), policy.losing_for, "{who}"),
+                    EvictReason::LostShare { percent, window_ns } => {
+                        assert_eq!(window_ns, policy.window, "{who}");
+                        assert!(policy.max_lost_percent.is_some_and(|max| percent >= max), "{who}");
+                        assert!(dropped > 0, "{who}");
                     }
                 }
                 self.subs.remove(i);
@@ -284,7 +301,7 @@ impl World {
                 .iter()
                 .find(|r| r.id == s.sub.id())
                 .unwrap_or_else(|| panic!("live subscriber {} has no row", s.sub.id()));
-            assert_eq!(row.delivered, s.data + s.notices, "{row:?}");
+            assert_eq!(row.delivered, s.data, "{row:?}");
             // Every data id it missed, below the last one it got, was counted as dropped.
             if let Some(last) = s.last_id {
                 let missed = last + 1 - s.first_id - s.data;
@@ -333,7 +350,7 @@ impl World {
         }
         let p = self.b.publisher_stats();
         assert_eq!(p.subscribers, 0);
-        assert!(p.events >= self.next_id, "{p:?}: data and announcements");
+        assert_eq!(p.events, self.next_id, "{p:?}: the data, and nothing else");
     }
 }
 

@@ -220,3 +220,22 @@ fn replay_flags_are_validated() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Recordings made before subscriber announcements became the broadcaster's
+/// notices hold `subscriber_*` lines: they still load, those lines skipped.
+#[test]
+fn recordings_with_old_subscriber_announcements_still_load() {
+    let dir = temp_dir("announcements");
+    let content = format!(
+        "{HEADER}\n{{\"t\":0,\"ev\":\"subscriber_joined\",\"id\":1}}\n{{\"t\":1,\"ev\":\"request_arrived\",\"id\":0}}\n\
+         {{\"t\":1,\"ev\":\"subscriber_lagging\",\"id\":2,\"dropped\":5}}\n\
+         {{\"t\":2,\"ev\":\"subscriber_evicted\",\"id\":2,\"reason\":{{\"why\":\"queue_full\",\"for_ns\":2000000000}},\"dropped\":9}}\n\
+         {{\"t\":2,\"ev\":\"subscriber_left\",\"id\":3}}\n{{\"t\":3,\"ev\":\"request_arrived\",\"id\":1}}\n"
+    );
+    let path = dir.join("old.jsonl");
+    std::fs::write(&path, content).unwrap();
+    let rec = fantop::session::record::Recording::load(&path).expect("loads");
+    assert_eq!(rec.events.len(), 2, "{:?}", rec.events);
+    assert!(rec.warning.is_none());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -457,8 +457,8 @@ trait Fan {
 }
 
 struct FantopFan {
-    publisher: Publisher,
-    broadcaster: Broadcaster,
+    publisher: Publisher<Event>,
+    broadcaster: Broadcaster<Event>,
 }
 
 impl Fan for FantopFan {
@@ -479,13 +479,13 @@ impl Fan for FantopFan {
 }
 
 /// fantop's broadcaster with `n` subscribers; the drainer and the events
-/// every subscriber has received once the joins are announced.
+/// every subscriber has received once taken on (none: joins are notices).
 fn fantop_fan(n: usize, round: usize) -> anyhow::Result<(FantopFan, Drainer, u64)> {
     let config = BroadcastConfig::default();
     ensure!(config.default_capacity >= round, "queues must hold a whole round");
     let (mut publisher, broadcaster) = broadcast::channel(config, Clock::start());
-    let subs: Vec<Subscription> = (0..n).map(|i| broadcaster.subscribe(format!("bench{i}"))).collect();
-    publisher.tick(); // takes them on and announces the joins
+    let subs: Vec<Subscription<Event>> = (0..n).map(|i| broadcaster.subscribe(format!("bench{i}"))).collect();
+    publisher.tick(); // takes them on (their join notices are not events)
     let drainer = Drainer::spawn(subs, |s| s.drain(consume).map_or(0, |k| k as u64));
     let received = n as u64 * broadcaster.publisher_stats().events;
     drainer.wait_for(received);

@@ -160,7 +160,8 @@ impl ScalePlan {
             ScalePlan {
                 latency: Duration::from_secs(2),
                 latency_reps: 2,
-                // The default policy evicts 2 s after the first drop.
+                // The default policy evicts after 2 s of losing (at most
+                // 2.25 s after the first drop).
                 stall: Duration::from_secs(3),
                 stall_reps: 3,
                 scale: Duration::from_secs(2),
@@ -413,7 +414,7 @@ impl Hists {
 
 /// A subscriber's own thread: blocks in `recv`, reads the clock once per
 /// batch, records every arrival past the warm-up.
-fn fantop_receiver(sub: Subscription, clock: Clock, warm: u64) -> JoinHandle<Hists> {
+fn fantop_receiver(sub: Subscription<Event>, clock: Clock, warm: u64) -> JoinHandle<Hists> {
     thread::spawn(move || {
         let mut h = Hists::new();
         while let Ok(batch) = sub.recv() {
@@ -477,7 +478,7 @@ fn latency_fantop(plan: &ScalePlan, max_batch: usize, age: Option<Nanos>) -> Lat
         ..BroadcastConfig::default()
     };
     let (mut publisher, broadcaster) = broadcast::channel(config, clock.clone());
-    let subs: Vec<Subscription> = (0..LATENCY_SUBSCRIBERS)
+    let subs: Vec<Subscription<Event>> = (0..LATENCY_SUBSCRIBERS)
         .map(|i| broadcaster.subscribe(format!("latency{i}")))
         .collect();
     publisher.tick();
@@ -633,9 +634,9 @@ fn latency(plan: &ScalePlan) -> anyhow::Result<Latency> {
 
 /// Threads that drain `subs` round-robin with `try_recv` until each ends;
 /// each returns the drops (and evictions) of the subscriptions it drained.
-fn drain_threads(subs: Vec<Subscription>, threads: usize) -> Vec<JoinHandle<u64>> {
+fn drain_threads(subs: Vec<Subscription<Event>>, threads: usize) -> Vec<JoinHandle<u64>> {
     let threads = threads.clamp(1, subs.len().max(1));
-    let mut groups: Vec<Vec<Subscription>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut groups: Vec<Vec<Subscription<Event>>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, s) in subs.into_iter().enumerate() {
         groups[i % threads].push(s);
     }
@@ -694,7 +695,7 @@ fn stall_once(plan: &ScalePlan, stall: bool) -> StallRun {
     let gap = 1e9 / STALL_RATE;
     let (mut publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), Clock::start());
     let healthy = STALL_SUBSCRIBERS - usize::from(stall);
-    let subs: Vec<Subscription> = (0..healthy)
+    let subs: Vec<Subscription<Event>> = (0..healthy)
         .map(|i| broadcaster.subscribe(format!("healthy{i}")))
         .collect();
     let stalled = stall.then(|| broadcaster.subscribe_with(SubscribeOptions::new("stalled").capacity(SLOW_CAPACITY)));
@@ -702,7 +703,7 @@ fn stall_once(plan: &ScalePlan, stall: bool) -> StallRun {
     let drainers = drain_threads(subs, 1);
     let mut hist = histogram();
     let batches = || broadcaster.publisher_stats().batches;
-    let mut timed = |publisher: &mut broadcast::Publisher, step: Step| {
+    let mut timed = |publisher: &mut broadcast::Publisher<Event>, step: Step| {
         let before = batches();
         let t0 = Instant::now();
         match step {
@@ -841,9 +842,10 @@ fn scale_point(plan: &ScalePlan, n: usize, rate: f64) -> (ScaleRow, u64) {
     let config = BroadcastConfig::default();
     let rss_empty = rss_bytes();
     let (mut publisher, broadcaster) = broadcast::channel(config, Clock::start());
-    let subs: Vec<Subscription> = (0..n).map(|i| broadcaster.subscribe(format!("s{i}"))).collect();
-    publisher.tick(); // takes them on and announces the joins
-    // The cost of a tick with nothing to flush: it scans every subscriber.
+    let subs: Vec<Subscription<Event>> = (0..n).map(|i| broadcaster.subscribe(format!("s{i}"))).collect();
+    publisher.tick(); // takes them on (their join notices are not events)
+    // The cost of a tick with nothing to flush (a health check over every
+    // subscriber is due at most once per interval).
     let ticks = (2_000_000 / n).clamp(100, 100_000);
     let t0 = Instant::now();
     for _ in 0..ticks {

@@ -136,12 +136,7 @@ impl Metrics {
                 self.apply_load(change);
                 self.bucket(sec).target = self.target();
             }
-            EventKind::WorkerHeartbeat { .. }
-            | EventKind::ScenarioStep { .. }
-            | EventKind::SubscriberJoined { .. }
-            | EventKind::SubscriberLagging { .. }
-            | EventKind::SubscriberEvicted { .. }
-            | EventKind::SubscriberLeft { .. } => {}
+            EventKind::WorkerHeartbeat { .. } | EventKind::ScenarioStep { .. } => {}
         }
     }
 

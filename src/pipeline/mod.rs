@@ -47,6 +47,7 @@ pub use model::{Sim, SimConfig, Sink, WorkerReport};
 
 use crate::broadcast::Publisher;
 use crate::clock::Clock;
+use crate::event::Event;
 use crate::event::{MILLIS, Nanos};
 
 /// How simulated time relates to the wall clock.
@@ -143,7 +144,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts `fantop/pipeline`. `clock` must be the broadcaster's clock; in
     /// real-time mode it is also the simulation's.
-    pub fn start(opts: PipelineOptions, publisher: Publisher, clock: Clock) -> std::io::Result<Pipeline> {
+    pub fn start(opts: PipelineOptions, publisher: Publisher<Event>, clock: Clock) -> std::io::Result<Pipeline> {
         let (actions_tx, actions_rx) = crossbeam_channel::bounded(control::CONTROL_QUEUE);
         let thread = std::thread::Builder::new()
             .name("fantop/pipeline".into())
@@ -193,7 +194,7 @@ impl Drop for Pipeline {
 /// frame by frame from the UI thread, in simulated time.
 pub struct Stepper {
     sim: Sim,
-    publisher: Publisher,
+    publisher: Publisher<Event>,
     clock: Clock,
     actions_rx: Option<Receiver<Action>>,
     pace: Pace,
@@ -210,7 +211,7 @@ impl Stepper {
     /// timeline.
     pub fn new(
         opts: PipelineOptions,
-        publisher: Publisher,
+        publisher: Publisher<Event>,
         clock: Clock,
         actions_rx: Option<Receiver<Action>>,
     ) -> Self {

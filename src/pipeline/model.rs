@@ -46,7 +46,7 @@ impl Sink for Vec<Event> {
     }
 }
 
-impl Sink for Publisher {
+impl Sink for Publisher<Event> {
     fn emit(&mut self, event: Event) {
         self.publish(event);
     }

@@ -42,6 +42,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::broadcast::{Broadcaster, Delivery, SubscriberState};
+use crate::event::Event;
 use crate::event::{LoadChange, Nanos, SECONDS};
 use crate::pipeline::Action;
 use cast::Cast;
@@ -104,7 +105,7 @@ struct SlowLife {
 /// thread, or the headless caller); dropping it stops what it started
 /// (call [`Session::finish`] first to get the notes).
 pub struct Session {
-    broadcaster: Broadcaster,
+    broadcaster: Broadcaster<Event>,
     slow: SlowSubscribers,
     recorder: Option<Recorder>,
     recording: RecordingSetup,
@@ -123,7 +124,7 @@ pub struct Session {
 impl Session {
     /// A session for a run on `broadcaster` (which it subscribes recorders
     /// and slow subscribers to).
-    pub fn new(broadcaster: &Broadcaster, opts: SessionOptions) -> Session {
+    pub fn new(broadcaster: &Broadcaster<Event>, opts: SessionOptions) -> Session {
         let slow = if opts.virtual_time {
             SlowSubscribers::new_virtual(broadcaster)
         } else {

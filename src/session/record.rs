@@ -31,7 +31,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use serde::{Deserialize, Serialize};
 
 use crate::broadcast::{Broadcaster, Delivery, RecvError, SubscribeOptions, Subscription};
-use crate::event::{Event, EventKind};
+use crate::event::Event;
 use crate::session::summary::ConfigSummary;
 
 /// The `format` of line 1.
@@ -132,7 +132,7 @@ impl Recorder {
     /// Creates `path` (an error names it), writes the header, subscribes to
     /// `broadcaster` and starts `fantop/recorder`.
     pub fn start(
-        broadcaster: &Broadcaster,
+        broadcaster: &Broadcaster<Event>,
         path: &Path,
         header: &Header,
         delivery: Delivery,
@@ -142,7 +142,7 @@ impl Recorder {
 
     /// [`Recorder::start`] with a queue bound other than [`RECORDER_CAPACITY`].
     pub fn start_with_capacity(
-        broadcaster: &Broadcaster,
+        broadcaster: &Broadcaster<Event>,
         path: &Path,
         header: &Header,
         delivery: Delivery,
@@ -220,8 +220,8 @@ struct Writer {
 impl Writer {
     fn run(
         &mut self,
-        mut sub: Subscription,
-        broadcaster: &Broadcaster,
+        mut sub: Subscription<Event>,
+        broadcaster: &Broadcaster<Event>,
         opts: SubscribeOptions,
         stop_rx: Receiver<()>,
     ) -> io::Result<RecordStats> {
@@ -305,8 +305,9 @@ impl Writer {
 pub struct Recording {
     pub path: PathBuf,
     pub header: Header,
-    /// Pipeline events in time order. Subscriber announcements of the
-    /// recording run are left out: a replay's broadcaster makes its own.
+    /// Pipeline events in time order. (Subscriber announcements are the
+    /// broadcaster's notices, not events: older recordings' `subscriber_*`
+    /// lines are skipped, and a replay's broadcaster makes its own.)
     pub events: Vec<Event>,
     /// Events the recorder missed (sum of gap lines).
     pub missed: u64,
@@ -319,6 +320,20 @@ pub struct Recording {
 enum Line {
     Gap { gap: u64 },
     Event(Event),
+    Announcement(#[allow(dead_code)] OldAnnouncement),
+}
+
+/// Subscriber announcements, which recordings made before the broadcaster
+/// carried them as its own notices may hold: they belong to the
+/// broadcaster that made them, so they are read and skipped.
+#[derive(Deserialize)]
+#[serde(tag = "ev", rename_all = "snake_case")]
+#[allow(clippy::enum_variant_names)] // the names on file
+enum OldAnnouncement {
+    SubscriberJoined {},
+    SubscriberLagging {},
+    SubscriberEvicted {},
+    SubscriberLeft {},
 }
 
 impl Recording {
@@ -361,13 +376,12 @@ impl Recording {
                         anyhow::bail!("{name}:{n}: time goes backwards ({} ns after {} ns)", e.t, last_t);
                     }
                     last_t = e.t;
-                    if !is_announcement(&e.kind) {
-                        if events.len() >= MAX_REPLAY_EVENTS {
-                            anyhow::bail!("{name}:{n}: too long to replay (more than {MAX_REPLAY_EVENTS} events)");
-                        }
-                        events.push(e);
+                    if events.len() >= MAX_REPLAY_EVENTS {
+                        anyhow::bail!("{name}:{n}: too long to replay (more than {MAX_REPLAY_EVENTS} events)");
                     }
+                    events.push(e);
                 }
+                Ok(Line::Announcement(_)) => {}
                 Err(_) if !complete => {
                     warning = Some(format!(
                         "{name}:{n}: last line is incomplete (the recording was cut off); replaying the {} events before it",
@@ -425,17 +439,6 @@ fn parse_header(line: &str) -> Result<Header, String> {
         None => return Err("header has no version".into()),
     }
     serde_json::from_value(v).map_err(|e| format!("bad header: {e}"))
-}
-
-/// Subscriber announcements belong to the broadcaster that made them.
-fn is_announcement(k: &EventKind) -> bool {
-    matches!(
-        k,
-        EventKind::SubscriberJoined { .. }
-            | EventKind::SubscriberLagging { .. }
-            | EventKind::SubscriberEvicted { .. }
-            | EventKind::SubscriberLeft { .. }
-    )
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ enum Command {
 /// Gives the player a fresh second stream: called when it starts and at
 /// each seek back (after the previous stream was closed). `None`: no
 /// second stream from then on.
-pub type Restart = Box<dyn FnMut() -> Option<Publisher> + Send>;
+pub type Restart = Box<dyn FnMut() -> Option<Publisher<Event>> + Send>;
 
 /// Bound of the player's command channel: commands beyond it are dropped
 /// (a key held down seeks less far, nothing else).
@@ -116,7 +116,7 @@ impl Player {
     /// seeks) until stopped; without, it closes the publisher at the end.
     pub fn start(
         events: Arc<[Event]>,
-        publisher: Publisher,
+        publisher: Publisher<Event>,
         pace: Pace,
         linger: bool,
         restart: Option<Restart>,
@@ -174,13 +174,13 @@ struct State {
     anchor: (Instant, Nanos),
     paused: bool,
     /// The second stream, started over at each seek back.
-    tap: Option<Publisher>,
+    tap: Option<Publisher<Event>>,
     restart: Option<Restart>,
 }
 
 impl State {
     /// Publishes every event up to the position.
-    fn catch_up(&mut self, events: &[Event], publisher: &mut Publisher, limit: usize) {
+    fn catch_up(&mut self, events: &[Event], publisher: &mut Publisher<Event>, limit: usize) {
         let mut n = 0;
         while let Some(e) = events.get(self.next).filter(|e| e.t <= self.at) {
             publisher.publish(*e);
@@ -208,7 +208,7 @@ impl State {
         self.tap = self.restart.as_mut().and_then(|r| r());
     }
 
-    fn apply(&mut self, cmd: Command, events: &[Event], publisher: &mut Publisher, pos: &Position) -> bool {
+    fn apply(&mut self, cmd: Command, events: &[Event], publisher: &mut Publisher<Event>, pos: &Position) -> bool {
         match cmd {
             Command::Stop => return false,
             Command::TogglePause => {
@@ -235,7 +235,7 @@ impl State {
 
 fn play(
     events: Arc<[Event]>,
-    mut publisher: Publisher,
+    mut publisher: Publisher<Event>,
     restart: Option<Restart>,
     pace: Pace,
     linger: bool,

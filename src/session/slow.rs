@@ -10,6 +10,7 @@ use std::time::Duration;
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use crate::broadcast::{Broadcaster, SubscribeOptions};
+use crate::event::Event;
 use crate::event::Nanos;
 
 /// Queue bound of a slow subscriber, in events.
@@ -27,18 +28,18 @@ struct Slow {
 
 /// The slow subscribers of one run. Dropping it stops and joins them all.
 pub struct SlowSubscribers {
-    broadcaster: Broadcaster,
+    broadcaster: Broadcaster<Event>,
     next: u32,
     live: Vec<Slow>,
     /// Virtual-time runs: no threads; each takes one batch per
     /// [`SLOW_EVERY`] of simulated time when [`SlowSubscribers::tick_virtual`]
     /// is called, so what happens to them depends only on simulated time.
     /// Holds each one's subscription and its next receive time.
-    virtual_subs: Option<Vec<(crate::broadcast::Subscription, Option<Nanos>)>>,
+    virtual_subs: Option<Vec<(crate::broadcast::Subscription<Event>, Option<Nanos>)>>,
 }
 
 impl SlowSubscribers {
-    pub fn new(broadcaster: &Broadcaster) -> Self {
+    pub fn new(broadcaster: &Broadcaster<Event>) -> Self {
         SlowSubscribers {
             broadcaster: broadcaster.clone(),
             next: 1,
@@ -49,7 +50,7 @@ impl SlowSubscribers {
 
     /// For runs in simulated time (offscreen, `--fast`): slow subscribers
     /// without threads, paced by [`SlowSubscribers::tick_virtual`].
-    pub fn new_virtual(broadcaster: &Broadcaster) -> Self {
+    pub fn new_virtual(broadcaster: &Broadcaster<Event>) -> Self {
         SlowSubscribers {
             broadcaster: broadcaster.clone(),
             next: 1,

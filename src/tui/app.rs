@@ -31,6 +31,7 @@ use super::panes::{self, Ctx, Drawn, Fanout, Pane, PaneView, WINDOWS_S};
 use super::theme::Theme;
 use crate::broadcast::{Broadcaster, Delivery, PublisherStats};
 use crate::collector::SnapshotReader;
+use crate::event::Event;
 use crate::event::Nanos;
 use crate::pipeline::Action;
 
@@ -72,7 +73,7 @@ pub struct App {
     pub window: usize,
     /// A one-line message under the header (refused actions, notices).
     pub flash: Option<(String, Instant)>,
-    broadcaster: Broadcaster,
+    broadcaster: Broadcaster<Event>,
     /// The collector's newest snapshot, to resynchronise feeds that lost events.
     snapshots: SnapshotReader,
     header: Feed<HeaderView>,
@@ -102,7 +103,7 @@ impl App {
     /// `snapshots` reads the collector's snapshots (a default reader, which
     /// never has one, leaves feeds that lose events without a source to
     /// resynchronise from).
-    pub fn new(broadcaster: &Broadcaster, snapshots: SnapshotReader, theme: Theme, mode: Mode) -> App {
+    pub fn new(broadcaster: &Broadcaster<Event>, snapshots: SnapshotReader, theme: Theme, mode: Mode) -> App {
         let d = match mode {
             Mode::Replay { .. } => Delivery::Wait,
             Mode::Live { .. } => Delivery::Drop,
@@ -448,8 +449,8 @@ struct Scene<'a> {
 }
 
 /// Subscribes the five panes, in [`PaneId::ALL`] order.
-fn subscribe_panes(b: &Broadcaster, d: Delivery) -> Vec<Box<dyn Pane>> {
-    fn feed<V: PaneView>(b: &Broadcaster, d: Delivery) -> Box<dyn Pane> {
+fn subscribe_panes(b: &Broadcaster<Event>, d: Delivery) -> Vec<Box<dyn Pane>> {
+    fn feed<V: PaneView>(b: &Broadcaster<Event>, d: Delivery) -> Box<dyn Pane> {
         Box::new(Feed::new(b, V::ID.name(), d, V::default()))
     }
     let panes = vec![

@@ -21,7 +21,7 @@
 //! pipeline time, how many events it missed ([`Losses`]), so the pane's
 //! border can say so while the loss is in its window.
 
-use crate::broadcast::{Broadcaster, Delivery, RecvError, SubscribeOptions, Subscription};
+use crate::broadcast::{Broadcaster, Delivery, Item, Notice, RecvError, SubscribeOptions, Subscription};
 use crate::collector::Snapshot;
 use crate::collector::window::SecondRing;
 use crate::event::{Event, Nanos, SECONDS};
@@ -37,6 +37,9 @@ pub const LOSS_HISTORY_S: usize = 301;
 /// State a pane builds from the stream.
 pub trait View {
     fn apply(&mut self, ev: &Event);
+    /// The broadcaster's notices about its subscribers, in stream order
+    /// with the events. Ignored unless a view cares.
+    fn notice(&mut self, _n: &Notice) {}
     /// Called after a drain that applied events: derive what is costly to
     /// keep current per event (merged histograms, ...).
     fn settle(&mut self) {}
@@ -108,8 +111,8 @@ pub struct Pumped {
 pub struct Feed<V> {
     name: String,
     delivery: Delivery,
-    broadcaster: Broadcaster,
-    sub: Subscription,
+    broadcaster: Broadcaster<Event>,
+    sub: Subscription<Event>,
     pub view: V,
     pub losses: Losses,
     /// The subscription's `dropped` count at the last pump.
@@ -122,7 +125,7 @@ impl<V: View> Feed<V> {
     /// Subscribes as `name`. `Delivery::Wait` is for replays, where the
     /// player may wait for the panes; live panes drop and get evicted like
     /// any other subscriber.
-    pub fn new(broadcaster: &Broadcaster, name: &str, delivery: Delivery, view: V) -> Self {
+    pub fn new(broadcaster: &Broadcaster<Event>, name: &str, delivery: Delivery, view: V) -> Self {
         Feed {
             name: name.to_string(),
             delivery,
@@ -140,9 +143,12 @@ impl<V: View> Feed<V> {
     pub fn pump(&mut self, snapshot: &Snapshot) -> Pumped {
         let from = self.losses.now;
         let (view, now) = (&mut self.view, &mut self.losses.now);
-        let result = self.sub.drain(|e| {
-            *now = (*now).max(e.t);
-            view.apply(e)
+        let result = self.sub.drain_items(|item| match item {
+            Item::Event(e) => {
+                *now = (*now).max(e.t);
+                view.apply(e)
+            }
+            Item::Notice(n) => view.notice(n),
         });
         if !matches!(result, Ok(0)) {
             self.view.settle();
@@ -163,6 +169,11 @@ impl<V: View> Feed<V> {
                 out.lost = dropped.saturating_sub(self.dropped_seen);
                 out.evicted = true;
                 out.changed = 1;
+                // It received nothing since it was cut off: what it lost
+                // reaches at least as far as the collector has seen.
+                if snapshot.is_published() {
+                    self.losses.now = self.losses.now.max(snapshot.at);
+                }
                 self.sub = subscribe(&self.broadcaster, &self.name, self.delivery);
                 self.dropped_seen = 0;
             }
@@ -194,7 +205,7 @@ impl<V: View> Feed<V> {
     }
 }
 
-fn subscribe(b: &Broadcaster, name: &str, delivery: Delivery) -> Subscription {
+fn subscribe(b: &Broadcaster<Event>, name: &str, delivery: Delivery) -> Subscription<Event> {
     b.subscribe_with(SubscribeOptions::new(name).capacity(PANE_CAPACITY).delivery(delivery))
 }
 
@@ -234,7 +245,7 @@ mod tests {
     }
 
     /// Publishes `n` arrivals at t = 1 ..= n ns.
-    fn publish(publisher: &mut broadcast::Publisher, n: u64) {
+    fn publish(publisher: &mut broadcast::Publisher<Event>, n: u64) {
         for id in 1..=n {
             publisher.publish(Event::new(id, EventKind::RequestArrived { id }));
         }

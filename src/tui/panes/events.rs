@@ -12,8 +12,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{Ctx, Fanout, PaneId, PaneView, block, has_room, title};
+use crate::broadcast::{EvictReason, Notice, NoticeKind, SubscriberId};
 use crate::collector::{LoadSettings, Snapshot};
-use crate::event::{Event, EventKind, EvictReason, LoadChange, Nanos, SubscriberId, WorkerId};
+use crate::event::{Event, EventKind, LoadChange, Nanos, WorkerId};
 use crate::format;
 use crate::tui::feed::View;
 use crate::tui::panes::header::service_text;
@@ -103,11 +104,13 @@ impl EventsView {
 }
 
 impl View for EventsView {
-    fn apply(&mut self, ev: &Event) {
-        if let Some(n) = subscriber_notable(ev) {
-            self.push(ev.t, n);
-            return;
+    fn notice(&mut self, n: &Notice) {
+        if let Some(notable) = subscriber_notable(n) {
+            self.push(n.t, notable);
         }
+    }
+
+    fn apply(&mut self, ev: &Event) {
         let n = match ev.kind {
             EventKind::WorkerStalled { worker } => Notable::Stalled(worker),
             EventKind::WorkerRecovered { worker } => Notable::Recovered(worker),
@@ -193,13 +196,14 @@ fn missed_changes(known: &LoadSettings, capacity: u32, snapshot: &Snapshot) -> V
     out
 }
 
-/// The broadcaster's announcements about its subscribers, as log entries.
-fn subscriber_notable(ev: &Event) -> Option<Notable> {
-    match ev.kind {
-        EventKind::SubscriberLagging { id, .. } => Some(Notable::Lagging(id)),
-        EventKind::SubscriberEvicted { id, reason, dropped } => Some(Notable::Evicted { id, reason, dropped }),
-        EventKind::SubscriberLeft { id } => Some(Notable::Left(id)),
-        _ => None,
+/// The broadcaster's notices about its subscribers, as log entries.
+fn subscriber_notable(n: &Notice) -> Option<Notable> {
+    let id = n.subscriber;
+    match n.kind {
+        NoticeKind::Lagging { .. } => Some(Notable::Lagging(id)),
+        NoticeKind::Evicted { reason, dropped } => Some(Notable::Evicted { id, reason, dropped }),
+        NoticeKind::Left => Some(Notable::Left(id)),
+        NoticeKind::Joined | NoticeKind::Healthy { .. } => None,
     }
 }
 

@@ -37,6 +37,8 @@ impl View for HeaderView {
         if snapshot.at >= self.load_at {
             self.load = snapshot.load;
         }
+        // Time has reached at least what the collector has seen.
+        self.now = self.now.max(snapshot.at);
     }
 }
 

@@ -1,8 +1,8 @@
 //! Subscribers: the health of the fan-out. One row per broadcaster
 //! subscriber (the panes themselves, the collector, the recorder, injected
 //! slow ones), from the broadcaster's live counters; the title carries the
-//! publisher's rate and cost per event. The view folds the stream's
-//! subscriber announcements into per-subscriber "last seen lagging" times.
+//! publisher's rate and cost per event. The view folds the broadcaster's
+//! notices into per-subscriber "lagging since" times.
 
 use std::collections::HashMap;
 
@@ -13,8 +13,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 
 use super::{Ctx, PaneId, PaneView, block, has_room, title};
-use crate::broadcast::{SubscriberState, SubscriberStats};
-use crate::event::{Event, EventKind, Nanos, SubscriberId};
+use crate::broadcast::{Notice, NoticeKind, SubscriberId, SubscriberState, SubscriberStats};
+use crate::event::{Event, Nanos};
 use crate::format;
 use crate::tui::feed::View;
 use crate::tui::panes::latency::bar;
@@ -33,25 +33,23 @@ pub struct SubscribersView {
 impl View for SubscribersView {
     fn apply(&mut self, ev: &Event) {
         self.now = self.now.max(ev.t);
-        self.announced(ev);
     }
-}
 
-impl SubscribersView {
-    /// Folds in the broadcaster's announcements about its subscribers.
-    fn announced(&mut self, ev: &Event) {
-        match ev.kind {
-            EventKind::SubscriberLagging { id, .. } => {
-                self.lagging_since.insert(id, ev.t);
+    fn notice(&mut self, n: &Notice) {
+        self.now = self.now.max(n.t);
+        let id = n.subscriber;
+        match n.kind {
+            NoticeKind::Lagging { .. } => {
+                self.lagging_since.entry(id).or_insert(n.t);
             }
-            EventKind::SubscriberEvicted { id, .. } => {
+            NoticeKind::Evicted { .. } => {
                 self.evictions_seen += 1;
                 self.lagging_since.remove(&id);
             }
-            EventKind::SubscriberLeft { id } => {
+            NoticeKind::Healthy { .. } | NoticeKind::Left => {
                 self.lagging_since.remove(&id);
             }
-            _ => {}
+            NoticeKind::Joined => {}
         }
     }
 }

@@ -97,6 +97,7 @@ impl View for ThroughputView {
             self.burst = snapshot.load.burst;
             *self.target_at.at(sec(self.now)) = self.target();
         }
+        self.now = self.now.max(snapshot.at);
         // Seconds both the snapshot and this view have seen end.
         let complete = sec(snapshot.at).min(sec(self.now));
         for (s, c) in &snapshot.seconds {

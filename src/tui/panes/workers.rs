@@ -48,6 +48,8 @@ pub struct WorkersView {
     pub queue_depth: u32,
     pub queue_capacity: u32,
     pub now: Nanos,
+    /// Pipeline time of the newest queue sample applied.
+    depth_at: Nanos,
     /// Pipeline time of the newest pool-size or queue announcement applied.
     settings_at: Nanos,
 }
@@ -128,6 +130,7 @@ impl View for WorkersView {
             EventKind::QueueDepth { depth, capacity, .. } => {
                 self.queue_depth = depth;
                 self.queue_capacity = capacity;
+                self.depth_at = ev.t;
             }
             EventKind::LoadChanged {
                 change: LoadChange::Workers { count },
@@ -150,6 +153,10 @@ impl View for WorkersView {
             self.pool = snapshot.load.workers;
             self.queue_capacity = snapshot.queue_capacity;
         }
+        if snapshot.at >= self.depth_at {
+            self.queue_depth = snapshot.queue_depth;
+        }
+        self.now = self.now.max(snapshot.at);
         for w in &snapshot.workers {
             let Some(c) = self.cell(w.id) else { continue };
             // Completions only grow: never count fewer than this view saw.

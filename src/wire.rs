@@ -1,4 +1,5 @@
-//! The ring slot format: an [`Event`] as exactly [`WORDS`] `u64` words.
+//! The ring slot format: an [`Event`] as exactly [`WORDS`] `u64` words, the
+//! broadcaster's [`Slot`] for fantop's events.
 //!
 //! [`encode`] is lossless for every variant and every field value, including
 //! every `f64` bit pattern (NaN payloads, `-0.0`): `decode(encode(e))` gives
@@ -13,20 +14,44 @@
 //! payloads (`f64` as [`f64::to_bits`]). Unused bits and words are 0. Fields
 //! in word 1, by variant family:
 //!
-//! | word 1 bits | most variants                 | `LoadChanged`         | `SubscriberEvicted`   |
-//! |-------------|-------------------------------|-----------------------|-----------------------|
-//! | 8..16       | `u16` worker / step, in 8..24 | `LoadChange` sub-tag  | `EvictReason` sub-tag |
-//! | 16..24      |                               | `ServiceDist` sub-tag |                       |
-//! | 24          | bool / `Option` is-some       | bool                  |                       |
-//! | 32..64      | `u32` id / depth              | `u16` / `u32` value   | subscriber id         |
+//! | word 1 bits | most variants                 | `LoadChanged`         |
+//! |-------------|-------------------------------|-----------------------|
+//! | 8..16       | `u16` worker / step, in 8..24 | `LoadChange` sub-tag  |
+//! | 16..24      |                               | `ServiceDist` sub-tag |
+//! | 24          | bool / `Option` is-some       | bool                  |
+//! | 32..64      | `u32` depth                   | `u16` / `u32` value   |
+//!
+//! Subscriber announcements are not events: the broadcaster carries them
+//! beside the payload as its own notices (tags 14..=17, which they used,
+//! stay unused).
 //!
 //! Encoding and decoding are one `match` of shifts and masks each: no loops,
 //! no allocation.
 
-use crate::event::{Event, EventKind, EvictReason, LoadChange, ServiceDist};
+use crate::broadcast::{SLOT_WORDS, Slot};
+use crate::event::{Event, EventKind, LoadChange, Nanos, ServiceDist};
 
 /// Words per encoded event.
-pub const WORDS: usize = 4;
+pub const WORDS: usize = SLOT_WORDS;
+
+impl Slot for Event {
+    const BLANK: Event = Event::new(0, EventKind::RequestArrived { id: 0 });
+
+    #[inline]
+    fn encode(&self) -> [u64; SLOT_WORDS] {
+        encode(self)
+    }
+
+    #[inline(always)]
+    fn decode_into(words: [u64; SLOT_WORDS], out: &mut Event) -> bool {
+        decode_into(words, out)
+    }
+
+    #[inline]
+    fn timestamp(&self) -> Nanos {
+        self.t
+    }
+}
 
 /// `EventKind` tags (word 1, bits 0..8). 0 is reserved for "no event".
 mod tag {
@@ -43,10 +68,7 @@ mod tag {
     pub const QUEUE_DEPTH: u8 = 11;
     pub const LOAD_CHANGED: u8 = 12;
     pub const SCENARIO_STEP: u8 = 13;
-    pub const SUBSCRIBER_JOINED: u8 = 14;
-    pub const SUBSCRIBER_LAGGING: u8 = 15;
-    pub const SUBSCRIBER_EVICTED: u8 = 16;
-    pub const SUBSCRIBER_LEFT: u8 = 17;
+    // 14..=17 were the subscriber announcements, now the broadcaster's notices.
 }
 
 /// `LoadChange` sub-tags (word 1, bits 8..16).
@@ -72,12 +94,6 @@ mod dist {
     pub const CONST: u8 = 1;
     pub const EXP: u8 = 2;
     pub const LOG_NORMAL: u8 = 3;
-}
-
-/// `EvictReason` sub-tags (word 1, bits 8..16).
-mod evict {
-    pub const QUEUE_FULL: u8 = 1;
-    pub const TOO_MANY_DROPS: u8 = 2;
 }
 
 // Word 1 field masks.
@@ -183,16 +199,6 @@ pub fn encode(e: &Event) -> [u64; WORDS] {
             }
         }
         K::ScenarioStep { step } => (u64::from(tag::SCENARIO_STEP) | u16_at8(step), 0, 0),
-        K::SubscriberJoined { id } => (u64::from(tag::SUBSCRIBER_JOINED) | hi32(id), 0, 0),
-        K::SubscriberLagging { id, dropped } => (u64::from(tag::SUBSCRIBER_LAGGING) | hi32(id), dropped, 0),
-        K::SubscriberEvicted { id, reason, dropped } => {
-            let (s, v) = match reason {
-                EvictReason::QueueFull { for_ns } => (evict::QUEUE_FULL, for_ns),
-                EvictReason::TooManyDrops { dropped } => (evict::TOO_MANY_DROPS, dropped),
-            };
-            (sub(tag::SUBSCRIBER_EVICTED, s) | hi32(id), v, dropped)
-        }
-        K::SubscriberLeft { id } => (u64::from(tag::SUBSCRIBER_LEFT) | hi32(id), 0, 0),
     };
     [e.t, w1, w2, w3]
 }
@@ -357,26 +363,6 @@ fn decode_other(w: [u64; WORDS]) -> Option<Event> {
             (K::LoadChanged { change }, M_SUB | m1, m2, m3)
         }
         tag::SCENARIO_STEP => (K::ScenarioStep { step: u16_8 }, M_U16, UNUSED, UNUSED),
-        tag::SUBSCRIBER_JOINED => (K::SubscriberJoined { id: hi32 }, M_HI32, UNUSED, UNUSED),
-        tag::SUBSCRIBER_LAGGING => (K::SubscriberLagging { id: hi32, dropped: w2 }, M_HI32, ALL, UNUSED),
-        tag::SUBSCRIBER_EVICTED => {
-            let reason = match s {
-                evict::QUEUE_FULL => EvictReason::QueueFull { for_ns: w2 },
-                evict::TOO_MANY_DROPS => EvictReason::TooManyDrops { dropped: w2 },
-                _ => return None,
-            };
-            (
-                K::SubscriberEvicted {
-                    id: hi32,
-                    reason,
-                    dropped: w3,
-                },
-                M_SUB | M_HI32,
-                ALL,
-                ALL,
-            )
-        }
-        tag::SUBSCRIBER_LEFT => (K::SubscriberLeft { id: hi32 }, M_HI32, UNUSED, UNUSED),
         _ => return None,
     };
     if (w1 & !(M_TAG | m1)) | (w2 & !m2) | (w3 & !m3) != 0 {
@@ -424,13 +410,6 @@ mod tests {
         ]
     }
 
-    fn any_evict_reason() -> impl Strategy<Value = EvictReason> {
-        prop_oneof![
-            any::<u64>().prop_map(|for_ns| EvictReason::QueueFull { for_ns }),
-            any::<u64>().prop_map(|dropped| EvictReason::TooManyDrops { dropped }),
-        ]
-    }
-
     fn any_kind() -> impl Strategy<Value = EventKind> {
         use EventKind as K;
         prop_oneof![
@@ -459,14 +438,6 @@ mod tests {
             }),
             any_load_change().prop_map(|change| K::LoadChanged { change }),
             any::<u16>().prop_map(|step| K::ScenarioStep { step }),
-            any::<u32>().prop_map(|id| K::SubscriberJoined { id }),
-            (any::<u32>(), any::<u64>()).prop_map(|(id, dropped)| K::SubscriberLagging { id, dropped }),
-            (any::<u32>(), any_evict_reason(), any::<u64>()).prop_map(|(id, reason, dropped)| K::SubscriberEvicted {
-                id,
-                reason,
-                dropped
-            }),
-            any::<u32>().prop_map(|id| K::SubscriberLeft { id }),
         ]
     }
 
@@ -518,7 +489,7 @@ mod tests {
         // Tag 0 is reserved: a never-written (all-zero) slot is not an event.
         assert_eq!(decode([0; WORDS]), None);
         assert_eq!(decode([5, 0, 7, 9]), None);
-        for t in [0xFF, 18, 0x80] {
+        for t in [0xFF, 14, 15, 16, 17, 18, 0x80] {
             assert_eq!(decode([1, t, 0, 0]), None, "tag {t:#x}");
         }
         // LoadChanged with an unknown LoadChange sub-tag, and Service with an unknown ServiceDist sub-tag.
@@ -526,8 +497,6 @@ mod tests {
         assert_eq!(decode([1, sub(tag::LOAD_CHANGED, 15), 0, 0]), None);
         assert_eq!(decode([1, sub2(tag::LOAD_CHANGED, load::SERVICE, 0), 1, 0]), None);
         assert_eq!(decode([1, sub2(tag::LOAD_CHANGED, load::SERVICE, 4), 1, 0]), None);
-        // SubscriberEvicted with an unknown EvictReason sub-tag.
-        assert_eq!(decode([1, sub(tag::SUBSCRIBER_EVICTED, 3), 1, 1]), None);
 
         // A bool stored as 2 (bit 25 instead of 24), and 3 (both bits).
         let ok = encode(&Event::new(
@@ -655,19 +624,6 @@ mod tests {
                 change: L::Recording { on: true },
             },
             K::ScenarioStep { step: 19 },
-            K::SubscriberJoined { id: 20 },
-            K::SubscriberLagging { id: 21, dropped: 22 },
-            K::SubscriberEvicted {
-                id: 23,
-                reason: EvictReason::QueueFull { for_ns: SECONDS },
-                dropped: 24,
-            },
-            K::SubscriberEvicted {
-                id: u32::MAX,
-                reason: EvictReason::TooManyDrops { dropped: 25 },
-                dropped: 26,
-            },
-            K::SubscriberLeft { id: 27 },
         ];
         let mut tags = Vec::new();
         for (i, kind) in kinds.into_iter().enumerate() {
@@ -676,7 +632,7 @@ mod tests {
             // Tag and sub-tags (bits 0..24, less the u16 field of the variants without sub-tags).
             let w1 = encode(&e)[1];
             let key = match w1 as u8 {
-                tag::LOAD_CHANGED | tag::SUBSCRIBER_EVICTED => w1 & (M_TAG | M_SUB | M_SUB2),
+                tag::LOAD_CHANGED => w1 & (M_TAG | M_SUB | M_SUB2),
                 tag::WORKER_CRASHED => w1 & (M_TAG | M_FLAG),
                 _ => w1 & M_TAG,
             };
@@ -686,7 +642,7 @@ mod tests {
             );
             tags.push(key);
         }
-        // 17 kinds, + 13 more LoadChange, + 2 more ServiceDist, + 1 more EvictReason, + WorkerCrashed's None.
-        assert_eq!(tags.len(), 17 + 13 + 2 + 1 + 1);
+        // 13 kinds, + 13 more LoadChange, + 2 more ServiceDist, + WorkerCrashed's None.
+        assert_eq!(tags.len(), 13 + 13 + 2 + 1);
     }
 }
