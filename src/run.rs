@@ -46,7 +46,7 @@ use crate::collector::{Collector, CollectorOptions, Snapshot, SnapshotReader};
 use crate::event::{Event, MILLIS, Nanos, SECONDS};
 use crate::parse::dist_text;
 use crate::pipeline::{
-    Action, Control, Pace, Pipeline, PipelineOptions, PipelineReport, Scheduled, SimConfig, StepDue, Stepper,
+    Command, Control, Pace, Pipeline, PipelineOptions, PipelineReport, Scheduled, SimConfig, StepDue, Stepper,
 };
 use crate::session::record::{RecordStats, Recording, ScenarioInfo};
 use crate::session::replay::{Pace as ReplayPace, Player, PlayerControl, Restart};
@@ -270,8 +270,8 @@ impl Stack {
         Ok(())
     }
 
-    /// Applies an action to a stepped pipeline now (no-op otherwise).
-    pub fn apply(&mut self, action: Action) {
+    /// Applies a command to a stepped pipeline now (no-op otherwise).
+    pub fn apply(&mut self, action: Command) {
         if let Source::Stepper(s) = &mut self.source {
             s.apply(action);
         }
@@ -425,7 +425,7 @@ pub fn pipeline_options(
 /// or a stop signal. `--fast` steps it on this thread in simulated time,
 /// exactly as `--offscreen` does (without drawing).
 pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
-    let has_end = opts.duration.is_some() || opts.timeline.iter().any(|s| s.action == Action::Stop);
+    let has_end = opts.duration.is_some() || opts.timeline.iter().any(|s| s.action == Command::Stop);
     anyhow::ensure!(has_end, "a headless run needs a duration or a timeline that ends");
     let time = if opts.fast { Time::Virtual } else { Time::Real };
     let mut stack = Stack::new(time)?;
@@ -454,7 +454,7 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
         }
         stack.start_stepper(popts)?;
         if session.recording() {
-            stack.apply(Action::Announce(crate::event::LoadChange::Recording { on: true }));
+            stack.apply(Command::Announce(crate::event::LoadChange::Recording { on: true }));
         }
         let mut k = 0u64;
         while !stack.source_ended() && watch.rx.try_recv().is_err() {
@@ -469,7 +469,7 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
         let (control, steps_rx) = stack.start_pipeline(popts, true)?;
         let steps_rx = steps_rx.expect("asked for");
         if session.recording() {
-            let _ = control.apply(Action::Announce(crate::event::LoadChange::Recording { on: true }));
+            let _ = control.apply(Command::Announce(crate::event::LoadChange::Recording { on: true }));
         }
         let mut announce = |a| {
             let _ = control.apply(a);
@@ -484,7 +484,7 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
                     // The pipeline ended.
                     Err(_) => break,
                 },
-                recv(watch.rx) -> _ => announce(Action::Stop),
+                recv(watch.rx) -> _ => announce(Command::Stop),
                 recv(ticker) -> _ => session.tick(stack.clock.now()),
             }
         }

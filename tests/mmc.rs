@@ -13,7 +13,7 @@
 //! relative slack ([`SLACK`]) of the exact value.
 
 use fantop::event::{Event, EventKind, MILLIS, Nanos, SECONDS, ServiceDist};
-use fantop::pipeline::{Action, Sim, SimConfig, Sink};
+use fantop::pipeline::{Command, Sim, SimConfig, Sink};
 
 /// Batches the measurement window is split into for the batch-means error.
 const BATCHES: usize = 20;
@@ -154,7 +154,7 @@ fn check_point(c: u16, rho: f64, requests: u64, seed: u64) {
     sim.advance_until(end, &mut fold);
     // Stop arrivals and let every measured request finish, so the window's
     // latencies are not biased towards the short ones.
-    sim.apply(Action::Pause, &mut fold).expect("pause is always valid");
+    sim.apply(Command::Pause, &mut fold).expect("pause is always valid");
     sim.advance_until(end + 10 * SECONDS, &mut fold);
 
     assert_eq!(fold.rejected, 0, "the queue never fills");

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use fantop::broadcast::{self, BroadcastConfig, Broadcaster, Delivery, RecvError, SubscribeOptions};
 use fantop::clock::Clock;
 use fantop::event::{Event, EventKind, LoadChange, MILLIS, Nanos, SECONDS, ServiceDist};
-use fantop::pipeline::{Action, Pace, Pipeline, PipelineOptions, PipelineReport, Scheduled, SimConfig};
+use fantop::pipeline::{Command, Pace, Pipeline, PipelineOptions, PipelineReport, Scheduled, SimConfig};
 use fantop::run::{self, HeadlessOptions, HeadlessRun};
 
 /// Subscribes losslessly now and collects every event matching `keep` on a
@@ -45,7 +45,7 @@ fn run_pipeline(config: SimConfig, timeline: Vec<Scheduled>, keep: fn(&Event) ->
     (report, recorder.join().expect("recorder thread"))
 }
 
-fn at(t: Nanos, action: Action) -> Scheduled {
+fn at(t: Nanos, action: Command) -> Scheduled {
     Scheduled { at: t, action }
 }
 
@@ -175,16 +175,16 @@ fn scripted_actions_take_effect_at_their_exact_simulated_times() {
         ..SimConfig::default()
     };
     let timeline = vec![
-        at(SECONDS, Action::SetRate(500.0)),
+        at(SECONDS, Command::SetRate(500.0)),
         at(
             2 * SECONDS,
-            Action::Stall {
+            Command::Stall {
                 worker: Some(0),
                 duration: SECONDS,
             },
         ),
-        at(3 * SECONDS, Action::Crash { worker: Some(1) }),
-        at(4 * SECONDS, Action::Stop),
+        at(3 * SECONDS, Command::Crash { worker: Some(1) }),
+        at(4 * SECONDS, Command::Stop),
     ];
     let (report, events) = run_pipeline(config, timeline, every_event);
 
@@ -265,21 +265,21 @@ fn an_invalid_scripted_action_is_refused_and_changes_nothing() {
         ..SimConfig::default()
     };
     let timeline = vec![
-        at(SECONDS, Action::SetRate(-5.0)),
-        at(SECONDS, Action::SetRate(f64::NAN)),
-        at(SECONDS, Action::SetWorkers(0)),
-        at(SECONDS, Action::SetErrorRate(1.5)),
-        at(SECONDS, Action::SetQueueCapacity(0)),
+        at(SECONDS, Command::SetRate(-5.0)),
+        at(SECONDS, Command::SetRate(f64::NAN)),
+        at(SECONDS, Command::SetWorkers(0)),
+        at(SECONDS, Command::SetErrorRate(1.5)),
+        at(SECONDS, Command::SetQueueCapacity(0)),
         at(
             SECONDS,
-            Action::Stall {
+            Command::Stall {
                 worker: Some(0),
                 duration: 0,
             },
         ),
-        at(SECONDS, Action::Crash { worker: Some(9) }),
-        at(2 * SECONDS, Action::SetRate(250.0)),
-        at(3 * SECONDS, Action::Stop),
+        at(SECONDS, Command::Crash { worker: Some(9) }),
+        at(2 * SECONDS, Command::SetRate(250.0)),
+        at(3 * SECONDS, Command::Stop),
     ];
     let (report, events) = run_pipeline(config, timeline, every_event);
 
@@ -317,19 +317,19 @@ fn an_invalid_control_action_is_refused_and_never_reaches_the_stream() {
     let control = pipeline.control();
 
     for bad in [
-        Action::SetRate(-5.0),
-        Action::SetRate(f64::INFINITY),
-        Action::SetWorkers(0),
-        Action::SetErrorRate(1.5),
-        Action::SetQueueCapacity(0),
-        Action::SetService(ServiceDist::Exp { mean_ns: 0 }),
+        Command::SetRate(-5.0),
+        Command::SetRate(f64::INFINITY),
+        Command::SetWorkers(0),
+        Command::SetErrorRate(1.5),
+        Command::SetQueueCapacity(0),
+        Command::SetService(ServiceDist::Exp { mean_ns: 0 }),
     ] {
         let err = control.apply(bad).expect_err("invalid value refused");
         assert!(!err.0.is_empty(), "{bad:?} refused with a reason");
     }
-    assert!(control.apply(Action::SetRate(-5.0)).unwrap_err().0.contains("rate"));
+    assert!(control.apply(Command::SetRate(-5.0)).unwrap_err().0.contains("rate"));
     control
-        .apply(Action::SetRate(250.0))
+        .apply(Command::SetRate(250.0))
         .expect("a valid action is accepted");
     let report = pipeline.stop();
     let events = recorder.join().expect("recorder thread");
@@ -359,10 +359,10 @@ fn summary_worker_states_agree_with_the_simulation_after_a_stall() {
         ..SimConfig::default()
     };
     let timeline = vec![
-        at(SECONDS, Action::Pause),
+        at(SECONDS, Command::Pause),
         at(
             SECONDS + 100 * MILLIS,
-            Action::Stall {
+            Command::Stall {
                 worker: Some(0),
                 duration: SECONDS,
             },
@@ -397,11 +397,11 @@ fn a_fast_pipeline_waits_for_an_app_step_to_be_applied() {
     opts.timeline = vec![
         Scheduled {
             at: SECONDS,
-            action: Action::ScenarioStep(0),
+            action: Command::ScenarioStep(0),
         },
         Scheduled {
             at: SECONDS,
-            action: Action::AppStep(0),
+            action: Command::AppStep(0),
         },
     ];
     opts.steps_tx = Some(steps_tx);
@@ -410,7 +410,7 @@ fn a_fast_pipeline_waits_for_an_app_step_to_be_applied() {
     let due = steps_rx.recv().expect("the step is handed over");
     assert_eq!((due.step, due.at), (0, SECONDS));
     control
-        .apply(Action::Announce(LoadChange::SlowSubscriber { added: true }))
+        .apply(Command::Announce(LoadChange::SlowSubscriber { added: true }))
         .unwrap();
     due.applied();
     assert!(steps_rx.recv().is_err(), "one step, then the pipeline ends");

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use fantop::event::{EventKind, MILLIS, SECONDS, ServiceDist};
-use fantop::pipeline::{Action, Scheduled, Sim, SimConfig, Sink};
+use fantop::pipeline::{Command, Scheduled, Sim, SimConfig, Sink};
 use fantop::run::{self, HeadlessOptions};
 use fantop::session::scenario::{self, MAX_STEPS, Scenario, ScenarioError, StepAction};
 use proptest::prelude::*;
@@ -147,7 +147,7 @@ fn slow_subscriber_story_keeps_the_pipeline_healthy() {
     assert!(slow >= 2, "adds {slow} slow subscribers");
     assert!(s.steps.iter().any(|st| st.what == StepAction::RemoveSlowSubscriber));
     assert!(
-        s.timeline().iter().any(|t| matches!(t.action, Action::Burst { .. })),
+        s.timeline().iter().any(|t| matches!(t.action, Command::Burst { .. })),
         "has a burst"
     );
 }
@@ -196,7 +196,7 @@ fn simulate(cfg: SimConfig, timeline: &[Scheduled]) -> WorkerLog {
     let mut log = WorkerLog::default();
     for step in timeline {
         sim.advance_until(step.at, &mut log);
-        if step.action == Action::Stop {
+        if step.action == Command::Stop {
             break;
         }
         let _ = sim.apply(step.action, &mut log);
@@ -346,51 +346,51 @@ fn a_full_example_converts_to_the_expected_timeline() {
     let at = |s: u64| s * SECONDS;
     let mark = |t, i| Scheduled {
         at: t,
-        action: Action::ScenarioStep(i),
+        action: Command::ScenarioStep(i),
     };
     let act = |t, action| Scheduled { at: t, action };
     let expected = vec![
         mark(0, 0),
-        act(0, Action::AppStep(0)),
+        act(0, Command::AppStep(0)),
         mark(at(5), 1),
-        act(at(5), Action::SetRate(20_000.0)),
+        act(at(5), Command::SetRate(20_000.0)),
         mark(at(10), 2),
-        act(at(10), Action::AppStep(2)),
+        act(at(10), Command::AppStep(2)),
         mark(at(12), 3),
         act(
             at(12),
-            Action::Stall {
+            Command::Stall {
                 worker: Some(3),
                 duration: at(4),
             },
         ),
         mark(at(12), 4),
-        act(at(12), Action::Crash { worker: None }),
+        act(at(12), Command::Crash { worker: None }),
         mark(at(20), 5),
         act(
             at(20),
-            Action::Burst {
+            Command::Burst {
                 factor: 5.0,
                 duration: at(3),
             },
         ),
         mark(at(21), 6),
-        act(at(21), Action::SetService(ServiceDist::Exp { mean_ns: 4 * MILLIS })),
+        act(at(21), Command::SetService(ServiceDist::Exp { mean_ns: 4 * MILLIS })),
         mark(at(22), 7),
-        act(at(22), Action::AddWorkers(-2)),
+        act(at(22), Command::AddWorkers(-2)),
         mark(at(23), 8),
-        act(at(23), Action::SetErrorRate(0.5)),
+        act(at(23), Command::SetErrorRate(0.5)),
         mark(at(24), 9),
-        act(at(24), Action::SetQueueCapacity(500)),
+        act(at(24), Command::SetQueueCapacity(500)),
         mark(at(25), 10),
-        act(at(25), Action::Pause),
+        act(at(25), Command::Pause),
         mark(at(26), 11),
-        act(at(26), Action::Resume),
+        act(at(26), Command::Resume),
         mark(at(27), 12),
-        act(at(27), Action::AppStep(12)),
+        act(at(27), Command::AppStep(12)),
         mark(at(28), 13),
         mark(at(60), 14),
-        act(at(60), Action::Stop),
+        act(at(60), Command::Stop),
     ];
     assert_eq!(s.timeline(), expected);
     assert_eq!(s.end(), Some(at(60)));
@@ -447,14 +447,14 @@ fn simultaneous_steps_keep_file_order() {
         "[[step]]\nat = \"1s\"\naction = \"pause\"\n[[step]]\nat = \"1000ms\"\naction = \"resume\"\n",
     )
     .unwrap();
-    let actions: Vec<Action> = s.timeline().iter().map(|t| t.action).collect();
+    let actions: Vec<Command> = s.timeline().iter().map(|t| t.action).collect();
     assert_eq!(
         actions,
         [
-            Action::ScenarioStep(0),
-            Action::Pause,
-            Action::ScenarioStep(1),
-            Action::Resume
+            Command::ScenarioStep(0),
+            Command::Pause,
+            Command::ScenarioStep(1),
+            Command::Resume
         ]
     );
 }
@@ -749,10 +749,10 @@ fn many_steps(n: usize) -> String {
 #[test]
 fn at_most_65535_steps() {
     let ok = scenario::parse("demo.toml", &many_steps(MAX_STEPS)).unwrap();
-    assert_eq!(ok.timeline().last().unwrap().action, Action::Pause);
+    assert_eq!(ok.timeline().last().unwrap().action, Command::Pause);
     assert_eq!(
         ok.timeline()[2 * (MAX_STEPS - 1)].action,
-        Action::ScenarioStep(u16::MAX - 1)
+        Command::ScenarioStep(u16::MAX - 1)
     );
     assert_err(
         &many_steps(MAX_STEPS + 1),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantop::event::{Event, Nanos, SECONDS};
-use fantop::pipeline::Action;
+use fantop::pipeline::Command as PipelineCommand;
 use fantop::run::{self, HeadlessOptions, Stack};
 use fantop::session::record::Recording;
 use fantop::session::replay::{Pace, PlayerControl};
@@ -280,7 +280,7 @@ fn replay_after_seeks_counts_exactly_what_the_recording_holds() {
     };
     // The panes take what the player publishes (it waits for them), as
     // the loop's frames would.
-    driver.effect(&mut app, Effect::Control(Action::TogglePause));
+    driver.effect(&mut app, Effect::Control(PipelineCommand::TogglePause));
     wait_until("paused", || {
         app.pump();
         player.paused()
@@ -296,7 +296,7 @@ fn replay_after_seeks_counts_exactly_what_the_recording_holds() {
     for secs in [10, -10, 10, 10, -10, -30, 20, 100, -10, 10, -100, 10] {
         seek(&mut driver, &mut app, &player, secs);
     }
-    driver.effect(&mut app, Effect::Control(Action::TogglePause));
+    driver.effect(&mut app, Effect::Control(PipelineCommand::TogglePause));
     wait_until("the end of the replay", || {
         app.pump();
         player.done()

@@ -29,7 +29,7 @@ use fantop::broadcast::{
 use fantop::clock::Clock;
 use fantop::collector::{CollectorOptions, Fold, SnapshotReader};
 use fantop::event::{Event, MILLIS, Nanos, SECONDS};
-use fantop::pipeline::{Action, Sim, SimConfig};
+use fantop::pipeline::{Command, Sim, SimConfig};
 use fantop::tui::app::{App, Effect, MIN_HEIGHT, MIN_WIDTH, Mode, PaneId};
 use fantop::tui::feed::{PANE_CAPACITY, View};
 use fantop::tui::help::footer_line;
@@ -123,29 +123,29 @@ fn scripted_events(rate: f64) -> Vec<Event> {
     let script = [
         (
             3 * SECONDS,
-            Action::Burst {
+            Command::Burst {
                 factor: 1.5,
                 duration: 2 * SECONDS,
             },
         ),
-        (6 * SECONDS, Action::Crash { worker: Some(5) }),
-        (7 * SECONDS, Action::AddWorkers(2)),
-        (8 * SECONDS, Action::ScaleRate(1.25)),
+        (6 * SECONDS, Command::Crash { worker: Some(5) }),
+        (7 * SECONDS, Command::AddWorkers(2)),
+        (8 * SECONDS, Command::ScaleRate(1.25)),
         (
             9 * SECONDS,
-            Action::Stall {
+            Command::Stall {
                 worker: Some(2),
                 duration: 2 * SECONDS,
             },
         ),
         (
             11 * SECONDS,
-            Action::Stall {
+            Command::Stall {
                 worker: Some(1),
                 duration: 5 * SECONDS,
             },
         ),
-        (11_800 * MILLIS, Action::Crash { worker: Some(6) }),
+        (11_800 * MILLIS, Command::Crash { worker: Some(6) }),
     ];
     let mut out = Vec::new();
     for (at, action) in script {
@@ -472,7 +472,7 @@ fn replay_header_and_refusal_flash() {
         mode: replay_mode(),
         ..Setup::default()
     });
-    assert_eq!(fx.app.on_command(command('+')), Effect::Redraw);
+    assert_eq!(fx.app.on_action(key_action('+')), Effect::Redraw);
     let t = draw(&fx.app, 120, 36);
     let r = rows(&t);
     assert!(r[0].contains("REPLAY 00:00:12/00:01:00"), "{}", r[0]);
@@ -806,13 +806,13 @@ fn key(c: char) -> KeyEvent {
     )
 }
 
-fn command(c: char) -> fantop::tui::keys::Command {
-    binding_for(&key(c)).unwrap_or_else(|| panic!("{c:?} is bound")).command
+fn key_action(c: char) -> fantop::tui::keys::Action {
+    binding_for(&key(c)).unwrap_or_else(|| panic!("{c:?} is bound")).action
 }
 
 /// What the app does with a key event, as the event loop would dispatch it.
 fn on_key(app: &mut App, key: KeyEvent) -> Effect {
-    binding_for(&key).map_or(Effect::None, |b| app.on_command(b.command))
+    binding_for(&key).map_or(Effect::None, |b| app.on_action(b.action))
 }
 
 fn bare_app(mode: Mode) -> (App, Publisher<Event>) {
@@ -839,33 +839,33 @@ fn live_keys_return_their_effects() {
     let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
     let none = KeyModifiers::NONE;
     let cases = [
-        (key('+'), Effect::Control(Action::ScaleRate(1.25))),
-        (key('='), Effect::Control(Action::ScaleRate(1.25))),
-        (press(KeyCode::Up, none), Effect::Control(Action::ScaleRate(1.25))),
-        (key('-'), Effect::Control(Action::ScaleRate(0.8))),
-        (press(KeyCode::Down, none), Effect::Control(Action::ScaleRate(0.8))),
-        (key(']'), Effect::Control(Action::AddWorkers(1))),
-        (key('['), Effect::Control(Action::AddWorkers(-1))),
-        (key('l'), Effect::Control(Action::ScaleService(1.5))),
-        (key('L'), Effect::Control(Action::ScaleService(1.0 / 1.5))),
-        (key('e'), Effect::Control(Action::AddErrorRate(0.01))),
-        (key('E'), Effect::Control(Action::AddErrorRate(-0.01))),
+        (key('+'), Effect::Control(Command::ScaleRate(1.25))),
+        (key('='), Effect::Control(Command::ScaleRate(1.25))),
+        (press(KeyCode::Up, none), Effect::Control(Command::ScaleRate(1.25))),
+        (key('-'), Effect::Control(Command::ScaleRate(0.8))),
+        (press(KeyCode::Down, none), Effect::Control(Command::ScaleRate(0.8))),
+        (key(']'), Effect::Control(Command::AddWorkers(1))),
+        (key('['), Effect::Control(Command::AddWorkers(-1))),
+        (key('l'), Effect::Control(Command::ScaleService(1.5))),
+        (key('L'), Effect::Control(Command::ScaleService(1.0 / 1.5))),
+        (key('e'), Effect::Control(Command::AddErrorRate(0.01))),
+        (key('E'), Effect::Control(Command::AddErrorRate(-0.01))),
         (
             key('b'),
-            Effect::Control(Action::Burst {
+            Effect::Control(Command::Burst {
                 factor: BURST_FACTOR,
                 duration: BURST_FOR,
             }),
         ),
-        (key(' '), Effect::Control(Action::TogglePause)),
+        (key(' '), Effect::Control(Command::TogglePause)),
         (
             key('k'),
-            Effect::Control(Action::Stall {
+            Effect::Control(Command::Stall {
                 worker: None,
                 duration: STALL_FOR,
             }),
         ),
-        (key('K'), Effect::Control(Action::Crash { worker: None })),
+        (key('K'), Effect::Control(Command::Crash { worker: None })),
         (key('s'), Effect::AddSlowSubscriber),
         (key('S'), Effect::RemoveSlowSubscriber),
         (key('r'), Effect::ToggleRecording),
@@ -1022,10 +1022,10 @@ fn key_releases_and_repeats_are_ignored() {
 #[test]
 fn replay_refuses_live_only_keys_with_a_flash() {
     let refused: Vec<_> = BINDINGS.iter().filter(|b| !b.in_replay).collect();
-    assert!(refused.iter().any(|b| b.command == command('+')));
+    assert!(refused.iter().any(|b| b.action == key_action('+')));
     for b in refused {
         let (mut app, _p) = bare_app(replay_mode());
-        assert_eq!(app.on_command(b.command), Effect::Redraw, "{}", b.label);
+        assert_eq!(app.on_action(b.action), Effect::Redraw, "{}", b.label);
         let (msg, _) = app
             .flash
             .as_ref()
@@ -1043,7 +1043,7 @@ fn replay_refuses_live_only_keys_with_a_flash() {
 fn replay_keeps_the_keys_marked_for_replay() {
     let (mut app, _p) = bare_app(replay_mode());
     let none = KeyModifiers::NONE;
-    assert_eq!(on_key(&mut app, key(' ')), Effect::Control(Action::TogglePause));
+    assert_eq!(on_key(&mut app, key(' ')), Effect::Control(Command::TogglePause));
     assert_eq!(on_key(&mut app, press(KeyCode::Left, none)), Effect::Seek(-10));
     assert_eq!(on_key(&mut app, press(KeyCode::Right, none)), Effect::Seek(10));
     assert_eq!(on_key(&mut app, key('s')), Effect::AddSlowSubscriber);

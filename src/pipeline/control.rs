@@ -1,6 +1,6 @@
-//! Live control of the simulated pipeline: [`Action`]s sent through a
+//! Live control of the simulated pipeline: [`Command`]s sent through a
 //! cloneable [`Control`] handle on their own bounded channel. Control never
-//! rides the event stream; what an action changed comes back on it as
+//! rides the event stream; what a command changed comes back on it as
 //! [`crate::event::EventKind::LoadChanged`].
 //!
 //! Absolute settings are validated before they are sent, and an invalid one
@@ -22,12 +22,12 @@ pub const MAX_WORKERS: u16 = 1024;
 pub const MAX_QUEUE_CAPACITY: u32 = 1_000_000;
 /// Longest service time a relative step goes up to.
 pub const MAX_STEP_SERVICE: Nanos = 60 * crate::event::SECONDS;
-/// Bound of the control channel: actions beyond it are refused, not queued.
+/// Bound of the control channel: commands beyond it are refused, not queued.
 pub const CONTROL_QUEUE: usize = 1024;
 
 /// One change to the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Action {
+pub enum Command {
     SetRate(f64),
     /// Multiply the target rate (clamped to `MIN_STEP_RATE..=MAX_RATE`).
     ScaleRate(f64),
@@ -76,7 +76,7 @@ pub enum Action {
     Stop,
 }
 
-/// An action that was refused; nothing changed.
+/// A command that was refused; nothing changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControlError(pub String);
 
@@ -134,23 +134,23 @@ pub fn check_queue(n: u64) -> Result<u32, ControlError> {
     Ok(n as u32)
 }
 
-impl Action {
-    /// Whether the action is well-formed, independent of the pipeline's state.
+impl Command {
+    /// Whether the command is well-formed, independent of the pipeline's state.
     pub fn validate(&self) -> Result<(), ControlError> {
         match *self {
-            Action::SetRate(r) => check_rate(r).map(drop),
-            Action::ScaleRate(f) | Action::ScaleService(f) => {
+            Command::SetRate(r) => check_rate(r).map(drop),
+            Command::ScaleRate(f) | Command::ScaleService(f) => {
                 if f.is_finite() && f > 0.0 {
                     Ok(())
                 } else {
                     err(format!("scale factor must be a number greater than 0 (got {f})"))
                 }
             }
-            Action::SetWorkers(n) => check_workers(n as u64).map(drop),
-            Action::SetErrorRate(f) => check_error_rate(f).map(drop),
-            Action::AddErrorRate(d) if !d.is_finite() => err("error-rate step must be finite"),
-            Action::SetQueueCapacity(n) => check_queue(n as u64).map(drop),
-            Action::Burst { factor, duration } => {
+            Command::SetWorkers(n) => check_workers(n as u64).map(drop),
+            Command::SetErrorRate(f) => check_error_rate(f).map(drop),
+            Command::AddErrorRate(d) if !d.is_finite() => err("error-rate step must be finite"),
+            Command::SetQueueCapacity(n) => check_queue(n as u64).map(drop),
+            Command::Burst { factor, duration } => {
                 if !factor.is_finite() || factor <= 0.0 {
                     err(format!("burst factor must be greater than 0 (got {factor})"))
                 } else if duration == 0 {
@@ -159,11 +159,11 @@ impl Action {
                     Ok(())
                 }
             }
-            Action::Stall { duration: 0, .. } => err("stall duration must be greater than 0"),
-            Action::Stall { worker: Some(w), .. } | Action::Crash { worker: Some(w) } if w >= MAX_WORKERS => {
+            Command::Stall { duration: 0, .. } => err("stall duration must be greater than 0"),
+            Command::Stall { worker: Some(w), .. } | Command::Crash { worker: Some(w) } if w >= MAX_WORKERS => {
                 err(format!("worker must be below {MAX_WORKERS} (got {w})"))
             }
-            Action::SetService(d) => match d {
+            Command::SetService(d) => match d {
                 ServiceDist::LogNormal { median_ns, p99_ns } if p99_ns < median_ns => {
                     err("service p99 must be at least the median")
                 }
@@ -177,17 +177,17 @@ impl Action {
     }
 }
 
-/// A cloneable handle that sends actions to the pipeline.
+/// A cloneable handle that sends commands to the pipeline.
 #[derive(Clone, Debug)]
 pub struct Control {
-    pub(crate) actions_tx: Sender<Action>,
+    pub(crate) actions_tx: Sender<Command>,
 }
 
 impl Control {
-    /// Validates and sends an action. It takes effect at the pipeline's next
+    /// Validates and sends a command. It takes effect at the pipeline's next
     /// scheduler tick. Errors: an invalid value, a full control queue, or a
     /// pipeline that has stopped.
-    pub fn apply(&self, action: Action) -> Result<(), ControlError> {
+    pub fn apply(&self, action: Command) -> Result<(), ControlError> {
         action.validate()?;
         match self.actions_tx.try_send(action) {
             Ok(()) => Ok(()),
@@ -204,29 +204,29 @@ mod tests {
     #[test]
     fn invalid_absolute_values_are_refused() {
         for a in [
-            Action::SetRate(-1.0),
-            Action::SetRate(0.0),
-            Action::SetRate(f64::NAN),
-            Action::SetRate(f64::INFINITY),
-            Action::SetWorkers(0),
-            Action::SetWorkers(MAX_WORKERS + 1),
-            Action::SetErrorRate(1.5),
-            Action::SetErrorRate(-0.1),
-            Action::SetQueueCapacity(0),
-            Action::SetService(ServiceDist::LogNormal {
+            Command::SetRate(-1.0),
+            Command::SetRate(0.0),
+            Command::SetRate(f64::NAN),
+            Command::SetRate(f64::INFINITY),
+            Command::SetWorkers(0),
+            Command::SetWorkers(MAX_WORKERS + 1),
+            Command::SetErrorRate(1.5),
+            Command::SetErrorRate(-0.1),
+            Command::SetQueueCapacity(0),
+            Command::SetService(ServiceDist::LogNormal {
                 median_ns: 5,
                 p99_ns: 1,
             }),
-            Action::SetService(ServiceDist::Const { ns: 0 }),
-            Action::Burst {
+            Command::SetService(ServiceDist::Const { ns: 0 }),
+            Command::Burst {
                 factor: 0.0,
                 duration: 1,
             },
-            Action::Stall {
+            Command::Stall {
                 worker: None,
                 duration: 0,
             },
-            Action::ScaleRate(0.0),
+            Command::ScaleRate(0.0),
         ] {
             assert!(a.validate().is_err(), "{a:?} was accepted");
         }
@@ -237,13 +237,13 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(4);
         let c = Control { actions_tx: tx };
         assert!(
-            c.apply(Action::SetErrorRate(2.0))
+            c.apply(Command::SetErrorRate(2.0))
                 .unwrap_err()
                 .0
                 .contains("between 0 and 1")
         );
         assert!(rx.is_empty());
-        c.apply(Action::SetErrorRate(0.5)).unwrap();
-        assert_eq!(rx.try_recv(), Ok(Action::SetErrorRate(0.5)));
+        c.apply(Command::SetErrorRate(0.5)).unwrap();
+        assert_eq!(rx.try_recv(), Ok(Command::SetErrorRate(0.5)));
     }
 }

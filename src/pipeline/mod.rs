@@ -1,12 +1,12 @@
 //! The simulated analysis pipeline (the design note's
 //! `ChannelAnalysisPipeline` and its orchestrator): a [`model::Sim`] driven by
 //! one thread, `fantop/pipeline`, which owns the sim and the broadcaster's
-//! [`Publisher`], takes [`Action`]s from its [`Control`] channel and a
+//! [`Publisher`], takes [`Command`]s from its [`Control`] channel and a
 //! scripted timeline, and publishes what happens.
 //!
 //! Pacing ([`Pace`]):
 //! - `RealTime`: simulated time follows the wall clock. Each scheduler tick
-//!   (default 5 ms, or sooner when an action arrives) the thread runs every
+//!   (default 5 ms, or sooner when a command arrives) the thread runs every
 //!   event due up to *now* and publishes them as one batch. Timestamps come
 //!   from the simulation, so a late wake-up delays delivery a little but
 //!   changes no figure: OS sleep precision does not matter.
@@ -15,14 +15,14 @@
 //!   and the publisher waits for them.
 //!
 //! Scenario steps the pipeline does not carry out itself
-//! ([`Action::AppStep`]: slow subscribers, recording, display) are handed
+//! ([`Command::AppStep`]: slow subscribers, recording, display) are handed
 //! over as a [`StepDue`] at their exact simulated time, after everything
 //! before them was published and before anything after:
 //! - a caller stepping a [`Stepper`] gets it back from [`Stepper::advance`]
 //!   and carries it out before advancing again;
 //! - the pipeline thread sends it on [`PipelineOptions::steps_tx`]. In `Fast`
 //!   pace it then waits until the receiver has dropped the [`StepDue`] (and
-//!   applies the actions sent meanwhile) before it publishes anything more;
+//!   applies the commands sent meanwhile) before it publishes anything more;
 //!   in `RealTime` it goes on (the wall clock does not wait either), waiting
 //!   only while the channel (bounded by the caller) is full, and never past
 //!   a `Stop`.
@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
-pub use control::{Action, Control, ControlError};
+pub use control::{Command, Control, ControlError};
 pub use model::{Sim, SimConfig, Sink, WorkerReport};
 
 use crate::broadcast::Publisher;
@@ -62,14 +62,14 @@ pub const DEFAULT_TICK: Duration = Duration::from_millis(5);
 /// Simulated time run between control checks in fast mode.
 pub const FAST_CHUNK: Nanos = 10 * MILLIS;
 
-/// An action scripted to happen at a simulated time.
+/// A command scripted to happen at a simulated time.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Scheduled {
     pub at: Nanos,
-    pub action: Action,
+    pub action: Command,
 }
 
-/// A scenario step ([`Action::AppStep`]) for whoever runs the session,
+/// A scenario step ([`Command::AppStep`]) for whoever runs the session,
 /// handed over at its simulated time. In `Fast` pace the pipeline thread
 /// waits until this value is dropped: drop it once the step is applied.
 #[derive(Debug)]
@@ -106,7 +106,7 @@ pub struct PipelineOptions {
     /// Actions at fixed simulated times, in order.
     pub timeline: Vec<Scheduled>,
     pub tick: Duration,
-    /// Where the pipeline thread hands over [`Action::AppStep`]s (`None`:
+    /// Where the pipeline thread hands over [`Command::AppStep`]s (`None`:
     /// they are skipped). Unused by a [`Stepper`] driven by its caller.
     pub steps_tx: Option<Sender<StepDue>>,
 }
@@ -175,7 +175,7 @@ impl Pipeline {
 
     /// Stops the run now and returns the report.
     pub fn stop(self) -> PipelineReport {
-        let _ = self.control.actions_tx.send(Action::Stop);
+        let _ = self.control.actions_tx.send(Command::Stop);
         self.join()
     }
 }
@@ -183,7 +183,7 @@ impl Pipeline {
 impl Drop for Pipeline {
     fn drop(&mut self) {
         if let Some(thread) = self.thread.take() {
-            let _ = self.control.actions_tx.send(Action::Stop);
+            let _ = self.control.actions_tx.send(Command::Stop);
             let _ = thread.join();
         }
     }
@@ -196,7 +196,7 @@ pub struct Stepper {
     sim: Sim,
     publisher: Publisher<Event>,
     clock: Clock,
-    actions_rx: Option<Receiver<Action>>,
+    actions_rx: Option<Receiver<Command>>,
     pace: Pace,
     duration: Option<Nanos>,
     timeline: std::vec::IntoIter<Scheduled>,
@@ -207,13 +207,13 @@ pub struct Stepper {
 }
 
 impl Stepper {
-    /// A stepper whose actions come from `actions_rx` (if any) and its
+    /// A stepper whose commands come from `actions_rx` (if any) and its
     /// timeline.
     pub fn new(
         opts: PipelineOptions,
         publisher: Publisher<Event>,
         clock: Clock,
-        actions_rx: Option<Receiver<Action>>,
+        actions_rx: Option<Receiver<Command>>,
     ) -> Self {
         let mut timeline = opts.timeline;
         timeline.sort_by_key(|s| s.at);
@@ -265,7 +265,7 @@ impl Stepper {
     }
 
     /// Advances to `target` (capped at the duration), applying scripted
-    /// steps at their exact times. Stops early at an [`Action::AppStep`]:
+    /// steps at their exact times. Stops early at an [`Command::AppStep`]:
     /// everything before it is published (flushed) and the step is returned;
     /// carry it out, then call `advance` again to go on.
     #[must_use = "an app-level step is due: carry it out, then advance again"]
@@ -274,7 +274,7 @@ impl Stepper {
         while let Some(step) = self.next_step.filter(|s| s.at <= target) {
             self.sim.advance_until(step.at, &mut self.publisher);
             self.next_step = self.timeline.next();
-            if let Action::AppStep(i) = step.action {
+            if let Command::AppStep(i) = step.action {
                 self.publisher.flush();
                 return Some(StepDue::new(i, step.at));
             }
@@ -329,9 +329,9 @@ impl Stepper {
         self.sim.now()
     }
 
-    /// Applies an action now. Refused ones change nothing.
-    pub fn apply(&mut self, action: Action) {
-        if action == Action::Stop {
+    /// Applies a command now. Refused ones change nothing.
+    pub fn apply(&mut self, action: Command) {
+        if action == Command::Stop {
             self.stopped = true;
         }
         // A refused action (e.g. stalling a worker that is not running)
@@ -364,7 +364,7 @@ impl Stepper {
             if self.ended() {
                 return;
             }
-            // Sleep until the next tick, or an action. How late we wake
+            // Sleep until the next tick, or a command. How late we wake
             // changes when events are delivered, never their timestamps.
             let wait = self.tick;
             let Some(rx) = self.actions_rx.clone() else {

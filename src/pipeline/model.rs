@@ -27,7 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Exp1, StandardNormal};
 
 use super::control::{
-    Action, ControlError, MAX_QUEUE_CAPACITY, MAX_RATE, MAX_STEP_SERVICE, MAX_WORKERS, MIN_STEP_RATE,
+    Command, ControlError, MAX_QUEUE_CAPACITY, MAX_RATE, MAX_STEP_SERVICE, MAX_WORKERS, MIN_STEP_RATE,
 };
 use crate::broadcast::Publisher;
 use crate::event::{Event, EventKind, LoadChange, MILLIS, Nanos, RequestId, ServiceDist, WorkerId};
@@ -52,7 +52,7 @@ impl Sink for Publisher<Event> {
     }
 }
 
-/// The pipeline's settings. All of them can change live through [`Action`]s.
+/// The pipeline's settings. All of them can change live through [`Command`]s.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SimConfig {
     /// Target arrival rate, requests/s.
@@ -628,13 +628,13 @@ impl Sim {
         }
     }
 
-    /// Applies an action now. Refused actions change nothing.
-    pub fn apply(&mut self, action: Action, sink: &mut impl Sink) -> Result<(), ControlError> {
+    /// Applies a command now. Refused commands change nothing.
+    pub fn apply(&mut self, action: Command, sink: &mut impl Sink) -> Result<(), ControlError> {
         action.validate()?;
         self.start(sink);
         let change = match action {
-            Action::SetRate(r) | Action::ScaleRate(r) => {
-                let rate = if let Action::ScaleRate(f) = action {
+            Command::SetRate(r) | Command::ScaleRate(r) => {
+                let rate = if let Command::ScaleRate(f) = action {
                     (self.cfg.rate * f).clamp(MIN_STEP_RATE, MAX_RATE)
                 } else {
                     r
@@ -643,22 +643,22 @@ impl Sim {
                 self.schedule_arrival();
                 LoadChange::Rate { per_s: rate }
             }
-            Action::SetWorkers(n) => {
+            Command::SetWorkers(n) => {
                 self.cfg.workers = n;
                 self.resize_pool(n, sink);
                 LoadChange::Workers { count: n }
             }
-            Action::AddWorkers(d) => {
+            Command::AddWorkers(d) => {
                 let n = (self.cfg.workers as i64 + d as i64).clamp(1, MAX_WORKERS as i64) as u16;
                 self.cfg.workers = n;
                 self.resize_pool(n, sink);
                 LoadChange::Workers { count: n }
             }
-            Action::SetService(dist) => {
+            Command::SetService(dist) => {
                 self.cfg.service = dist;
                 LoadChange::Service { dist }
             }
-            Action::ScaleService(f) => {
+            Command::ScaleService(f) => {
                 let s = |v: Nanos| ((v as f64 * f).round() as Nanos).clamp(1_000, MAX_STEP_SERVICE);
                 let dist = match self.cfg.service {
                     ServiceDist::Const { ns } => ServiceDist::Const { ns: s(ns) },
@@ -674,22 +674,22 @@ impl Sim {
                 self.cfg.service = dist;
                 LoadChange::Service { dist }
             }
-            Action::SetErrorRate(f) => {
+            Command::SetErrorRate(f) => {
                 self.cfg.error_rate = f;
                 LoadChange::ErrorRate { fraction: f }
             }
-            Action::AddErrorRate(d) => {
+            Command::AddErrorRate(d) => {
                 let f = ((self.cfg.error_rate + d).clamp(0.0, 1.0) * 1e6).round() / 1e6;
                 self.cfg.error_rate = f;
                 LoadChange::ErrorRate { fraction: f }
             }
-            Action::SetQueueCapacity(c) => {
+            Command::SetQueueCapacity(c) => {
                 // Requests already queued stay; new ones are refused until
                 // the queue is below the new capacity.
                 self.cfg.queue_capacity = c.min(MAX_QUEUE_CAPACITY);
                 LoadChange::QueueCapacity { capacity: c }
             }
-            Action::Burst { factor, duration } => {
+            Command::Burst { factor, duration } => {
                 self.burst = Some(factor);
                 self.burst_generation += 1;
                 self.schedule(
@@ -701,17 +701,17 @@ impl Sim {
                 self.schedule_arrival();
                 LoadChange::BurstStarted { factor, duration }
             }
-            Action::Pause | Action::Resume | Action::TogglePause => {
+            Command::Pause | Command::Resume | Command::TogglePause => {
                 let pause = match action {
-                    Action::Pause => true,
-                    Action::Resume => false,
+                    Command::Pause => true,
+                    Command::Resume => false,
                     _ => !self.paused,
                 };
                 self.paused = pause;
                 self.schedule_arrival();
                 if pause { LoadChange::Paused } else { LoadChange::Resumed }
             }
-            Action::Stall { worker, duration } => {
+            Command::Stall { worker, duration } => {
                 let w = self.live_worker(worker)?;
                 let worker = &mut self.workers[w as usize];
                 worker.stalled_until = worker.stalled_until.max(self.now + duration);
@@ -725,7 +725,7 @@ impl Sim {
                 self.schedule(duration, TimerKind::StallEnd { worker: w, generation });
                 LoadChange::StallInjected { worker: w, duration }
             }
-            Action::Crash { worker } => {
+            Command::Crash { worker } => {
                 let w = self.live_worker(worker)?;
                 self.emit(
                     sink,
@@ -736,7 +736,7 @@ impl Sim {
                 self.crash(w, sink);
                 return Ok(());
             }
-            Action::SetAutoRestart(on) => {
+            Command::SetAutoRestart(on) => {
                 self.cfg.auto_restart = on;
                 if on {
                     // Workers that crashed while it was off restart now, as
@@ -763,8 +763,8 @@ impl Sim {
                 }
                 LoadChange::AutoRestart { on }
             }
-            Action::Announce(change) => change,
-            Action::AnnounceState => {
+            Command::Announce(change) => change,
+            Command::AnnounceState => {
                 let c = self.cfg;
                 let mut changes = vec![
                     LoadChange::Rate { per_s: c.rate },
@@ -784,11 +784,11 @@ impl Sim {
                 }
                 return Ok(());
             }
-            Action::ScenarioStep(step) => {
+            Command::ScenarioStep(step) => {
                 self.emit(sink, EventKind::ScenarioStep { step });
                 return Ok(());
             }
-            Action::Stop | Action::AppStep(_) => return Ok(()),
+            Command::Stop | Command::AppStep(_) => return Ok(()),
         };
         self.emit(sink, EventKind::LoadChanged { change });
         Ok(())
@@ -961,8 +961,8 @@ mod tests {
     #[test]
     fn removing_a_busy_worker_lets_it_finish_its_request() {
         let (mut sim, mut out) = with_requests_in_service(2, 100 * MILLIS, 2);
-        sim.apply(Action::SetWorkers(1), &mut out).unwrap();
-        sim.apply(Action::Pause, &mut out).unwrap();
+        sim.apply(Command::SetWorkers(1), &mut out).unwrap();
+        sim.apply(Command::Pause, &mut out).unwrap();
         sim.advance_until(SECONDS, &mut out);
         let done = count(&out, |k| matches!(k, EventKind::RequestCompleted { ok: true, .. }));
         assert_eq!(done, 2, "both in-flight requests completed");
@@ -994,7 +994,7 @@ mod tests {
         let mut out = Vec::new();
         sim.advance_until(SECONDS, &mut out);
         sim.apply(
-            Action::Stall {
+            Command::Stall {
                 worker: Some(1),
                 duration: 2 * SECONDS,
             },
@@ -1025,10 +1025,10 @@ mod tests {
     #[test]
     fn a_stall_delays_the_request_in_service_by_its_length() {
         let (mut sim, mut out) = with_requests_in_service(1, 100 * MILLIS, 1);
-        sim.apply(Action::Pause, &mut out).unwrap();
+        sim.apply(Command::Pause, &mut out).unwrap();
         sim.advance_until(50 * MILLIS, &mut out);
         sim.apply(
-            Action::Stall {
+            Command::Stall {
                 worker: Some(0),
                 duration: SECONDS,
             },
@@ -1049,9 +1049,9 @@ mod tests {
     #[test]
     fn a_crash_fails_the_request_in_flight_and_the_worker_restarts() {
         let (mut sim, mut out) = with_requests_in_service(1, SECONDS, 1);
-        sim.apply(Action::Pause, &mut out).unwrap();
+        sim.apply(Command::Pause, &mut out).unwrap();
         sim.advance_until(100 * MILLIS, &mut out);
-        sim.apply(Action::Crash { worker: Some(0) }, &mut out).unwrap();
+        sim.apply(Command::Crash { worker: Some(0) }, &mut out).unwrap();
         sim.advance_until(2 * SECONDS, &mut out);
         assert!(out.iter().any(|e| e.kind
             == EventKind::WorkerCrashed {
@@ -1086,10 +1086,10 @@ mod tests {
         let mut sim = Sim::new(cfg);
         let mut out = Vec::new();
         sim.advance_until(10 * MILLIS, &mut out);
-        sim.apply(Action::Crash { worker: Some(1) }, &mut out).unwrap();
+        sim.apply(Command::Crash { worker: Some(1) }, &mut out).unwrap();
         sim.advance_until(5 * SECONDS, &mut out);
         assert_eq!(sim.live_workers(), 1);
-        assert!(sim.apply(Action::Crash { worker: Some(1) }, &mut out).is_err());
+        assert!(sim.apply(Command::Crash { worker: Some(1) }, &mut out).is_err());
     }
 
     #[test]
@@ -1103,15 +1103,15 @@ mod tests {
         let mut sim = Sim::new(cfg);
         let mut out = Vec::new();
         sim.advance_until(10 * MILLIS, &mut out);
-        sim.apply(Action::Crash { worker: Some(1) }, &mut out).unwrap();
-        sim.apply(Action::Crash { worker: Some(2) }, &mut out).unwrap();
+        sim.apply(Command::Crash { worker: Some(1) }, &mut out).unwrap();
+        sim.apply(Command::Crash { worker: Some(2) }, &mut out).unwrap();
         sim.advance_until(SECONDS, &mut out);
         assert_eq!(sim.live_workers(), 1);
-        sim.apply(Action::SetAutoRestart(true), &mut out).unwrap();
+        sim.apply(Command::SetAutoRestart(true), &mut out).unwrap();
         sim.advance_until(2 * SECONDS, &mut out);
         assert_eq!(sim.live_workers(), 3);
         // A later resize counts them as part of the pool: no extra worker.
-        sim.apply(Action::SetWorkers(3), &mut out).unwrap();
+        sim.apply(Command::SetWorkers(3), &mut out).unwrap();
         assert_eq!(sim.live_workers(), 3);
     }
 
@@ -1123,14 +1123,14 @@ mod tests {
         });
         let mut out = Vec::new();
         sim.advance_until(SECONDS, &mut out);
-        sim.apply(Action::Pause, &mut out).unwrap();
+        sim.apply(Command::Pause, &mut out).unwrap();
         let before = out.len();
         sim.advance_until(2 * SECONDS, &mut out);
         assert_eq!(
             count(&out[before..], |k| matches!(k, EventKind::RequestArrived { .. })),
             0
         );
-        sim.apply(Action::TogglePause, &mut out).unwrap();
+        sim.apply(Command::TogglePause, &mut out).unwrap();
         sim.advance_until(3 * SECONDS, &mut out);
         assert!(count(&out[before..], |k| matches!(k, EventKind::RequestArrived { .. })) > 1000);
     }
@@ -1146,7 +1146,7 @@ mod tests {
         let mut out = Vec::new();
         sim.advance_until(SECONDS, &mut out);
         sim.apply(
-            Action::Burst {
+            Command::Burst {
                 factor: 5.0,
                 duration: SECONDS,
             },
@@ -1175,11 +1175,11 @@ mod tests {
             ..SimConfig::default()
         });
         let mut out = Vec::new();
-        sim.apply(Action::AddWorkers(-1), &mut out).unwrap();
+        sim.apply(Command::AddWorkers(-1), &mut out).unwrap();
         assert_eq!(sim.config().workers, 1);
-        sim.apply(Action::AddErrorRate(-0.01), &mut out).unwrap();
+        sim.apply(Command::AddErrorRate(-0.01), &mut out).unwrap();
         assert_eq!(sim.config().error_rate, 0.0);
-        sim.apply(Action::AddWorkers(5000), &mut out).unwrap();
+        sim.apply(Command::AddWorkers(5000), &mut out).unwrap();
         assert_eq!(sim.config().workers, MAX_WORKERS);
         assert_eq!(sim.live_workers(), MAX_WORKERS as usize);
     }

@@ -26,8 +26,8 @@
 //! method takes, so the same code serves a pipeline thread (its `Control`)
 //! and a stepper driven on the caller's thread (`Stepper::apply`).
 //!
-//! Naming: the keys' side of this is the TUI's `Effect` (an action asked
-//! for by a key); the pipeline's changes are `Action`s; an [`Intent`] is
+//! Naming: the keys' side of this is the TUI's `Effect` (a command asked
+//! for by a key); the pipeline's changes are `Command`s; an [`Intent`] is
 //! neither: it is what the session would like the display to do.
 
 pub mod cast;
@@ -44,7 +44,7 @@ use std::rc::Rc;
 use crate::broadcast::{Broadcaster, Delivery, SubscriberState};
 use crate::event::Event;
 use crate::event::{LoadChange, Nanos, SECONDS};
-use crate::pipeline::Action;
+use crate::pipeline::Command;
 use cast::Cast;
 use record::{Header, RecordStats, Recorder, ScenarioInfo};
 use scenario::StepAction;
@@ -155,7 +155,7 @@ impl Session {
 
     /// Starts recording to a fresh file (`--record FILE` at launch, `r`, or
     /// a `record_start` step); returns its path.
-    pub fn start_recording(&mut self, announce: &mut dyn FnMut(Action)) -> Result<PathBuf, String> {
+    pub fn start_recording(&mut self, announce: &mut dyn FnMut(Command)) -> Result<PathBuf, String> {
         if let Some(r) = &self.recorder {
             return Err(format!("already recording to {}", r.path().display()));
         }
@@ -172,22 +172,22 @@ impl Session {
         let r = Recorder::start(&self.broadcaster, &path, &header, self.delivery).map_err(|e| format!("{e:#}"))?;
         self.recorder = Some(r);
         // The recorder subscribed first, so it sees the settings it starts from.
-        announce(Action::AnnounceState);
-        announce(Action::Announce(LoadChange::Recording { on: true }));
+        announce(Command::AnnounceState);
+        announce(Command::Announce(LoadChange::Recording { on: true }));
         Ok(path)
     }
 
     /// Stops recording; the file is complete when this returns. Returns
     /// the note it added, if a recording was running.
-    pub fn stop_recording(&mut self, announce: &mut dyn FnMut(Action)) -> Option<String> {
+    pub fn stop_recording(&mut self, announce: &mut dyn FnMut(Command)) -> Option<String> {
         let r = self.recorder.take()?;
-        announce(Action::Announce(LoadChange::Recording { on: false }));
+        announce(Command::Announce(LoadChange::Recording { on: false }));
         let path = r.path().to_path_buf();
         Some(self.note_recording(&path, r.stop()))
     }
 
     /// `r`: stops a running recording or starts one; says what happened.
-    pub fn toggle_recording(&mut self, announce: &mut dyn FnMut(Action)) -> Intent {
+    pub fn toggle_recording(&mut self, announce: &mut dyn FnMut(Command)) -> Intent {
         if self.recording() {
             Intent::Flash(self.stop_recording(announce).unwrap_or_default())
         } else {
@@ -221,7 +221,7 @@ impl Session {
     }
 
     /// Adds a slow subscriber at simulated time `now`; returns its name.
-    pub fn add_slow_subscriber(&mut self, now: Nanos, announce: &mut dyn FnMut(Action)) -> Result<String, String> {
+    pub fn add_slow_subscriber(&mut self, now: Nanos, announce: &mut dyn FnMut(Command)) -> Result<String, String> {
         let name = self.slow.add()?;
         if self.slow_lives.len() >= MAX_SLOW_LIVES
             && let Some(i) = self
@@ -237,12 +237,12 @@ impl Session {
             removed: None,
             evicted: None,
         });
-        announce(Action::Announce(LoadChange::SlowSubscriber { added: true }));
+        announce(Command::Announce(LoadChange::SlowSubscriber { added: true }));
         Ok(name)
     }
 
     /// Removes the newest slow subscriber; returns its name.
-    pub fn remove_slow_subscriber(&mut self, now: Nanos, announce: &mut dyn FnMut(Action)) -> Result<String, String> {
+    pub fn remove_slow_subscriber(&mut self, now: Nanos, announce: &mut dyn FnMut(Command)) -> Result<String, String> {
         let name = self
             .slow
             .remove()
@@ -250,13 +250,13 @@ impl Session {
         if let Some(l) = self.slow_lives.iter_mut().rev().find(|l| l.name == name) {
             l.removed.get_or_insert(now);
         }
-        announce(Action::Announce(LoadChange::SlowSubscriber { added: false }));
+        announce(Command::Announce(LoadChange::SlowSubscriber { added: false }));
         Ok(name)
     }
 
     /// Carries out scenario step `step` (an `AppStep`) at its simulated time
     /// `at`. Steps that are not the app's change nothing.
-    pub fn apply_step(&mut self, step: u16, at: Nanos, announce: &mut dyn FnMut(Action)) -> Option<Intent> {
+    pub fn apply_step(&mut self, step: u16, at: Nanos, announce: &mut dyn FnMut(Command)) -> Option<Intent> {
         let what = *self.steps.get(step as usize)?;
         let refused = |e: String| Some(Intent::Flash(e));
         match what {

@@ -30,10 +30,10 @@
 //! [`crate::parse`]).
 //!
 //! A scenario becomes a pipeline timeline ([`Scenario::timeline`]): each
-//! step puts an [`Action::ScenarioStep`] marker in the event stream at its
+//! step puts an [`Command::ScenarioStep`] marker in the event stream at its
 //! time, followed by its pipeline action if it has one. Steps for the app
 //! (slow subscribers, recording, display) are followed by an
-//! [`Action::AppStep`] instead: the pipeline hands them to the run's
+//! [`Command::AppStep`] instead: the pipeline hands them to the run's
 //! [`crate::session::Session`] at that exact simulated time.
 
 use std::io::Read;
@@ -45,7 +45,7 @@ use toml::{Spanned, Value};
 
 use crate::event::{Nanos, SECONDS, ServiceDist, WorkerId};
 use crate::pipeline::control::{MAX_WORKERS, check_error_rate, check_queue, check_rate, check_workers};
-use crate::pipeline::{Action, ControlError, Scheduled, SimConfig};
+use crate::pipeline::{Command, ControlError, Scheduled, SimConfig};
 
 /// Most steps in one scenario: the stream's step marker is a `u16`.
 pub const MAX_STEPS: usize = u16::MAX as usize;
@@ -186,7 +186,7 @@ pub struct Step {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StepAction {
     /// A change to the pipeline (validated).
-    Pipeline(Action),
+    Pipeline(Command),
     AddSlowSubscriber,
     RemoveSlowSubscriber,
     RecordStart,
@@ -277,22 +277,22 @@ pub fn parse(path_label: &str, text: &str) -> Result<Scenario, ScenarioError> {
 }
 
 impl Scenario {
-    /// The pipeline timeline: for step `i`, an [`Action::ScenarioStep`]`(i)`
+    /// The pipeline timeline: for step `i`, an [`Command::ScenarioStep`]`(i)`
     /// marker at its time, then its pipeline action if it has one (`end`
-    /// gives [`Action::Stop`]), or [`Action::AppStep`]`(i)` if it is the
+    /// gives [`Command::Stop`]), or [`Command::AppStep`]`(i)` if it is the
     /// app's (slow subscribers, recording, display).
     pub fn timeline(&self) -> Vec<Scheduled> {
         let mut out = Vec::with_capacity(self.steps.len() * 2);
         for (i, step) in self.steps.iter().enumerate() {
             out.push(Scheduled {
                 at: step.at,
-                action: Action::ScenarioStep(i as u16),
+                action: Command::ScenarioStep(i as u16),
             });
             let action = match step.what {
                 StepAction::Pipeline(a) => a,
-                StepAction::End => Action::Stop,
+                StepAction::End => Command::Stop,
                 StepAction::Note => continue,
-                _ => Action::AppStep(i as u16),
+                _ => Command::AppStep(i as u16),
             };
             out.push(Scheduled { at: step.at, action });
         }
@@ -643,7 +643,7 @@ impl<'a> Parser<'a> {
     fn dist(&self, k: Key) -> Result<ServiceDist, ScenarioError> {
         let text = self.string(k, "a distribution string such as \"lognormal:2ms:20ms\"")?;
         let d = crate::parse::dist(text).map_err(|e| self.err(k.span(), e))?;
-        Action::SetService(d).validate().map_err(|e| self.err(k.span(), e.0))?;
+        Command::SetService(d).validate().map_err(|e| self.err(k.span(), e.0))?;
         Ok(d)
     }
 
@@ -723,23 +723,23 @@ impl<'a> Parser<'a> {
                 let k = value("requests/s, e.g. value = 20000")?;
                 blame = k;
                 let v = self.number(k, "a number of requests/s")?;
-                StepAction::Pipeline(Action::SetRate(self.control(k, check_rate(v))?))
+                StepAction::Pipeline(Command::SetRate(self.control(k, check_rate(v))?))
             }
             "rate_scale" | "service_scale" => {
                 let k = need("factor", &r.factor, "e.g. factor = 1.5")?;
                 blame = k;
                 let f = self.number(k, "a number greater than 0")?;
                 StepAction::Pipeline(if action == "rate_scale" {
-                    Action::ScaleRate(f)
+                    Command::ScaleRate(f)
                 } else {
-                    Action::ScaleService(f)
+                    Command::ScaleService(f)
                 })
             }
             "workers" => {
                 let k = value("the pool size, e.g. value = 16")?;
                 blame = k;
                 let n = self.count(k, "a whole number of workers")?;
-                StepAction::Pipeline(Action::SetWorkers(self.control(k, check_workers(n))?))
+                StepAction::Pipeline(Command::SetWorkers(self.control(k, check_workers(n))?))
             }
             "add_workers" => {
                 let k = need(
@@ -756,18 +756,18 @@ impl<'a> Parser<'a> {
                         format!("`count` must be between -{max} and {max} and not 0 (got {n})"),
                     ));
                 }
-                StepAction::Pipeline(Action::AddWorkers(n as i32))
+                StepAction::Pipeline(Command::AddWorkers(n as i32))
             }
             "service" => {
                 let k = value("a distribution, e.g. value = \"lognormal:4ms:40ms\"")?;
                 blame = k;
-                StepAction::Pipeline(Action::SetService(self.dist(k)?))
+                StepAction::Pipeline(Command::SetService(self.dist(k)?))
             }
             "error_rate" => {
                 let k = value("a fraction from 0 to 1, e.g. value = 0.05")?;
                 blame = k;
                 let f = self.number(k, "a fraction from 0 to 1")?;
-                StepAction::Pipeline(Action::SetErrorRate(self.control(k, check_error_rate(f))?))
+                StepAction::Pipeline(Command::SetErrorRate(self.control(k, check_error_rate(f))?))
             }
             "add_error_rate" => {
                 let k = value("a fraction to add, e.g. value = 0.01")?;
@@ -779,13 +779,13 @@ impl<'a> Parser<'a> {
                         format!("`value` must be between -1 and 1 and not 0 (got {d})"),
                     ));
                 }
-                StepAction::Pipeline(Action::AddErrorRate(d))
+                StepAction::Pipeline(Command::AddErrorRate(d))
             }
             "queue" => {
                 let k = value("the queue capacity, e.g. value = 5000")?;
                 blame = k;
                 let n = self.count(k, "a whole number (the queue capacity)")?;
-                StepAction::Pipeline(Action::SetQueueCapacity(self.control(k, check_queue(n))?))
+                StepAction::Pipeline(Command::SetQueueCapacity(self.control(k, check_queue(n))?))
             }
             "burst" => {
                 let fk = need("factor", &r.factor, "the rate multiplier, e.g. factor = 5")?;
@@ -793,23 +793,23 @@ impl<'a> Parser<'a> {
                 blame = fk;
                 let factor = self.number(fk, "a number greater than 0")?;
                 let duration = self.duration(dk)?;
-                StepAction::Pipeline(Action::Burst { factor, duration })
+                StepAction::Pipeline(Command::Burst { factor, duration })
             }
-            "pause" => StepAction::Pipeline(Action::Pause),
-            "resume" => StepAction::Pipeline(Action::Resume),
+            "pause" => StepAction::Pipeline(Command::Pause),
+            "resume" => StepAction::Pipeline(Command::Resume),
             "stall" => {
                 let dk = need("for", &r.for_, "how long, e.g. for = \"4s\"")?;
                 let worker = worker(key("worker", &r.worker))?;
                 blame = dk;
                 let duration = self.duration(dk)?;
-                StepAction::Pipeline(Action::Stall { worker, duration })
+                StepAction::Pipeline(Command::Stall { worker, duration })
             }
-            "crash" => StepAction::Pipeline(Action::Crash {
+            "crash" => StepAction::Pipeline(Command::Crash {
                 worker: worker(key("worker", &r.worker))?,
             }),
             "auto_restart" => {
                 let k = value("value = true or value = false")?;
-                StepAction::Pipeline(Action::SetAutoRestart(self.boolean(k)?))
+                StepAction::Pipeline(Command::SetAutoRestart(self.boolean(k)?))
             }
             "slow_subscriber" => StepAction::AddSlowSubscriber,
             "remove_slow_subscriber" => StepAction::RemoveSlowSubscriber,
@@ -951,32 +951,32 @@ pub fn default_label(what: &StepAction) -> String {
     let dur = |ns: Nanos| crate::format::duration(ns);
     match *what {
         StepAction::Pipeline(a) => match a {
-            Action::SetRate(r) => format!("rate → {}/s", number_text(r)),
-            Action::ScaleRate(f) => format!("rate ×{}", number_text(f)),
-            Action::SetWorkers(n) => format!("workers → {n}"),
-            Action::AddWorkers(n) if n >= 0 => format!("add {n} worker{}", if n == 1 { "" } else { "s" }),
-            Action::AddWorkers(n) => format!("remove {} worker{}", -n, if n == -1 { "" } else { "s" }),
-            Action::SetService(d) => format!("service → {}", crate::parse::dist_text(&d)),
-            Action::ScaleService(f) => format!("service time ×{}", number_text(f)),
-            Action::SetErrorRate(f) => format!("error rate → {}", percent_text(f)),
-            Action::AddErrorRate(d) if d >= 0.0 => {
+            Command::SetRate(r) => format!("rate → {}/s", number_text(r)),
+            Command::ScaleRate(f) => format!("rate ×{}", number_text(f)),
+            Command::SetWorkers(n) => format!("workers → {n}"),
+            Command::AddWorkers(n) if n >= 0 => format!("add {n} worker{}", if n == 1 { "" } else { "s" }),
+            Command::AddWorkers(n) => format!("remove {} worker{}", -n, if n == -1 { "" } else { "s" }),
+            Command::SetService(d) => format!("service → {}", crate::parse::dist_text(&d)),
+            Command::ScaleService(f) => format!("service time ×{}", number_text(f)),
+            Command::SetErrorRate(f) => format!("error rate → {}", percent_text(f)),
+            Command::AddErrorRate(d) if d >= 0.0 => {
                 format!("error rate +{} points", percent_text(d).trim_end_matches('%'))
             }
-            Action::AddErrorRate(d) => format!("error rate −{} points", percent_text(-d).trim_end_matches('%')),
-            Action::SetQueueCapacity(n) => format!("queue capacity → {}", crate::format::count(n as u64)),
-            Action::Burst { factor, duration } => format!("burst ×{} for {}", number_text(factor), dur(duration)),
-            Action::Pause => "pause arrivals".into(),
-            Action::Resume => "resume arrivals".into(),
-            Action::TogglePause => "pause / resume arrivals".into(),
-            Action::Stall {
+            Command::AddErrorRate(d) => format!("error rate −{} points", percent_text(-d).trim_end_matches('%')),
+            Command::SetQueueCapacity(n) => format!("queue capacity → {}", crate::format::count(n as u64)),
+            Command::Burst { factor, duration } => format!("burst ×{} for {}", number_text(factor), dur(duration)),
+            Command::Pause => "pause arrivals".into(),
+            Command::Resume => "resume arrivals".into(),
+            Command::TogglePause => "pause / resume arrivals".into(),
+            Command::Stall {
                 worker: Some(w),
                 duration,
             } => format!("stall w{w} for {}", dur(duration)),
-            Action::Stall { worker: None, duration } => format!("stall a random worker for {}", dur(duration)),
-            Action::Crash { worker: Some(w) } => format!("crash w{w}"),
-            Action::Crash { worker: None } => "crash a random worker".into(),
-            Action::SetAutoRestart(on) => format!("auto-restart {}", if on { "on" } else { "off" }),
-            Action::Stop => "end of scenario".into(),
+            Command::Stall { worker: None, duration } => format!("stall a random worker for {}", dur(duration)),
+            Command::Crash { worker: Some(w) } => format!("crash w{w}"),
+            Command::Crash { worker: None } => "crash a random worker".into(),
+            Command::SetAutoRestart(on) => format!("auto-restart {}", if on { "on" } else { "off" }),
+            Command::Stop => "end of scenario".into(),
             // Not produced from a scenario file.
             _ => "marker".into(),
         },

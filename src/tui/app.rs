@@ -1,6 +1,6 @@
 //! The monitor's state: the panes (one collection of [`Pane`]s, each its
 //! own [`Feed`]), the header (fed the same way), focus, zoom, freeze, help
-//! and the chart window. It turns key [`Command`]s into UI changes and
+//! and the chart window. It turns key [`Action`]s into UI changes and
 //! [`Effect`]s for the loop to carry out, and draws the whole screen from
 //! borrowed state.
 //!
@@ -18,7 +18,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::feed::Feed;
 use super::help::{draw_help, footer_line};
-use super::keys::{BINDINGS, Command};
+use super::keys::{Action, BINDINGS};
 pub use super::layout::{Areas, MIN_HEIGHT, MIN_WIDTH};
 pub use super::panes::PaneId;
 use super::panes::events::EventsView;
@@ -33,7 +33,7 @@ use crate::broadcast::{Broadcaster, Delivery, PublisherStats};
 use crate::collector::SnapshotReader;
 use crate::event::Event;
 use crate::event::Nanos;
-use crate::pipeline::Action;
+use crate::pipeline::Command;
 
 /// What the loop must do after a command.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,7 +42,7 @@ pub enum Effect {
     /// Redraw (UI state changed).
     Redraw,
     Quit,
-    Control(Action),
+    Control(Command),
     AddSlowSubscriber,
     RemoveSlowSubscriber,
     ToggleRecording,
@@ -266,51 +266,51 @@ impl App {
     }
 
     /// Applies a command to the UI state; returns what the loop must do.
-    pub fn on_command(&mut self, cmd: Command) -> Effect {
-        if self.replaying() && !BINDINGS.iter().any(|b| b.command == cmd && b.in_replay) {
+    pub fn on_action(&mut self, action: Action) -> Effect {
+        if self.replaying() && !BINDINGS.iter().any(|b| b.action == action && b.in_replay) {
             self.flash("not available while replaying a recording");
             return Effect::Redraw;
         }
-        match cmd {
-            Command::Quit => Effect::Quit,
-            Command::Back if self.help => {
+        match action {
+            Action::Quit => Effect::Quit,
+            Action::Back if self.help => {
                 self.help = false;
                 Effect::Redraw
             }
-            Command::Back if self.zoom => {
+            Action::Back if self.zoom => {
                 self.zoom = false;
                 Effect::Redraw
             }
-            Command::Back => Effect::Quit,
-            Command::ToggleHelp => {
+            Action::Back => Effect::Quit,
+            Action::ToggleHelp => {
                 self.help = !self.help;
                 Effect::Redraw
             }
-            Command::ToggleFreeze => {
+            Action::ToggleFreeze => {
                 self.set_frozen(!self.frozen);
                 Effect::Redraw
             }
-            Command::FocusNext => {
+            Action::FocusNext => {
                 self.focus = (self.focus + 1) % self.panes.len();
                 Effect::Redraw
             }
-            Command::FocusPrev => {
+            Action::FocusPrev => {
                 self.focus = (self.focus + self.panes.len() - 1) % self.panes.len();
                 Effect::Redraw
             }
-            Command::ToggleZoom => {
+            Action::ToggleZoom => {
                 self.zoom = !self.zoom;
                 Effect::Redraw
             }
-            Command::CycleWindow => {
+            Action::CycleWindow => {
                 self.window = (self.window + 1) % WINDOWS_S.len();
                 Effect::Redraw
             }
-            Command::Act(a) => Effect::Control(a),
-            Command::AddSlowSubscriber => Effect::AddSlowSubscriber,
-            Command::RemoveSlowSubscriber => Effect::RemoveSlowSubscriber,
-            Command::ToggleRecording => Effect::ToggleRecording,
-            Command::Seek(s) => Effect::Seek(s),
+            Action::Control(a) => Effect::Control(a),
+            Action::AddSlowSubscriber => Effect::AddSlowSubscriber,
+            Action::RemoveSlowSubscriber => Effect::RemoveSlowSubscriber,
+            Action::ToggleRecording => Effect::ToggleRecording,
+            Action::Seek(s) => Effect::Seek(s),
         }
     }
 

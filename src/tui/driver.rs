@@ -8,7 +8,7 @@ use super::app::{App, Effect, Mode};
 use super::panes::WINDOWS_S;
 use super::panes::events::Notable;
 use crate::event::{LoadChange, Nanos};
-use crate::pipeline::{Action, Control, StepDue};
+use crate::pipeline::{Command, Control, StepDue};
 use crate::run::Stack;
 use crate::session::replay::PlayerControl;
 use crate::session::{Intent, Session};
@@ -112,7 +112,7 @@ impl Driver for LiveDriver {
     fn tick(&mut self, app: &mut App) {
         if app.take_resubscribed() {
             // A pane lost its subscription: tell it the settings again.
-            let _ = self.control.apply(Action::AnnounceState);
+            let _ = self.control.apply(Command::AnnounceState);
         }
         self.session.tick(self.stack.clock.now());
         let notables = app.take_notables();
@@ -136,7 +136,7 @@ impl Driver for ReplayDriver {
     fn effect(&mut self, app: &mut App, effect: Effect) {
         let now = self.player.now();
         let refused = match effect {
-            Effect::Control(Action::TogglePause) => {
+            Effect::Control(Command::TogglePause) => {
                 self.player.toggle_pause();
                 None
             }

@@ -5,16 +5,16 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::event::SECONDS;
-use crate::pipeline::Action;
+use crate::pipeline::Command;
 
 /// What a key asks for.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Command {
+pub enum Action {
     Quit,
     /// Close the help or unzoom; quit if neither is open.
     Back,
     /// A change to the pipeline.
-    Act(Action),
+    Control(Command),
     AddSlowSubscriber,
     RemoveSlowSubscriber,
     ToggleFreeze,
@@ -37,7 +37,7 @@ pub struct Binding {
     /// Short footer hint; `None` keeps it out of the footer.
     pub hint: Option<&'static str>,
     pub help: &'static str,
-    pub command: Command,
+    pub action: Action,
     /// Whether it works while replaying a recording.
     pub in_replay: bool,
 }
@@ -62,7 +62,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "q Ctrl-C",
         hint: Some("quit"),
         help: "quit (Esc closes help or zoom first)",
-        command: Command::Quit,
+        action: Action::Quit,
         in_replay: true,
     },
     Binding {
@@ -70,7 +70,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "Esc",
         hint: None,
         help: "close help / unzoom, else quit",
-        command: Command::Back,
+        action: Action::Back,
         in_replay: true,
     },
     Binding {
@@ -78,7 +78,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "+ = ↑",
         hint: Some("rate"),
         help: "arrival rate ×1.25",
-        command: Command::Act(Action::ScaleRate(1.25)),
+        action: Action::Control(Command::ScaleRate(1.25)),
         in_replay: false,
     },
     Binding {
@@ -86,7 +86,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "- ↓",
         hint: None,
         help: "arrival rate ÷1.25",
-        command: Command::Act(Action::ScaleRate(0.8)),
+        action: Action::Control(Command::ScaleRate(0.8)),
         in_replay: false,
     },
     Binding {
@@ -94,7 +94,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "]",
         hint: Some("workers"),
         help: "one more worker",
-        command: Command::Act(Action::AddWorkers(1)),
+        action: Action::Control(Command::AddWorkers(1)),
         in_replay: false,
     },
     Binding {
@@ -102,7 +102,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "[",
         hint: None,
         help: "one worker fewer (a busy one finishes first)",
-        command: Command::Act(Action::AddWorkers(-1)),
+        action: Action::Control(Command::AddWorkers(-1)),
         in_replay: false,
     },
     Binding {
@@ -110,7 +110,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "s",
         hint: Some("slow sub"),
         help: "add a deliberately slow subscriber",
-        command: Command::AddSlowSubscriber,
+        action: Action::AddSlowSubscriber,
         in_replay: true,
     },
     Binding {
@@ -118,7 +118,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "S",
         hint: None,
         help: "remove a slow subscriber",
-        command: Command::RemoveSlowSubscriber,
+        action: Action::RemoveSlowSubscriber,
         in_replay: true,
     },
     Binding {
@@ -126,7 +126,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "k",
         hint: Some("stall"),
         help: "stall a random worker for 5 s",
-        command: Command::Act(Action::Stall {
+        action: Action::Control(Command::Stall {
             worker: None,
             duration: STALL_FOR,
         }),
@@ -137,7 +137,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "K",
         hint: Some("crash"),
         help: "crash a random worker",
-        command: Command::Act(Action::Crash { worker: None }),
+        action: Action::Control(Command::Crash { worker: None }),
         in_replay: false,
     },
     Binding {
@@ -145,7 +145,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "b",
         hint: Some("burst"),
         help: "burst: arrivals ×5 for 5 s",
-        command: Command::Act(Action::Burst {
+        action: Action::Control(Command::Burst {
             factor: BURST_FACTOR,
             duration: BURST_FOR,
         }),
@@ -156,7 +156,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "space",
         hint: Some("pause"),
         help: "pause / resume arrivals (or the replay)",
-        command: Command::Act(Action::TogglePause),
+        action: Action::Control(Command::TogglePause),
         in_replay: true,
     },
     Binding {
@@ -164,7 +164,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "f",
         hint: Some("freeze"),
         help: "freeze the display; the pipeline runs on",
-        command: Command::ToggleFreeze,
+        action: Action::ToggleFreeze,
         in_replay: true,
     },
     Binding {
@@ -172,7 +172,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "l",
         hint: Some("service"),
         help: "service time ×1.5",
-        command: Command::Act(Action::ScaleService(1.5)),
+        action: Action::Control(Command::ScaleService(1.5)),
         in_replay: false,
     },
     Binding {
@@ -180,7 +180,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "L",
         hint: None,
         help: "service time ÷1.5",
-        command: Command::Act(Action::ScaleService(1.0 / 1.5)),
+        action: Action::Control(Command::ScaleService(1.0 / 1.5)),
         in_replay: false,
     },
     Binding {
@@ -188,7 +188,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "e",
         hint: Some("errors"),
         help: "error rate +1 percentage point",
-        command: Command::Act(Action::AddErrorRate(0.01)),
+        action: Action::Control(Command::AddErrorRate(0.01)),
         in_replay: false,
     },
     Binding {
@@ -196,7 +196,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "E",
         hint: None,
         help: "error rate −1 percentage point",
-        command: Command::Act(Action::AddErrorRate(-0.01)),
+        action: Action::Control(Command::AddErrorRate(-0.01)),
         in_replay: false,
     },
     Binding {
@@ -204,7 +204,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "Tab",
         hint: Some("focus"),
         help: "focus the next pane",
-        command: Command::FocusNext,
+        action: Action::FocusNext,
         in_replay: true,
     },
     Binding {
@@ -212,7 +212,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "Shift-Tab",
         hint: None,
         help: "focus the previous pane",
-        command: Command::FocusPrev,
+        action: Action::FocusPrev,
         in_replay: true,
     },
     Binding {
@@ -220,7 +220,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "z Enter",
         hint: Some("zoom"),
         help: "zoom the focused pane to full screen",
-        command: Command::ToggleZoom,
+        action: Action::ToggleZoom,
         in_replay: true,
     },
     Binding {
@@ -228,7 +228,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "t",
         hint: Some("window"),
         help: "chart window: 30 s, 1 min, 5 min",
-        command: Command::CycleWindow,
+        action: Action::CycleWindow,
         in_replay: true,
     },
     Binding {
@@ -236,7 +236,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "r",
         hint: Some("record"),
         help: "start / stop recording the event stream",
-        command: Command::ToggleRecording,
+        action: Action::ToggleRecording,
         in_replay: false,
     },
     Binding {
@@ -244,7 +244,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "←",
         hint: None,
         help: "replay: back 10 s",
-        command: Command::Seek(-10),
+        action: Action::Seek(-10),
         in_replay: true,
     },
     Binding {
@@ -252,7 +252,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "→",
         hint: None,
         help: "replay: forward 10 s",
-        command: Command::Seek(10),
+        action: Action::Seek(10),
         in_replay: true,
     },
     Binding {
@@ -260,7 +260,7 @@ pub static BINDINGS: &[Binding] = &[
         label: "?",
         hint: Some("help"),
         help: "this help",
-        command: Command::ToggleHelp,
+        action: Action::ToggleHelp,
         in_replay: true,
     },
 ];
@@ -323,69 +323,81 @@ mod tests {
     }
 
     #[test]
-    fn every_documented_key_maps_to_its_command() {
+    fn every_documented_key_maps_to_its_action() {
         let cases = [
-            (press(KeyCode::Char('q'), NONE), Command::Quit),
-            (press(KeyCode::Char('c'), CTRL), Command::Quit),
-            (press(KeyCode::Esc, NONE), Command::Back),
+            (press(KeyCode::Char('q'), NONE), Action::Quit),
+            (press(KeyCode::Char('c'), CTRL), Action::Quit),
+            (press(KeyCode::Esc, NONE), Action::Back),
             (
                 press(KeyCode::Char('+'), KeyModifiers::SHIFT),
-                Command::Act(Action::ScaleRate(1.25)),
+                Action::Control(Command::ScaleRate(1.25)),
             ),
-            (press(KeyCode::Char('='), NONE), Command::Act(Action::ScaleRate(1.25))),
-            (press(KeyCode::Up, NONE), Command::Act(Action::ScaleRate(1.25))),
-            (press(KeyCode::Char('-'), NONE), Command::Act(Action::ScaleRate(0.8))),
-            (press(KeyCode::Down, NONE), Command::Act(Action::ScaleRate(0.8))),
-            (press(KeyCode::Char(']'), NONE), Command::Act(Action::AddWorkers(1))),
-            (press(KeyCode::Char('['), NONE), Command::Act(Action::AddWorkers(-1))),
-            (press(KeyCode::Char('l'), NONE), Command::Act(Action::ScaleService(1.5))),
+            (
+                press(KeyCode::Char('='), NONE),
+                Action::Control(Command::ScaleRate(1.25)),
+            ),
+            (press(KeyCode::Up, NONE), Action::Control(Command::ScaleRate(1.25))),
+            (
+                press(KeyCode::Char('-'), NONE),
+                Action::Control(Command::ScaleRate(0.8)),
+            ),
+            (press(KeyCode::Down, NONE), Action::Control(Command::ScaleRate(0.8))),
+            (press(KeyCode::Char(']'), NONE), Action::Control(Command::AddWorkers(1))),
+            (
+                press(KeyCode::Char('['), NONE),
+                Action::Control(Command::AddWorkers(-1)),
+            ),
+            (
+                press(KeyCode::Char('l'), NONE),
+                Action::Control(Command::ScaleService(1.5)),
+            ),
             (
                 press(KeyCode::Char('L'), KeyModifiers::SHIFT),
-                Command::Act(Action::ScaleService(1.0 / 1.5)),
+                Action::Control(Command::ScaleService(1.0 / 1.5)),
             ),
             (
                 press(KeyCode::Char('e'), NONE),
-                Command::Act(Action::AddErrorRate(0.01)),
+                Action::Control(Command::AddErrorRate(0.01)),
             ),
             (
                 press(KeyCode::Char('E'), KeyModifiers::SHIFT),
-                Command::Act(Action::AddErrorRate(-0.01)),
+                Action::Control(Command::AddErrorRate(-0.01)),
             ),
             (
                 press(KeyCode::Char('b'), NONE),
-                Command::Act(Action::Burst {
+                Action::Control(Command::Burst {
                     factor: 5.0,
                     duration: 5 * SECONDS,
                 }),
             ),
-            (press(KeyCode::Char(' '), NONE), Command::Act(Action::TogglePause)),
-            (press(KeyCode::Char('f'), NONE), Command::ToggleFreeze),
-            (press(KeyCode::Char('s'), NONE), Command::AddSlowSubscriber),
+            (press(KeyCode::Char(' '), NONE), Action::Control(Command::TogglePause)),
+            (press(KeyCode::Char('f'), NONE), Action::ToggleFreeze),
+            (press(KeyCode::Char('s'), NONE), Action::AddSlowSubscriber),
             (
                 press(KeyCode::Char('S'), KeyModifiers::SHIFT),
-                Command::RemoveSlowSubscriber,
+                Action::RemoveSlowSubscriber,
             ),
             (
                 press(KeyCode::Char('k'), NONE),
-                Command::Act(Action::Stall {
+                Action::Control(Command::Stall {
                     worker: None,
                     duration: 5 * SECONDS,
                 }),
             ),
             (
                 press(KeyCode::Char('K'), KeyModifiers::SHIFT),
-                Command::Act(Action::Crash { worker: None }),
+                Action::Control(Command::Crash { worker: None }),
             ),
-            (press(KeyCode::Tab, NONE), Command::FocusNext),
-            (press(KeyCode::BackTab, KeyModifiers::SHIFT), Command::FocusPrev),
-            (press(KeyCode::Char('z'), NONE), Command::ToggleZoom),
-            (press(KeyCode::Enter, NONE), Command::ToggleZoom),
-            (press(KeyCode::Char('t'), NONE), Command::CycleWindow),
-            (press(KeyCode::Char('r'), NONE), Command::ToggleRecording),
-            (press(KeyCode::Char('?'), KeyModifiers::SHIFT), Command::ToggleHelp),
+            (press(KeyCode::Tab, NONE), Action::FocusNext),
+            (press(KeyCode::BackTab, KeyModifiers::SHIFT), Action::FocusPrev),
+            (press(KeyCode::Char('z'), NONE), Action::ToggleZoom),
+            (press(KeyCode::Enter, NONE), Action::ToggleZoom),
+            (press(KeyCode::Char('t'), NONE), Action::CycleWindow),
+            (press(KeyCode::Char('r'), NONE), Action::ToggleRecording),
+            (press(KeyCode::Char('?'), KeyModifiers::SHIFT), Action::ToggleHelp),
         ];
         for (key, cmd) in cases {
-            assert_eq!(binding_for(&key).map(|b| b.command), Some(cmd), "{key:?}");
+            assert_eq!(binding_for(&key).map(|b| b.action), Some(cmd), "{key:?}");
         }
     }
 

@@ -43,7 +43,7 @@ use ratatui::{Terminal, TerminalOptions, Viewport};
 
 use crate::collector::Snapshot;
 use crate::event::{Event, LoadChange, Nanos};
-use crate::pipeline::{Action, Pace, Scheduled, SimConfig, StepDue};
+use crate::pipeline::{Command, Pace, Scheduled, SimConfig, StepDue};
 use crate::run::{self, Stack, Time};
 use crate::session::cast::{Cast, CastTime};
 use crate::session::record::Recording;
@@ -115,7 +115,7 @@ where
             recv(input) -> msg => match msg {
                 Ok(Input::Key(k)) => {
                     if let Some(b) = keys::binding_for(&k) {
-                        match app.on_command(b.command) {
+                        match app.on_action(b.action) {
                             Effect::Quit => return Ok(Exit::Quit),
                             Effect::None => {}
                             Effect::Redraw => dirty = true,
@@ -248,7 +248,7 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
     let popts = run::pipeline_options(opts.sim, Pace::RealTime, opts.duration, &opts.timeline);
     let (control, steps) = stack.start_pipeline(popts, true)?;
     if session.recording() {
-        let _ = control.apply(Action::Announce(LoadChange::Recording { on: true }));
+        let _ = control.apply(Command::Announce(LoadChange::Recording { on: true }));
     }
     let (input, input_thread) = spawn_input()?;
     let mut driver = LiveDriver {
@@ -319,7 +319,7 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
         &opts.timeline,
     ))?;
     if session.recording() {
-        stack.apply(Action::Announce(LoadChange::Recording { on: true }));
+        stack.apply(Command::Announce(LoadChange::Recording { on: true }));
     }
     let frame_ns = 1_000_000_000 / opts.fps.clamp(1, MAX_FPS) as u64;
     let mut k = 0u64;
