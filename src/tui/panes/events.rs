@@ -65,7 +65,15 @@ pub struct EventsView {
     /// `settings` holds what was set (it saw or resynchronised them), so a
     /// difference from a snapshot's is a change it missed.
     settings_known: bool,
+    /// Subscribers whose lagging spell is logged already: the broadcaster
+    /// repeats its lagging notice (at most once a second) while the loss
+    /// goes on, and the log shows the spell once. At most
+    /// [`MAX_LAGGING_TRACKED`] (the oldest are forgotten first).
+    lagging: VecDeque<SubscriberId>,
 }
+
+/// Lagging subscribers the Events pane remembers, to log each spell once.
+pub const MAX_LAGGING_TRACKED: usize = 1024;
 
 impl EventsView {
     fn push(&mut self, t: Nanos, n: Notable) {
@@ -105,6 +113,22 @@ impl EventsView {
 
 impl View for EventsView {
     fn notice(&mut self, n: &Notice) {
+        let id = n.subscriber;
+        let known = self.lagging.iter().position(|&s| s == id);
+        match (n.kind, known) {
+            // Still lagging: the spell is in the log already.
+            (NoticeKind::Lagging { .. }, Some(_)) => return,
+            (NoticeKind::Lagging { .. }, None) => {
+                if self.lagging.len() == MAX_LAGGING_TRACKED {
+                    self.lagging.pop_front();
+                }
+                self.lagging.push_back(id);
+            }
+            (_, Some(i)) => {
+                self.lagging.remove(i);
+            }
+            _ => {}
+        }
         if let Some(notable) = subscriber_notable(n) {
             self.push(n.t, notable);
         }
@@ -305,6 +329,34 @@ pub fn render(view: &EventsView, ctx: &Ctx, pane: super::Frame, frame: &mut Fram
 mod tests {
     use super::*;
     use crate::event::SECONDS;
+
+    fn notice(t: Nanos, subscriber: SubscriberId, kind: NoticeKind) -> Notice {
+        Notice {
+            seq: 0,
+            t,
+            subscriber,
+            kind,
+        }
+    }
+
+    /// A subscriber that goes on lagging is logged once per spell, however
+    /// many lagging notices the broadcaster repeats; a new spell after it
+    /// recovered is logged again.
+    #[test]
+    fn a_lagging_spell_is_logged_once() {
+        let mut v = EventsView::default();
+        let lagging = NoticeKind::Lagging { lost: 10, dropped: 10 };
+        for s in 0..5 {
+            v.notice(&notice(s * SECONDS, 7, lagging));
+            v.notice(&notice(s * SECONDS, 8, lagging));
+        }
+        let logged = |v: &EventsView, id| v.log.iter().filter(|(_, n)| *n == Notable::Lagging(id)).count();
+        assert_eq!((logged(&v, 7), logged(&v, 8)), (1, 1), "{:?}", v.log);
+        v.notice(&notice(6 * SECONDS, 7, NoticeKind::Healthy { dropped: 50 }));
+        v.notice(&notice(7 * SECONDS, 7, lagging));
+        v.notice(&notice(8 * SECONDS, 8, lagging));
+        assert_eq!((logged(&v, 7), logged(&v, 8)), (2, 1), "{:?}", v.log);
+    }
 
     fn load(t: Nanos, change: LoadChange) -> Event {
         Event::new(t, EventKind::LoadChanged { change })
