@@ -604,11 +604,15 @@ fn views(fx: &Fixture) -> Views {
         subscribers: built(events),
         workers: built(events),
         events: built(events),
-        fanout: Fanout {
-            subscribers: fx.broadcaster.stats(),
-            publisher: fx.broadcaster.publisher_stats(),
-            events_per_s: 123_456.0,
-            ns_per_event: 78.0,
+        fanout: {
+            let mut f = Fanout {
+                publisher: fx.broadcaster.publisher_stats(),
+                events_per_s: 123_456.0,
+                ns_per_event: 78.0,
+                ..Fanout::default()
+            };
+            f.set_subscribers(fx.broadcaster.stats());
+            f
         },
     }
 }

@@ -186,7 +186,7 @@ impl App {
             _ => {}
         }
         self.fanout.publisher = p;
-        self.fanout.subscribers = self.broadcaster.stats();
+        self.fanout.set_subscribers(self.broadcaster.stats());
     }
 
     /// Notable events since the last call (scenario steps, faults, ...).

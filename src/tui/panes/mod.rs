@@ -148,15 +148,37 @@ pub struct Fanout {
     pub events_per_s: f64,
     /// Publish cost per event over the last interval, ns.
     pub ns_per_event: f64,
+    /// The name of every subscriber seen in the stats, the newest
+    /// [`NAMES_KEPT`] ids: a subscriber that came back under its name (a pane
+    /// evicted and resubscribed) takes its row, and the log still names the
+    /// id it had.
+    names: std::collections::BTreeMap<u32, String>,
 }
 
+/// Subscriber names the fan-out remembers after their rows are gone.
+pub const NAMES_KEPT: usize = 4096;
+
 impl Fanout {
-    /// The name of subscriber `id`, if the broadcaster still lists it.
+    /// Takes the broadcaster's stats, remembering every name in them.
+    pub fn set_subscribers(&mut self, subscribers: Vec<SubscriberStats>) {
+        for s in &subscribers {
+            self.names.entry(s.id).or_insert_with(|| s.name.clone());
+        }
+        while self.names.len() > NAMES_KEPT {
+            self.names.pop_first();
+        }
+        self.subscribers = subscribers;
+    }
+
+    /// The name of subscriber `id`: as the broadcaster lists it, or as it
+    /// was listed before it left.
     pub fn name(&self, id: u32) -> String {
         self.subscribers
             .iter()
             .find(|s| s.id == id)
-            .map_or_else(|| format!("subscriber #{id}"), |s| s.name.clone())
+            .map(|s| s.name.clone())
+            .or_else(|| self.names.get(&id).cloned())
+            .unwrap_or_else(|| format!("subscriber #{id}"))
     }
 }
 
@@ -293,4 +315,27 @@ pub fn time_labels(window_s: u64) -> Vec<Span<'static>> {
         Span::raw(format!("-{}", crate::format::duration((w / 2.0 * 1e9) as u64))),
         Span::raw("now"),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A subscriber whose row is gone (a pane evicted, then back under its
+    /// name with a new id) is still named in the log, not "subscriber #N".
+    #[test]
+    fn a_subscriber_that_left_keeps_its_name() {
+        let (_publisher, b) =
+            crate::broadcast::channel::<crate::event::Event>(Default::default(), crate::clock::Clock::manual());
+        let first = b.subscribe("header");
+        let mut f = Fanout::default();
+        f.set_subscribers(b.stats());
+        let old = first.id();
+        drop(first);
+        let _again = b.subscribe("header");
+        f.set_subscribers(b.stats());
+        assert!(f.subscribers.iter().all(|s| s.id != old), "its row was taken");
+        assert_eq!(f.name(old), "header");
+        assert_eq!(f.name(9_999), "subscriber #9999");
+    }
 }
