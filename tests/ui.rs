@@ -605,12 +605,10 @@ fn views(fx: &Fixture) -> Views {
         workers: built(events),
         events: built(events),
         fanout: {
-            let mut f = Fanout {
-                publisher: fx.broadcaster.publisher_stats(),
-                events_per_s: 123_456.0,
-                ns_per_event: 78.0,
-                ..Fanout::default()
-            };
+            let mut f = Fanout::default();
+            f.publisher = fx.broadcaster.publisher_stats();
+            f.events_per_s = 123_456.0;
+            f.ns_per_event = 78.0;
             f.set_subscribers(fx.broadcaster.stats());
             f
         },
