@@ -220,9 +220,8 @@ fn monitor_session(stack: &Stack, opts: &MonitorOptions) -> anyhow::Result<Sessi
     Ok(session)
 }
 
-/// Runs the live monitor on the terminal.
-pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
-    let mut stack = Stack::new(Time::Real)?;
+/// The panes of a monitor run, subscribed before the source starts.
+fn monitor_app(stack: &Stack, opts: &MonitorOptions) -> App {
     let mut app = App::new(
         &stack.broadcaster,
         stack.snapshots(),
@@ -230,6 +229,13 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
         Mode::Live { seed: opts.sim.seed },
     );
     app.set_step_labels(opts.step_labels.clone());
+    app
+}
+
+/// Runs the live monitor on the terminal.
+pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
+    let mut stack = Stack::new(Time::Real)?;
+    let mut app = monitor_app(&stack, &opts);
     let mut session = monitor_session(&stack, &opts)?;
     let size =
         ratatui::crossterm::terminal::size().map_err(|e| anyhow::anyhow!("cannot read the terminal size: {e}"))?;
@@ -286,13 +292,7 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
         .duration
         .ok_or_else(|| anyhow::anyhow!("--offscreen needs --duration or a scenario with an end step"))?;
     let mut stack = Stack::new(Time::Virtual)?;
-    let mut app = App::new(
-        &stack.broadcaster,
-        stack.snapshots(),
-        opts.theme,
-        Mode::Live { seed: opts.sim.seed },
-    );
-    app.set_step_labels(opts.step_labels.clone());
+    let mut app = monitor_app(&stack, &opts);
     let mut session = monitor_session(&stack, &opts)?;
     if let Some(path) = &opts.cast {
         let cast = Cast::create(path, width, height, &cast_title(&opts), CastTime::Manual(0))?;
