@@ -378,3 +378,46 @@ fn real_time_headless_carries_out_app_steps_once_at_their_time() {
     assert_eq!(slow[0]["removed_s"], 0.3);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The events of a recording file (its lines after the header).
+fn recorded_events(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+/// In real time too, a recording window opens and closes at its steps'
+/// exact simulated times: the pipeline waits for the session to start or
+/// stop the recorder, so the file holds exactly what the `--fast` run's
+/// does, beginning with the settings it starts from.
+#[test]
+fn a_real_time_recording_window_holds_exactly_what_the_fast_one_does() {
+    let scenario = "[settings]\nseed = 3\nrate = 2000\n\
+         [[step]]\nat = \"200ms\"\naction = \"record_start\"\n\
+         [[step]]\nat = \"500ms\"\naction = \"record_stop\"\n\
+         [[step]]\nat = \"600ms\"\naction = \"end\"\n";
+    let mut files = Vec::new();
+    for fast in [true, false] {
+        let dir = temp_dir(if fast { "window-fast" } else { "window-real" });
+        std::fs::write(dir.join("w.toml"), scenario).unwrap();
+        let mut args = vec!["--headless", "--scenario", "w.toml", "--record", "w.jsonl"];
+        if fast {
+            args.push("--fast");
+        }
+        fantop(&args, &dir);
+        files.push(recorded_events(&dir.join("w.jsonl")));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    let (fast, real) = (&files[0], &files[1]);
+    assert!(fast.len() > 100, "{} events recorded", fast.len());
+    assert!(
+        fast[0].contains("\"t\":200000000") && fast[0].contains("load_changed"),
+        "{}",
+        fast[0]
+    );
+    assert_eq!(real.len(), fast.len(), "first: {} / {}", real[0], fast[0]);
+    assert_eq!(real, fast);
+}

@@ -20,12 +20,12 @@
 //! before them was published and before anything after:
 //! - a caller stepping a [`Stepper`] gets it back from [`Stepper::advance`]
 //!   and carries it out before advancing again;
-//! - the pipeline thread sends it on [`PipelineOptions::steps_tx`]. In `Fast`
-//!   pace it then waits until the receiver has dropped the [`StepDue`] (and
-//!   applies the commands sent meanwhile) before it publishes anything more;
-//!   in `RealTime` it goes on (the wall clock does not wait either), waiting
-//!   only while the channel (bounded by the caller) is full, and never past
-//!   a `Stop`.
+//! - the pipeline thread sends it on [`PipelineOptions::steps_tx`] and, in
+//!   either pace, waits until the receiver has dropped the [`StepDue`] (and
+//!   applies the commands sent meanwhile) before it publishes anything more.
+//!   In real time the wait is the receiving loop's reaction time (it selects
+//!   on the channel); timestamps come from the simulation, so it delays
+//!   delivery, never a figure. It never waits past a `Stop`.
 //!
 //! Shutdown: at the end of the duration, a `Stop` action, or when the
 //! [`Pipeline`] is dropped, arrivals halt where they are; requests still
@@ -70,8 +70,8 @@ pub struct Scheduled {
 }
 
 /// A scenario step ([`Command::AppStep`]) for whoever runs the session,
-/// handed over at its simulated time. In `Fast` pace the pipeline thread
-/// waits until this value is dropped: drop it once the step is applied.
+/// handed over at its simulated time. The pipeline thread waits until this
+/// value is dropped: drop it once the step is applied.
 #[derive(Debug)]
 pub struct StepDue {
     /// The step's index in its scenario.
@@ -288,34 +288,50 @@ impl Stepper {
     }
 
     /// [`Stepper::advance`] on the pipeline thread: hands app-level steps
-    /// over on `steps_tx` (in `Fast` pace, waiting until each is applied).
+    /// over on `steps_tx` and waits until each is applied (its [`StepDue`]
+    /// dropped), in either pace, so a step takes effect at its exact
+    /// simulated time: nothing after it is published before the session has
+    /// carried it out, and the commands the session sent meanwhile are
+    /// applied first. The wait ends early on a `Stop` (or when the receiver
+    /// is gone), so a run that ends mid-step never hangs.
     fn advance_handing_over(&mut self, target: Nanos) {
         while let Some(mut due) = self.advance(target) {
-            let Some(tx) = &self.steps_tx else { continue };
-            if self.pace == Pace::Fast {
-                let (applied_tx, applied_rx) = crossbeam_channel::bounded::<()>(0);
-                due._applied = Some(applied_tx);
-                if tx.send(due).is_ok() {
-                    // Ends when the receiver drops the step (nothing is sent).
-                    let _ = applied_rx.recv();
+            let Some(tx) = self.steps_tx.clone() else { continue };
+            let (applied_tx, applied_rx) = crossbeam_channel::bounded::<()>(0);
+            due._applied = Some(applied_tx);
+            // Wait while the channel is full, but never past a stop.
+            loop {
+                match tx.send_timeout(due, self.tick) {
+                    Ok(()) => break,
+                    Err(SendTimeoutError::Disconnected(_)) => return,
+                    Err(SendTimeoutError::Timeout(d)) => due = d,
                 }
-                // What the session asked for while applying it comes first.
                 self.take_actions();
-            } else {
-                // Wait while the channel is full, but never past a stop.
-                let tx = tx.clone();
-                let mut due = due;
-                loop {
-                    match tx.send_timeout(due, self.tick) {
-                        Ok(()) | Err(SendTimeoutError::Disconnected(_)) => break,
-                        Err(SendTimeoutError::Timeout(d)) => due = d,
-                    }
-                    self.take_actions();
-                    if self.stopped {
-                        return;
-                    }
+                if self.stopped {
+                    return;
                 }
             }
+            // Ends when the receiver drops the step (nothing is sent on it).
+            let actions = self.actions_rx.clone().unwrap_or_else(crossbeam_channel::never);
+            loop {
+                crossbeam_channel::select! {
+                    recv(applied_rx) -> _ => break,
+                    recv(actions) -> command => match command {
+                        Ok(c) => {
+                            self.apply(c);
+                            if self.stopped {
+                                return;
+                            }
+                        }
+                        Err(_) => {
+                            let _ = applied_rx.recv();
+                            break;
+                        }
+                    },
+                }
+            }
+            // What the session asked for while applying it comes first.
+            self.take_actions();
         }
     }
 
