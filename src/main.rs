@@ -124,6 +124,7 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
             scenario: info,
         })?;
         writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&r.summary)?)?;
+        warn_collector_loss(r.summary.collector_lost_events);
         // Stdout holds only the JSON; the notes (files written, evictions) go to stderr.
         for n in &r.notes {
             let _ = writeln!(std::io::stderr(), "fantop: {n}");
@@ -188,6 +189,18 @@ fn report(o: &Outcome, seed: Option<u64>) {
     for n in &o.notes {
         let _ = writeln!(out, "fantop: {n}");
     }
+    warn_collector_loss(s.lost_events);
+}
+
+/// Says on stderr that the figures undercount, when the collector lost events.
+fn warn_collector_loss(lost: u64) {
+    if lost > 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "fantop: warning: the collector missed {} events (it could not keep up); the figures undercount the run",
+            format::count(lost)
+        );
+    }
 }
 
 fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
@@ -204,6 +217,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     if args.headless {
         let summary = run::replay_headless(recording, args.fast, args.speed)?;
         writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&summary)?)?;
+        warn_collector_loss(summary.collector_lost_events);
         return Ok(());
     }
     let outcome = tui::run_replay(

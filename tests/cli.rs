@@ -119,6 +119,7 @@ fn headless_summary_has_exactly_the_documented_schema() {
             "queue",
             "workers",
             "events_published",
+            "collector_lost_events",
             "subscribers",
             "slow_subscribers",
         ])

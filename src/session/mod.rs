@@ -163,7 +163,7 @@ impl Session {
             Some(p) => p.clone(),
             None => PathBuf::from(record::default_file_name()),
         };
-        let path = record::fresh_path(&base);
+        let path = record::fresh_path(&base).map_err(|e| e.to_string())?;
         let header = Header::new(
             self.recording.seed,
             self.recording.config.clone(),

@@ -92,10 +92,23 @@ pub fn default_file_name() -> String {
     format!("fantop-{}-{}.jsonl", &digits[..8], &digits[8..14])
 }
 
-/// A path that does not exist yet: `path`, or `stem-2.ext`, `stem-3.ext`, ...
-pub fn fresh_path(path: &Path) -> PathBuf {
-    if !path.exists() {
-        return path.to_path_buf();
+/// A path that does not exist yet: `path`, or `stem-2.ext`, `stem-3.ext`,
+/// ... when `path` is a file already. An existing path that is not a regular
+/// file (a device such as `/dev/full`, a FIFO, a directory) is refused: a
+/// recording is written to a new regular file, never beside a device.
+pub fn fresh_path(path: &Path) -> io::Result<PathBuf> {
+    match std::fs::metadata(path) {
+        Err(_) => return Ok(path.to_path_buf()),
+        Ok(m) if !m.is_file() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: not a regular file (a recording is written to a new file)",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(_) => {}
     }
     let stem = path
         .file_stem()
@@ -105,10 +118,10 @@ pub fn fresh_path(path: &Path) -> PathBuf {
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
-    (2..)
+    Ok((2..)
         .map(|i| path.with_file_name(format!("{stem}-{i}{ext}")))
-        .find(|p| !p.exists())
-        .expect("some suffix is free")
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .expect("some suffix is free"))
 }
 
 /// What a finished recording holds.
@@ -444,6 +457,23 @@ fn parse_header(line: &str) -> Result<Header, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A recording never goes beside a device or into a FIFO: an existing
+    /// non-regular path is refused with its name; an existing file gets the
+    /// next free `-N` name; a new path is used as it is.
+    #[test]
+    fn fresh_paths_refuse_what_is_not_a_regular_file() {
+        let e = fresh_path(Path::new("/dev/null")).unwrap_err();
+        assert!(e.to_string().contains("/dev/null: not a regular file"), "{e}");
+        let dir = std::env::temp_dir().join(format!("fantop-fresh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(fresh_path(&dir).is_err(), "a directory is refused");
+        let taken = dir.join("r.jsonl");
+        assert_eq!(fresh_path(&taken).unwrap(), taken);
+        std::fs::write(&taken, "x").unwrap();
+        assert_eq!(fresh_path(&taken).unwrap(), dir.join("r-2.jsonl"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn default_file_names_follow_the_documented_pattern() {

@@ -103,6 +103,10 @@ pub struct Summary {
     pub queue: QueueSummary,
     pub workers: Vec<WorkerSummary>,
     pub events_published: u64,
+    /// Events the collector missed (it could not keep up and lost its
+    /// oldest): when nonzero, every count above undercounts the run.
+    #[serde(default)]
+    pub collector_lost_events: u64,
     pub subscribers: Vec<SubscriberSummary>,
     /// Slow subscribers the run injected, in order (empty for a replay).
     #[serde(default)]
@@ -166,6 +170,7 @@ impl Summary {
                 })
                 .collect(),
             events_published: publisher.events,
+            collector_lost_events: snapshot.lost_events,
             subscribers: subscribers
                 .iter()
                 .map(|s| SubscriberSummary {
@@ -179,5 +184,34 @@ impl Summary {
                 .collect(),
             slow_subscribers: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A summary built from a collector that lost events says how many, so
+    /// nobody takes its undercounts for the run's figures.
+    #[test]
+    fn the_summary_reports_what_the_collector_missed() {
+        let snapshot = Snapshot {
+            lost_events: 718_084,
+            ..Snapshot::default()
+        };
+        let config = ConfigSummary {
+            rate: 1.0,
+            workers: 1,
+            service: String::new(),
+            error_rate: 0.0,
+            queue_capacity: 1,
+            auto_restart: true,
+            duration_s: None,
+            fast: false,
+        };
+        let s = Summary::build(1, config, 0.0, &snapshot, &PublisherStats::default(), &[]);
+        assert_eq!(s.collector_lost_events, 718_084);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["collector_lost_events"], 718_084);
     }
 }
