@@ -3,7 +3,7 @@
 //! Data flows one way, and the modules are listed in that order:
 //!
 //! ```text
-//!  keys / scenario ──Command──▶ pipeline ──Publisher──▶ broadcast ─┬▶ Subscription: collector ──▶ Arc<Snapshot>
+//!  keys / scenario ──Command─▶ pipeline ──Publisher──▶ broadcast ─┬▶ Subscription: collector ──▶ Arc<Snapshot>
 //!                              (sim: arrivals,         (one shared ├▶ Subscription: each TUI pane
 //!                               queue, workers)         ring, a    ├▶ Subscription: recorder (session)
 //!                                                       cursor     └▶ Subscription: injected slow ones
