@@ -65,6 +65,13 @@ pub struct Publisher<T: Slot> {
     next_check: u64,
     /// Broadcaster time at which the next health check is due.
     next_sweep: Nanos,
+    /// Subscribers the last health check found lagging: while none is, none
+    /// can have lost events since (the head is within `next_check`) and
+    /// nothing is buffered, an idle [`Publisher::tick`] reads no clock.
+    lagging: usize,
+    /// Someone may have lost events since the last health check, which
+    /// waits for its interval: a tick must not skip it.
+    sweep_owed: bool,
     /// Subscriber health looks so far (mirrored in `hub.counters`).
     health_checks: u64,
     /// The sequence number at which some [`Delivery::Wait`] subscriber may
@@ -114,6 +121,8 @@ impl<T: Slot> Publisher<T> {
             batches: 0,
             next_check: u64::MAX,
             next_sweep: 0,
+            lagging: 0,
+            sweep_owed: false,
             health_checks: 0,
             room_until: u64::MAX,
             flush_at: max_batch as u64,
@@ -173,6 +182,14 @@ impl<T: Slot> Publisher<T> {
     /// health check when it is due, even when nothing is buffered. Call it
     /// from the publishing thread's loop.
     pub fn tick(&mut self) {
+        let pending = self.hub.joins_pending.load(Ordering::Acquire) || self.hub.leaves_pending.load(Ordering::Acquire);
+        let judged = self.lagging == 0 && !self.sweep_owed && self.head <= self.next_check;
+        if self.seq == self.head && judged && !pending {
+            // Nothing to flush and nobody to judge: no clock read (the
+            // pipeline's loop calls this at every turn).
+            self.post_notices();
+            return;
+        }
         let now = self.hub.clock.now();
         let old = self.seq != self.head
             && now.saturating_sub(*self.buf_oldest.get_or_insert(now)) >= self.hub.config.max_batch_age;
@@ -290,6 +307,7 @@ impl<T: Slot> Publisher<T> {
             self.sweep(now);
         } else if self.head > self.next_check {
             self.next_check = u64::MAX;
+            self.sweep_owed = true;
         }
     }
 
@@ -299,10 +317,12 @@ impl<T: Slot> Publisher<T> {
     /// per interval.
     fn sweep(&mut self, now: Nanos) {
         self.next_sweep = now.saturating_add(self.hub.config.health_interval);
+        self.sweep_owed = false;
         let head = self.head;
         let policy: EvictionPolicy = self.hub.config.eviction;
         let mut next_check = u64::MAX;
         let mut evicted = false;
+        let mut lagging = 0;
         let mut made = Vec::new();
         for w in &mut self.watches {
             let s = &*w.shared;
@@ -320,7 +340,10 @@ impl<T: Slot> Publisher<T> {
             let verdict = w.health.judge(now, a.published, a.dropped, &policy);
             let (from, to) = match verdict {
                 Verdict::Healthy => (STATE_LAGGING, STATE_HEALTHY),
-                Verdict::Lagging => (STATE_HEALTHY, STATE_LAGGING),
+                Verdict::Lagging => {
+                    lagging += 1;
+                    (STATE_HEALTHY, STATE_LAGGING)
+                }
                 Verdict::Evict(reason) => {
                     // Everything it had not received is lost to it.
                     let dropped = p.skipped + head.saturating_sub(p.cursor);
@@ -338,6 +361,7 @@ impl<T: Slot> Publisher<T> {
             next_check = next_check.min(w.cursor_seen + s.capacity);
         }
         self.next_check = next_check;
+        self.lagging = lagging;
         for (id, kind) in made {
             self.notice(id, kind);
         }
@@ -519,5 +543,69 @@ fn wait_for_room(s: &Shared, seq: u64) -> u64 {
         } else {
             pause();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::super::testing::Tick;
+    use super::super::{BroadcastConfig, Nanos, TimeSource, channel};
+
+    /// A manual clock that counts how often it is read.
+    #[derive(Clone, Default)]
+    struct CountingTime {
+        now: Arc<AtomicU64>,
+        reads: Arc<AtomicU64>,
+    }
+
+    impl TimeSource for CountingTime {
+        fn now(&self) -> Nanos {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            self.now.load(Ordering::Relaxed)
+        }
+    }
+
+    /// A tick with nothing buffered and every subscriber healthy reads no
+    /// clock (the pipeline's loop ticks at every turn); one with a lagging
+    /// subscriber to judge does.
+    #[test]
+    fn an_idle_tick_reads_no_clock_while_everyone_is_healthy() {
+        let clock = CountingTime::default();
+        let config = BroadcastConfig {
+            max_batch: 4,
+            default_capacity: 4,
+            ..BroadcastConfig::default()
+        };
+        let (mut publisher, b) = channel::<Tick>(config, clock.clone());
+        let sub = b.subscribe("reader");
+        for id in 0..8 {
+            publisher.publish(Tick { t: id, id });
+        }
+        publisher.flush();
+        sub.drain(|_| {}).unwrap();
+        // The next health check sees it caught up.
+        clock.now.store(config.health_interval, Ordering::Relaxed);
+        publisher.tick();
+        let before = clock.reads.load(Ordering::Relaxed);
+        for _ in 0..1_000 {
+            publisher.tick();
+        }
+        assert_eq!(clock.reads.load(Ordering::Relaxed), before, "idle ticks read the clock");
+
+        // It falls more than its queue behind: the next ticks must judge it.
+        for id in 8..64 {
+            publisher.publish(Tick { t: id, id });
+        }
+        publisher.flush();
+        let before = clock.reads.load(Ordering::Relaxed);
+        publisher.tick();
+        assert!(
+            clock.reads.load(Ordering::Relaxed) > before,
+            "a loss to judge reads the clock"
+        );
+        drop(sub);
     }
 }
