@@ -27,7 +27,7 @@
 //! - [`run`]: the `Stack` every run is built from (clock, broadcaster,
 //!   collector, source) and torn down in order; the headless runs.
 //! - [`tui`]: the terminal monitor.
-//! - [`bench`]: `fantop bench` and the baselines it measures against.
+//! - [`bench`](mod@bench): `fantop bench` and the baselines it measures against.
 //!
 //! `pipeline` and `collector` never import `session`, `tui` or `run`;
 //! `session` never imports `tui` (tested in `tests/layout.rs`).

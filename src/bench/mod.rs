@@ -5,7 +5,7 @@
 //! # Sections
 //!
 //! 1. **metrics update** — one update adds 1 to one `u64` counter, through:
-//!    a plain struct field (the reference, via [`black_box`]), a `Mutex`, an
+//!    a plain struct field (the reference, via [`black_box`](std::hint::black_box)), a `Mutex`, an
 //!    `RwLock` (write lock), an `AtomicU64::fetch_add` (relaxed), and a send
 //!    on a bounded crossbeam channel to an owner thread that applies it. Each
 //!    with 1 updating thread and with 2 updating the same state. The figure is
@@ -33,7 +33,7 @@
 //!    rather than report a figure measured with a drop or refusal.
 //! 4. **pipeline** — simulated requests per second of wall time in fast mode
 //!    (`run::headless` with `fast: true`: pipeline thread → broadcaster →
-//!    collector thread), and the bare [`Sim`] with no broadcaster as the
+//!    collector thread), and the bare [`Sim`](crate::pipeline::Sim) with no broadcaster as the
 //!    reference, over the same simulated span (calibrated to about a second
 //!    of wall time for the headless run, a fraction of that with `--quick`).
 //!

@@ -40,7 +40,7 @@
 //!
 //! # `--memory`
 //!
-//! The live pipeline ([`Pipeline`] in real time, as `fantop --headless`
+//! The live pipeline ([`Pipeline`](crate::pipeline::Pipeline) in real time, as `fantop --headless`
 //! wires it, with the live collector) at 100,000 requests/s (400 workers,
 //! `exp:2ms`) for `--minutes` (default 10), plus one stalled subscriber:
 //! capacity 4,096 events, never receives; each time the broadcaster evicts

@@ -43,7 +43,7 @@ impl<T: Slot> Broadcaster<T> {
     /// Subscribes. The subscription receives every event flushed after the
     /// publisher's next flush begins (including what is buffered then), and
     /// every notice from its own join on. If the broadcaster is already
-    /// closed, the first receive returns [`RecvError::Closed`].
+    /// closed, the first receive returns [`RecvError::Closed`](super::RecvError::Closed).
     pub fn subscribe_with(&self, opts: SubscribeOptions) -> Subscription<T> {
         let hub = &self.hub;
         let max_capacity = (hub.ring.len() - BLOCK) as usize - hub.config.max_batch;

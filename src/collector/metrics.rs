@@ -1,7 +1,7 @@
 //! The [`Metrics`] fold: every event in, aggregate state out. Plain data
 //! with one writer (the collector thread, or a test, or a replay that owns
 //! one); [`Metrics::snapshot`] turns it into an immutable
-//! [`Snapshot`](super::snapshot::Snapshot).
+//! [`super::snapshot::Snapshot`].
 //!
 //! Bounds: latency histograms track 1 ns ..= 1 hour at 3 significant digits
 //! (larger values are clamped to the maximum); rate history keeps
