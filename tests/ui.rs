@@ -536,6 +536,11 @@ fn panes_that_fall_behind_are_evicted_and_say_so_in_their_border() {
     let t = draw(&fx.app, 120, 36);
     let screen = text(&t);
     assert_eq!(screen.matches("evicted 1×, lost").count(), 5, "{screen}");
+    // The Events pane was evicted in the same check and missed the notices:
+    // the evictions are logged from the feeds, by name, once each.
+    for pane in ["header", "throughput", "latency", "subscribers", "workers", "events"] {
+        assert_eq!(screen.matches(&format!("{pane} evicted: lost")).count(), 1, "{screen}");
+    }
     insta::assert_snapshot!("panes_evicted_120x36", t.backend());
 }
 

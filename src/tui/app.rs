@@ -145,11 +145,28 @@ impl App {
         let mut n = usize::from(snapshot.lost_events != self.collector_lost);
         self.collector_lost = snapshot.lost_events;
         let (mut closed, mut evicted) = (true, false);
-        let header = self.header.pump(&snapshot);
-        for p in std::iter::once(header).chain(self.panes.iter_mut().map(|p| p.pump(&snapshot))) {
+        let header = ("header", self.header.pump(&snapshot));
+        let mut evictions = Vec::new();
+        let pumped = self.panes.iter_mut().map(|p| (p.id().name(), p.pump(&snapshot)));
+        for (name, p) in std::iter::once(header).chain(pumped) {
             n += p.changed;
             closed &= p.closed;
             evicted |= p.evicted;
+            if let Some((id, reason, dropped)) = p.eviction {
+                // Named as it was, though its row now shows the new subscription.
+                self.fanout.remember(id, name);
+                evictions.push((id, reason, dropped));
+            }
+        }
+        if !evictions.is_empty() {
+            // The Events pane may have been evicted in the same check and
+            // missed these notices: log them from the feeds (once each).
+            let now = self.now();
+            if let Some(events) = self.events_view() {
+                for (id, reason, dropped) in evictions {
+                    events.log_eviction(now, id, reason, dropped);
+                }
+            }
         }
         self.resubscribed |= evicted;
         self.ended = closed;
@@ -191,10 +208,15 @@ impl App {
 
     /// Notable events since the last call (scenario steps, faults, ...).
     pub fn take_notables(&mut self) -> Vec<(Nanos, panes::events::Notable)> {
+        self.events_view().map_or_else(Vec::new, EventsView::take_fresh)
+    }
+
+    /// The Events pane's view.
+    fn events_view(&mut self) -> Option<&mut EventsView> {
         self.panes
             .iter_mut()
             .find_map(|p| p.as_any_mut().downcast_mut::<Feed<EventsView>>())
-            .map_or_else(Vec::new, |events| events.view.take_fresh())
+            .map(|events| &mut events.view)
     }
 
     /// How a notable event reads (for cast markers).

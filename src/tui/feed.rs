@@ -21,7 +21,9 @@
 //! pipeline time, how many events it missed ([`Losses`]), so the pane's
 //! border can say so while the loss is in its window.
 
-use crate::broadcast::{Broadcaster, Delivery, Item, Notice, RecvError, SubscribeOptions, Subscription};
+use crate::broadcast::{
+    Broadcaster, Delivery, EvictReason, Item, Notice, RecvError, SubscribeOptions, SubscriberId, Subscription,
+};
 use crate::collector::Snapshot;
 use crate::collector::window::SecondRing;
 use crate::event::{Event, Nanos, SECONDS};
@@ -103,6 +105,10 @@ pub struct Pumped {
     pub closed: bool,
     /// Evicted (and resubscribed).
     pub evicted: bool,
+    /// The eviction as the broadcaster announced it: the subscription's id
+    /// then, why, and everything it lost. A feed evicted in the same check
+    /// as the Events pane's own feed misses the notice, so the app logs it.
+    pub eviction: Option<(SubscriberId, EvictReason, u64)>,
     /// Events lost since the last pump.
     pub lost: u64,
 }
@@ -162,7 +168,8 @@ impl<V: View> Feed<V> {
                 self.dropped_seen = dropped;
             }
             Err(RecvError::Closed) => out.closed = true,
-            Err(RecvError::Evicted { dropped, .. }) => {
+            Err(RecvError::Evicted { reason, dropped }) => {
+                out.eviction = Some((self.sub.id(), reason, dropped));
                 self.losses.evictions += 1;
                 self.losses.evicted_lost += dropped;
                 // `dropped` is its whole loss, what was counted while lagging included.

@@ -70,12 +70,32 @@ pub struct EventsView {
     /// goes on, and the log shows the spell once. At most
     /// [`MAX_LAGGING_TRACKED`] (the oldest are forgotten first).
     lagging: VecDeque<SubscriberId>,
+    /// Subscribers whose eviction is logged (from its notice, or from the
+    /// evicted feed itself when this pane missed the notice), so it is
+    /// logged once. At most [`MAX_LAGGING_TRACKED`].
+    evicted: VecDeque<SubscriberId>,
 }
 
 /// Lagging subscribers the Events pane remembers, to log each spell once.
 pub const MAX_LAGGING_TRACKED: usize = 1024;
 
 impl EventsView {
+    /// Logs the eviction of subscriber `id` once, whichever way it is
+    /// heard of first (its notice, or a feed of this app that was evicted).
+    pub fn log_eviction(&mut self, t: Nanos, id: SubscriberId, reason: EvictReason, dropped: u64) {
+        if let Some(i) = self.lagging.iter().position(|&s| s == id) {
+            self.lagging.remove(i);
+        }
+        if self.evicted.contains(&id) {
+            return;
+        }
+        if self.evicted.len() == MAX_LAGGING_TRACKED {
+            self.evicted.pop_front();
+        }
+        self.evicted.push_back(id);
+        self.push(t, Notable::Evicted { id, reason, dropped });
+    }
+
     fn push(&mut self, t: Nanos, n: Notable) {
         if self.log.len() == LOG_LEN {
             self.log.pop_back();
@@ -114,6 +134,10 @@ impl EventsView {
 impl View for EventsView {
     fn notice(&mut self, n: &Notice) {
         let id = n.subscriber;
+        if let NoticeKind::Evicted { reason, dropped } = n.kind {
+            self.log_eviction(n.t, id, reason, dropped);
+            return;
+        }
         let known = self.lagging.iter().position(|&s| s == id);
         match (n.kind, known) {
             // Still lagging: the spell is in the log already.
@@ -337,6 +361,25 @@ mod tests {
             subscriber,
             kind,
         }
+    }
+
+    /// An eviction is logged once, whether the notice or the evicted feed
+    /// tells the pane first.
+    #[test]
+    fn an_eviction_is_logged_once_however_it_is_heard_of() {
+        let mut v = EventsView::default();
+        let reason = EvictReason::LosingFor { for_ns: 2 * SECONDS };
+        v.notice(&notice(SECONDS, 5, NoticeKind::Evicted { reason, dropped: 9 }));
+        v.log_eviction(SECONDS, 5, reason, 9);
+        v.log_eviction(2 * SECONDS, 6, reason, 7);
+        v.notice(&notice(2 * SECONDS, 6, NoticeKind::Evicted { reason, dropped: 7 }));
+        let logged = |id| {
+            v.log
+                .iter()
+                .filter(|(_, n)| matches!(n, Notable::Evicted { id: i, .. } if *i == id))
+                .count()
+        };
+        assert_eq!((logged(5), logged(6)), (1, 1), "{:?}", v.log);
     }
 
     /// A subscriber that goes on lagging is logged once per spell, however

@@ -170,6 +170,14 @@ impl Fanout {
         self.subscribers = subscribers;
     }
 
+    /// Remembers `name` for subscriber `id` (one whose row is already gone).
+    pub fn remember(&mut self, id: u32, name: &str) {
+        self.names.entry(id).or_insert_with(|| name.to_string());
+        while self.names.len() > NAMES_KEPT {
+            self.names.pop_first();
+        }
+    }
+
     /// The name of subscriber `id`: as the broadcaster lists it, or as it
     /// was listed before it left.
     pub fn name(&self, id: u32) -> String {
