@@ -220,6 +220,28 @@ fn monitor_session(stack: &Stack, opts: &MonitorOptions) -> anyhow::Result<Sessi
     Ok(session)
 }
 
+/// Ends a run on the terminal: restores the terminal first, then shuts the
+/// stack down in order (see [`crate::run`]) and stops the input thread.
+fn shut_down(
+    guard: TerminalGuard,
+    io: LoopIo,
+    input_thread: std::thread::JoinHandle<()>,
+    stack: Stack,
+    mut session: Session,
+    app: App,
+    exit: anyhow::Result<Exit>,
+) -> anyhow::Result<Outcome> {
+    drop(guard);
+    drop(io);
+    let finished = stack.finish(&mut session, app);
+    term::stop_input(input_thread);
+    Ok(Outcome {
+        snapshot: finished.snapshot,
+        exit: exit?,
+        notes: finished.notes,
+    })
+}
+
 /// The panes of a monitor run, subscribed before the source starts.
 fn monitor_app(stack: &Stack, opts: &MonitorOptions) -> App {
     let mut app = App::new(
@@ -270,17 +292,8 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
     };
     let cast = driver.session.cast();
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, cast.as_ref());
-    // Restore the terminal first, then shut down in order (see crate::run).
-    drop(guard);
-    drop(io);
-    let LiveDriver { stack, mut session, .. } = driver;
-    let finished = stack.finish(&mut session, app);
-    term::stop_input(input_thread);
-    Ok(Outcome {
-        snapshot: finished.snapshot,
-        exit: exit?,
-        notes: finished.notes,
-    })
+    let LiveDriver { stack, session, .. } = driver;
+    shut_down(guard, io, input_thread, stack, session, app, exit)
 }
 
 /// Renders the monitor without a terminal, at a fixed size, in simulated
@@ -385,14 +398,6 @@ pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme
         fps,
     };
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, None);
-    drop(guard);
-    drop(io);
-    let ReplayDriver { stack, mut session, .. } = driver;
-    let finished = stack.finish(&mut session, app);
-    term::stop_input(input_thread);
-    Ok(Outcome {
-        snapshot: finished.snapshot,
-        exit: exit?,
-        notes: finished.notes,
-    })
+    let ReplayDriver { stack, session, .. } = driver;
+    shut_down(guard, io, input_thread, stack, session, app, exit)
 }
