@@ -537,23 +537,23 @@ mod tests {
             &["fantop", "--size", "80x24"],
             &["fantop", "--seed", "1", "replay", "x"],
         ] {
-            let e = parse_from(args).err().expect("an error");
+            let e = parse_from(args).expect_err("an error");
             let msg = usage_message(&e).expect("a usage error");
             let lines: Vec<&str> = msg.lines().collect();
             assert_eq!(lines.len(), 2, "{args:?}: {msg}");
             assert!(lines[0].starts_with("fantop: error: "), "{msg}");
             assert_eq!(lines[1], "For more information, try '--help'.");
         }
-        let e = parse_from(["fantop", "--fsat"]).err().unwrap();
+        let e = parse_from(["fantop", "--fsat"]).unwrap_err();
         assert!(
             usage_message(&e)
                 .unwrap()
                 .contains("tip: a similar argument exists: '--fast'")
         );
-        let e = parse_from(["fantop", "replay"]).err().unwrap();
+        let e = parse_from(["fantop", "replay"]).unwrap_err();
         assert!(usage_message(&e).unwrap().contains("<FILE>"));
         for help in ["--help", "--version", "-h"] {
-            let e = parse_from(["fantop", help]).err().unwrap();
+            let e = parse_from(["fantop", help]).unwrap_err();
             assert!(usage_message(&e).is_none(), "{help}");
         }
     }
@@ -572,7 +572,7 @@ mod tests {
             (&["fantop", "bench", "--memory", "--minutes", "-1"], "minutes must be"),
             (&["fantop", "--rate", "-5"], "greater than 0"),
         ] {
-            let e = parse_from(args).err().expect("an error");
+            let e = parse_from(args).expect_err("an error");
             let msg = usage_message(&e).expect("a usage error");
             assert!(!msg.contains("unexpected argument"), "{args:?}: {msg}");
             assert!(msg.contains(needle), "{args:?}: {msg}");

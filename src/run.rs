@@ -323,7 +323,8 @@ impl Stack {
         match &self.source {
             Source::Thread(p) => p.is_finished(),
             Source::Stepper(s) => s.ended(),
-            Source::Player(p) => p.control().done(),
+            // Done publishing, or its thread ended some other way (a panic).
+            Source::Player(p) => p.control().done() || p.is_finished(),
             Source::Idle(_) | Source::Done => true,
         }
     }
