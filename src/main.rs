@@ -1,33 +1,38 @@
 //! The `fantop` binary: parses the command line, resolves the run's settings
 //! (flags given explicitly, then a scenario's settings, then defaults) and
-//! hands over to the library. Usage errors exit 2; a bad file or a failed
-//! run exits 1 with one line naming what was wrong.
+//! hands over to the library.
+//!
+//! Exit status: 0 the run finished (or quit); 1 it failed (a bad file, an
+//! I/O error), with one line naming what was wrong; 2 a usage error, one
+//! line and a pointer to `--help`; 128 + n stopped by signal n (SIGINT 130,
+//! SIGTERM 143, SIGHUP 129, SIGQUIT 131) after finishing its files and
+//! printing its summary.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, CommandFactory, FromArgMatches, error::ErrorKind};
-use fantop::cli::{Cli, Command, ReplayArgs};
+use clap::{ArgMatches, CommandFactory, error::ErrorKind};
+use fantop::cli::{self, Cli, Command, ReplayArgs};
 use fantop::format;
 use fantop::pipeline::SimConfig;
 use fantop::run::{self, HeadlessOptions};
 use fantop::session::RecordingSetup;
 use fantop::session::record::{Recording, ScenarioInfo};
 use fantop::session::scenario::{self, Scenario, StepAction};
+use fantop::signals;
 use fantop::tui::{self, Exit, MonitorOptions, Outcome, theme::Theme};
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let (cli, matches) = cli::parse().unwrap_or_else(|e| exit_usage(&e));
     let result = match &cli.command {
         Some(Command::Replay(args)) => replay(args),
-        Some(Command::Bench(args)) => fantop::bench::run(args),
+        Some(Command::Bench(args)) => fantop::bench::run(args).map(|()| ExitCode::SUCCESS),
         None => run(&cli, &matches),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             // Never panic on a closed stderr (a terminal that went away).
             let _ = writeln!(std::io::stderr(), "fantop: error: {e:#}");
@@ -36,8 +41,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints a parse error and exits: help and version on stdout (status 0), a
+/// usage error as [`cli::usage_message`] (status 2). Only before anything
+/// has started.
+fn exit_usage(e: &clap::Error) -> ! {
+    let Some(text) = cli::usage_message(e) else {
+        // Help or version, as clap prints them (in colour on a terminal);
+        // a failed write is a failed run.
+        let written = e.print().and_then(|()| std::io::stdout().flush());
+        std::process::exit(if written.is_ok() { 0 } else { 1 })
+    };
+    let _ = std::io::stderr().write_all(text.as_bytes());
+    std::process::exit(2)
+}
+
 fn usage(kind: ErrorKind, msg: &str) -> ! {
-    Cli::command().error(kind, msg).exit()
+    exit_usage(&Cli::command().error(kind, msg))
+}
+
+/// The terminal monitor needs a terminal: without one it is a usage error
+/// that says what to use instead.
+fn need_terminal(monitor: &str, instead: &str) {
+    if let Err(missing) = tui::term::check_terminal() {
+        usage(
+            ErrorKind::Io,
+            &format!("{monitor} needs a terminal and {missing}; {instead}"),
+        );
+    }
 }
 
 fn given(m: &ArgMatches, id: &str) -> bool {
@@ -78,7 +108,14 @@ fn sim_config(cli: &Cli, m: &ArgMatches, scenario: Option<&Scenario>) -> SimConf
     c
 }
 
-fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
+/// Runs `fantop` itself.
+fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<ExitCode> {
+    if !cli.headless && !cli.offscreen {
+        need_terminal(
+            "the monitor",
+            "use --headless --duration DUR for a JSON summary, or --offscreen --cast FILE.cast to render the screen into a file",
+        );
+    }
     let scenario = match &cli.scenario {
         Some(p) => Some(scenario::load(p)?),
         None => None,
@@ -129,7 +166,7 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
         for n in &r.notes {
             let _ = writeln!(std::io::stderr(), "fantop: {n}");
         }
-        return Ok(());
+        return Ok(stopped(r.stopped_by));
     }
     // With `record_start` steps, `--record FILE` only names the files.
     let record_at_start = cli.record.is_some() && !steps.contains(&StepAction::RecordStart);
@@ -152,12 +189,38 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
         cast: cli.cast.clone(),
     };
     let outcome = if cli.offscreen {
-        tui::run_offscreen(opts, cli.size.0, cli.size.1)?
+        let (cols, rows) = cli.size.unwrap_or(cli::DEFAULT_SIZE);
+        tui::run_offscreen(opts, cols, rows)?
     } else {
         tui::run_live(opts)?
     };
     report(&outcome, Some(sim.seed));
-    Ok(())
+    Ok(exit_code(outcome.exit))
+}
+
+/// A monitor's exit status.
+fn exit_code(exit: Exit) -> ExitCode {
+    match exit {
+        Exit::Quit | Exit::Finished => ExitCode::SUCCESS,
+        Exit::Signal(n) => ExitCode::from(signals::exit_status(n)),
+        // A terminal that went away without a SIGHUP ends the run as one would.
+        Exit::TerminalLost => ExitCode::from(signals::exit_status(signal_hook::consts::SIGHUP)),
+        Exit::Panicked => ExitCode::FAILURE,
+    }
+}
+
+/// A headless run's exit status; says on stderr when a stop signal ended
+/// it (the JSON summary on stdout covers the run as far as it went).
+fn stopped(signal: Option<i32>) -> ExitCode {
+    let Some(n) = signal else {
+        return ExitCode::SUCCESS;
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "fantop: stopped by {}; the summary covers the run up to then",
+        signals::name(n)
+    );
+    ExitCode::from(signals::exit_status(n))
 }
 
 /// One line on how the run went, then the notes (files written). Writes
@@ -180,7 +243,7 @@ fn report(o: &Outcome, seed: Option<u64>) {
         format::duration(s.latency_total.p99),
         seed.map_or(String::new(), |s| format!("; seed {s}")),
         match o.exit {
-            Exit::Signal(n) => format!(" (stopped by signal {n})"),
+            Exit::Signal(n) => format!(" (stopped by {})", signals::name(n)),
             Exit::Panicked => " (a thread panicked)".into(),
             Exit::TerminalLost => " (the terminal went away)".into(),
             _ => String::new(),
@@ -203,7 +266,11 @@ fn warn_collector_loss(lost: u64) {
     }
 }
 
-fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
+/// Runs `fantop replay`.
+fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    if !args.headless {
+        need_terminal("the replay monitor", "use --headless for a JSON summary");
+    }
     let recording = Recording::load(Path::new(&args.file))?;
     if let Some(w) = &recording.warning {
         eprintln!("fantop: warning: {w}");
@@ -215,10 +282,10 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         );
     }
     if args.headless {
-        let summary = run::replay_headless(recording, args.fast, args.speed)?;
-        writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&summary)?)?;
-        warn_collector_loss(summary.collector_lost_events);
-        return Ok(());
+        let r = run::replay_headless(recording, args.fast, args.speed)?;
+        writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&r.summary)?)?;
+        warn_collector_loss(r.summary.collector_lost_events);
+        return Ok(stopped(r.stopped_by));
     }
     let outcome = tui::run_replay(
         recording,
@@ -228,5 +295,5 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         Theme::from_env(args.ui.no_color),
     )?;
     report(&outcome, None);
-    Ok(())
+    Ok(exit_code(outcome.exit))
 }

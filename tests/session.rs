@@ -253,7 +253,9 @@ fn record_run(dir: &Path) -> PathBuf {
 fn replay_after_seeks_counts_exactly_what_the_recording_holds() {
     let dir = temp_dir("seeks");
     let file = record_run(&dir);
-    let expected = run::replay_headless(Recording::load(&file).unwrap(), true, 1.0).unwrap();
+    let expected = run::replay_headless(Recording::load(&file).unwrap(), true, 1.0)
+        .unwrap()
+        .summary;
     let recording = Recording::load(&file).unwrap();
 
     let mut stack = Stack::for_replay();

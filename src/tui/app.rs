@@ -42,6 +42,8 @@ pub enum Effect {
     /// Redraw (UI state changed).
     Redraw,
     Quit,
+    /// Hand the terminal back and stop until continued (Ctrl-Z).
+    Suspend,
     Control(Command),
     AddSlowSubscriber,
     RemoveSlowSubscriber,
@@ -295,6 +297,7 @@ impl App {
         }
         match action {
             Action::Quit => Effect::Quit,
+            Action::Suspend => Effect::Suspend,
             Action::Back if self.help => {
                 self.help = false;
                 Effect::Redraw

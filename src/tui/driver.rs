@@ -92,7 +92,7 @@ impl Driver for LiveDriver {
                 None
             }
             Effect::Seek(_) => Some("seeking works while replaying a recording".into()),
-            Effect::None | Effect::Redraw | Effect::Quit => None,
+            Effect::None | Effect::Redraw | Effect::Quit | Effect::Suspend => None,
         };
         if let Some(msg) = refused {
             app.flash(msg);
@@ -153,7 +153,7 @@ impl Driver for ReplayDriver {
             Effect::AddSlowSubscriber => self.session.add_slow_subscriber(now, &mut |_| {}).err(),
             Effect::RemoveSlowSubscriber => self.session.remove_slow_subscriber(now, &mut |_| {}).err(),
             Effect::Control(_) | Effect::ToggleRecording => Some("not available while replaying a recording".into()),
-            Effect::None | Effect::Redraw | Effect::Quit => None,
+            Effect::None | Effect::Redraw | Effect::Quit | Effect::Suspend => None,
         };
         if let Some(msg) = refused {
             app.flash(msg);

@@ -13,9 +13,12 @@
 //! most `fps` times a second, and only when something changed. It is
 //! generic over the ratatui `Backend`, so tests drive it on `TestBackend`.
 //!
-//! The terminal is restored on every way out: quit, Ctrl-C, SIGTERM/SIGHUP,
+//! The terminal is restored on every way out: quit, Ctrl-C, a stop signal
+//! (SIGINT, SIGTERM, SIGHUP, SIGQUIT: [`Exit::Signal`], exit status 128 + n),
 //! an error, and a panic in any thread (a chained panic hook, which first
-//! tells the loop to stop drawing).
+//! tells the loop to stop drawing). Ctrl-Z or SIGTSTP hand it back to the
+//! shell and stop the process; `fg` (SIGCONT) takes it again and redraws
+//! everything.
 
 pub mod app;
 pub mod driver;
@@ -50,12 +53,12 @@ use crate::session::record::Recording;
 use crate::session::replay::Pace as ReplayPace;
 use crate::session::scenario::StepAction;
 use crate::session::{RecordingSetup, Session, SessionOptions};
-pub use crate::signals::spawn_signals;
+pub use crate::signals::{Signal, spawn_signals};
 use app::{App, Effect, Mode};
 pub use driver::{Driver, LiveDriver, ReplayDriver, apply_intent};
 use output::CastOutput;
+use term::STOP_DRAWING;
 pub use term::{Input, TerminalGuard, restore_terminal, spawn_input};
-use term::{RESTORED, STOP_DRAWING};
 use theme::Theme;
 
 /// Default and allowed frame rates. At the default, an offscreen frame is
@@ -66,16 +69,21 @@ pub const MAX_FPS: u32 = 120;
 /// The loop's inputs besides the app.
 pub struct LoopIo {
     pub input: Receiver<Input>,
-    pub signals: Receiver<i32>,
+    pub signals: Receiver<Signal>,
     /// Scenario steps the pipeline hands over (`never()` when none).
     pub steps: Receiver<StepDue>,
     pub fps: u32,
+    /// Whether the loop draws on the real terminal, which Ctrl-Z and
+    /// SIGTSTP hand back to the shell (false on a test backend: they do
+    /// nothing).
+    pub job_control: bool,
 }
 
 /// Why the loop ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     Quit,
+    /// A stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT), by number.
     Signal(i32),
     /// The run ended by itself (duration, scenario, end of a replay).
     Finished,
@@ -104,8 +112,11 @@ where
     let mut steps = io.steps.clone();
     let mut dirty = true;
     let mut last_clock_sec = u64::MAX;
+    let mut signals = io.signals.clone();
     loop {
-        if STOP_DRAWING.load(Ordering::SeqCst) && !RESTORED.load(Ordering::SeqCst) {
+        // Only a restore stops drawing, and the loop's own comes after it:
+        // this one is the panic hook's.
+        if STOP_DRAWING.load(Ordering::SeqCst) {
             return Ok(Exit::Panicked);
         }
         if output::terminal_lost() {
@@ -117,6 +128,7 @@ where
                     if let Some(b) = keys::binding_for(&k) {
                         match app.on_action(b.action) {
                             Effect::Quit => return Ok(Exit::Quit),
+                            Effect::Suspend => { job_control(terminal, io, Stop::Suspend)?; dirty = true; }
                             Effect::None => {}
                             Effect::Redraw => dirty = true,
                             e => { driver.effect(app, e); dirty = true; }
@@ -144,7 +156,13 @@ where
                 // The pipeline ended; the ticker notices.
                 Err(_) => steps = never(),
             },
-            recv(io.signals) -> s => return Ok(Exit::Signal(s.unwrap_or(0))),
+            recv(signals) -> s => match s {
+                Ok(Signal::Stop(n)) => return Ok(Exit::Signal(n)),
+                Ok(Signal::Suspend) => { job_control(terminal, io, Stop::Suspend)?; dirty = true; }
+                Ok(Signal::Continued) => { job_control(terminal, io, Stop::Continued)?; dirty = true; }
+                // The watch is gone (never while the run holds it).
+                Err(_) => signals = never(),
+            },
             recv(ticker) -> _ => {
                 if app.pump() && !app.frozen {
                     dirty = true;
@@ -157,7 +175,7 @@ where
                     dirty = true;
                 }
                 if dirty {
-                    if STOP_DRAWING.load(Ordering::SeqCst) && !RESTORED.load(Ordering::SeqCst) {
+                    if STOP_DRAWING.load(Ordering::SeqCst) {
                         return Ok(Exit::Panicked);
                     }
                     terminal.draw(|f| app.draw(f))?;
@@ -169,6 +187,32 @@ where
             }
         }
     }
+}
+
+/// Which side of a stop the loop is on.
+enum Stop {
+    /// Ctrl-Z or SIGTSTP: hand the terminal back and stop.
+    Suspend,
+    /// SIGCONT: continued; take the terminal again.
+    Continued,
+}
+
+/// Job control on the real terminal (nothing on a test backend): hands it
+/// back and stops until continued, or takes it again after a SIGCONT; then
+/// clears it, so the next draw is whole.
+fn job_control<B: Backend>(terminal: &mut Terminal<B>, io: &LoopIo, stop: Stop) -> anyhow::Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    if !io.job_control {
+        return Ok(());
+    }
+    match stop {
+        Stop::Suspend => term::suspend()?,
+        Stop::Continued => term::retake()?,
+    }
+    terminal.clear()?;
+    Ok(())
 }
 
 /// A monitor run's settings (live or offscreen).
@@ -256,6 +300,8 @@ fn monitor_app(stack: &Stack, opts: &MonitorOptions) -> App {
 
 /// Runs the live monitor on the terminal.
 pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
+    // First, so a stop signal from now on finishes whatever files exist.
+    let watch = spawn_signals(true)?;
     let mut stack = Stack::new(Time::Real)?;
     let mut app = monitor_app(&stack, &opts);
     let mut session = monitor_session(&stack, &opts)?;
@@ -271,7 +317,6 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
         )?;
         session.set_cast(Rc::new(RefCell::new(cast)), path.clone());
     }
-    let watch = spawn_signals()?;
     let mut guard = TerminalGuard::enter(opts.mouse, session.cast())?;
     let popts = run::pipeline_options(opts.sim, Pace::RealTime, opts.duration, &opts.timeline);
     let (control, steps) = stack.start_pipeline(popts, true)?;
@@ -289,6 +334,7 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
         signals: watch.rx.clone(),
         steps: steps.unwrap_or_else(never),
         fps: opts.fps,
+        job_control: true,
     };
     let cast = driver.session.cast();
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, cast.as_ref());
@@ -304,6 +350,8 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
     let end = opts
         .duration
         .ok_or_else(|| anyhow::anyhow!("--offscreen needs --duration or a scenario with an end step"))?;
+    // First, so a stop signal from now on finishes whatever files exist.
+    let watch = spawn_signals(false)?;
     let mut stack = Stack::new(Time::Virtual)?;
     let mut app = monitor_app(&stack, &opts);
     let mut session = monitor_session(&stack, &opts)?;
@@ -336,7 +384,12 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
     }
     let frame_ns = 1_000_000_000 / opts.fps.clamp(1, MAX_FPS) as u64;
     let mut k = 0u64;
+    let mut exit = Exit::Finished;
     loop {
+        if let Ok(Signal::Stop(n)) = watch.rx.try_recv() {
+            exit = Exit::Signal(n);
+            break;
+        }
         k += 1;
         let t = (k * frame_ns).min(end);
         let intents = stack.step_frame(t, &mut session);
@@ -357,7 +410,7 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
     let finished = stack.finish(&mut session, app);
     Ok(Outcome {
         snapshot: finished.snapshot,
-        exit: Exit::Finished,
+        exit,
         notes: finished.notes,
     })
 }
@@ -365,6 +418,7 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
 /// Replays a recording on the terminal, at `speed` × the original pace,
 /// from its first event.
 pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme: Theme) -> anyhow::Result<Outcome> {
+    let watch = spawn_signals(true)?;
     let mut stack = Stack::for_replay();
     let start = recording.events.first().map_or(0, |e| e.t);
     let mut app = App::new(
@@ -385,7 +439,6 @@ pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme
         app.flash(w.clone());
     }
     let session = run::replay_session(&stack, &recording);
-    let watch = spawn_signals()?;
     let mut guard = TerminalGuard::enter(mouse, None)?;
     let events: Arc<[Event]> = recording.events.into();
     let player = stack.play(events, ReplayPace::Paced(speed), true)?;
@@ -396,6 +449,7 @@ pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme
         signals: watch.rx.clone(),
         steps: never(),
         fps,
+        job_control: true,
     };
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, None);
     let ReplayDriver { stack, session, .. } = driver;
