@@ -317,11 +317,11 @@ impl Stack {
         }
     }
 
-    /// Starts replaying `events`. The collector reads a stream of its own
+    /// Starts replaying `events` (the player takes them over). The collector reads a stream of its own
     /// that starts over at each seek back, with a fresh collector (the old
     /// one is joined), so its figures always cover exactly the recording
     /// up to the position.
-    pub fn play(&mut self, events: Arc<[Event]>, pace: ReplayPace, linger: bool) -> anyhow::Result<PlayerControl> {
+    pub fn play(&mut self, events: Vec<Event>, pace: ReplayPace, linger: bool) -> anyhow::Result<PlayerControl> {
         let publisher = self.take_publisher()?;
         let slot = self.collector.clone();
         let current = self.collector_broadcaster.clone();
@@ -513,18 +513,13 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
     })
 }
 
-/// Replays a recording without a UI and summarizes it like a live headless run.
-pub fn replay_headless(recording: Recording, fast: bool, speed: f64) -> anyhow::Result<Summary> {
+/// Replays a recording without a UI and summarizes it like a live headless
+/// run; `pace` is [`ReplayPace::Fast`] for `--fast`.
+pub fn replay_headless(recording: Recording, pace: ReplayPace) -> anyhow::Result<Summary> {
     let mut stack = Stack::for_replay();
     let mut session = replay_session(&stack, &recording);
-    let pace = if fast {
-        ReplayPace::Fast
-    } else {
-        ReplayPace::Paced(speed)
-    };
     let header = recording.header.clone();
-    let events: Arc<[Event]> = recording.events.into();
-    stack.play(events, pace, false)?;
+    stack.play(recording.events, pace, false)?;
     stack.wait();
     let finished = stack.finish(&mut session, ());
     Ok(Summary::build(
