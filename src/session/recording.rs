@@ -380,10 +380,11 @@ fn bad_number(v: &Value) -> Option<String> {
     for (key, value) in map {
         if let Some(max) = integer_bound(key) {
             // `lost_request` is null when no request was lost.
-            if !(value.is_null() && key == "lost_request") {
-                if let Err(why) = want_integer(key, value, max) {
-                    return Some(why);
-                }
+            let none = value.is_null() && key == "lost_request";
+            if let Err(why) = want_integer(key, value, max)
+                && !none
+            {
+                return Some(why);
             }
         }
         if let Some(why) = bad_number(value) {
@@ -642,7 +643,7 @@ fn check_config(header: &Header) -> Result<(), String> {
     check_error_rate(c.error_rate).map_err(|e| e.to_string())?;
     check_queue(c.queue_capacity as u64).map_err(|e| e.to_string())?;
     if let Some(d) = c.duration_s
-        && !(d >= 0.0)
+        && (d < 0.0 || !d.is_finite())
     {
         return Err(format!("duration_s must not be negative, got {d}"));
     }
