@@ -48,7 +48,8 @@ use crate::parse::dist_text;
 use crate::pipeline::{
     Command, Control, Pace, Pipeline, PipelineOptions, PipelineReport, Scheduled, SimConfig, StepDue, Stepper,
 };
-use crate::session::record::{RecordStats, Recording, ScenarioInfo};
+use crate::session::record::{RecordStats, ScenarioInfo};
+use crate::session::recording::Recording;
 use crate::session::replay::{Pace as ReplayPace, Player, PlayerControl, Restart};
 use crate::session::scenario::StepAction;
 use crate::session::summary::{ConfigSummary, Summary};

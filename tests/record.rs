@@ -9,7 +9,8 @@ use fantop::clock::Clock;
 use fantop::event::{Event, EventKind};
 use fantop::pipeline::SimConfig;
 use fantop::run::config_summary;
-use fantop::session::record::{Header, Recorder, Recording};
+use fantop::session::record::{Header, Recorder};
+use fantop::session::recording::Recording;
 
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("fantop-rec-{name}-{}", std::process::id()));
@@ -240,7 +241,7 @@ fn recordings_with_old_subscriber_announcements_still_load() {
     );
     let path = dir.join("old.jsonl");
     std::fs::write(&path, content).unwrap();
-    let rec = fantop::session::record::Recording::load(&path).expect("loads");
+    let rec = Recording::load(&path).expect("loads");
     assert_eq!(rec.events.len(), 2, "{:?}", rec.events);
     assert!(rec.warning.is_none());
     std::fs::remove_dir_all(&dir).ok();

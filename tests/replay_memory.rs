@@ -9,7 +9,7 @@ use std::path::Path;
 
 use fantop::event::Event;
 use fantop::run;
-use fantop::session::record::Recording;
+use fantop::session::recording::Recording;
 use fantop::session::replay::Pace;
 
 const HEADER: &str = r#"{"format":"fantop-session","version":1,"fantop_version":"0.1.0","seed":1,"config":{"rate":2000.0,"workers":8,"service":"lognormal:2ms:20ms","error_rate":0.01,"queue_capacity":10000,"auto_restart":true,"duration_s":1.0,"fast":true},"started_at":"2026-11-27T08:00:00Z"}"#;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use fantop::event::{Event, Nanos, SECONDS};
 use fantop::pipeline::Command as PipelineCommand;
 use fantop::run::{self, HeadlessOptions, Stack};
-use fantop::session::record::Recording;
+use fantop::session::recording::Recording;
 use fantop::session::replay::{DEFAULT_MAX_IDLE, IdleSkip, Pace, PlayerControl};
 use fantop::session::scenario;
 use fantop::tui::app::{App, Effect, Mode};

@@ -1,5 +1,6 @@
 //! Event recordings: their format and writing them ([`Recorder`]). Reading
-//! them back is [`super::recording`]'s ([`Recording::load`]).
+//! them back is [`super::recording`]'s
+//! ([`Recording::load`](super::recording::Recording::load)).
 //!
 //! # The file
 //!
@@ -33,8 +34,6 @@ use serde::{Deserialize, Serialize};
 use crate::broadcast::{Broadcaster, Delivery, RecvError, SubscribeOptions, Subscription};
 use crate::event::Event;
 use crate::session::summary::ConfigSummary;
-
-pub use super::recording::Recording;
 
 /// The `format` of line 1.
 pub const FORMAT: &str = "fantop-session";

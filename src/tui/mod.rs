@@ -46,7 +46,7 @@ use crate::event::{LoadChange, Nanos};
 use crate::pipeline::{Command, Pace, Scheduled, SimConfig, StepDue};
 use crate::run::{self, Stack, Time};
 use crate::session::cast::{Cast, CastTime};
-use crate::session::record::Recording;
+use crate::session::recording::Recording;
 use crate::session::replay::Pace as ReplayPace;
 use crate::session::scenario::StepAction;
 use crate::session::{RecordingSetup, Session, SessionOptions};
