@@ -133,6 +133,11 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub fast: bool,
 
+    /// Jump over idle stretches longer than DUR (recording time), e.g. 5s, 500ms;
+    /// the Events pane says so. The position shown stays recording time.
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration, conflicts_with = "fast")]
+    pub max_idle: Nanos,
+
     #[command(flatten)]
     pub ui: UiArgs,
 }

@@ -19,7 +19,9 @@ use fantop::format;
 use fantop::pipeline::SimConfig;
 use fantop::run::{self, HeadlessOptions};
 use fantop::session::RecordingSetup;
-use fantop::session::record::{Recording, ScenarioInfo};
+use fantop::session::record::ScenarioInfo;
+use fantop::session::recording::Recording;
+use fantop::session::replay::Pace as ReplayPace;
 use fantop::session::scenario::{self, Scenario, StepAction};
 use fantop::signals;
 use fantop::tui::{self, Exit, MonitorOptions, Outcome, theme::Theme};
@@ -281,15 +283,23 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             format::count(recording.missed)
         );
     }
+    let pace = if args.fast {
+        ReplayPace::Fast
+    } else {
+        ReplayPace::Paced {
+            speed: args.speed,
+            max_idle: args.max_idle,
+        }
+    };
     if args.headless {
-        let r = run::replay_headless(recording, args.fast, args.speed)?;
+        let r = run::replay_headless(recording, pace)?;
         writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&r.summary)?)?;
         warn_collector_loss(r.summary.collector_lost_events);
         return Ok(stopped(r.stopped_by));
     }
     let outcome = tui::run_replay(
         recording,
-        args.speed,
+        pace,
         args.ui.fps,
         !args.ui.no_mouse,
         Theme::from_env(args.ui.no_color),

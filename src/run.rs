@@ -48,7 +48,8 @@ use crate::parse::dist_text;
 use crate::pipeline::{
     Command, Control, Pace, Pipeline, PipelineOptions, PipelineReport, Scheduled, SimConfig, StepDue, Stepper,
 };
-use crate::session::record::{RecordStats, Recording, ScenarioInfo};
+use crate::session::record::{RecordStats, ScenarioInfo};
+use crate::session::recording::Recording;
 use crate::session::replay::{Pace as ReplayPace, Player, PlayerControl, Restart};
 use crate::session::scenario::StepAction;
 use crate::session::summary::{ConfigSummary, Summary};
@@ -329,11 +330,11 @@ impl Stack {
         }
     }
 
-    /// Starts replaying `events`. The collector reads a stream of its own
+    /// Starts replaying `events` (the player takes them over). The collector reads a stream of its own
     /// that starts over at each seek back, with a fresh collector (the old
     /// one is joined), so its figures always cover exactly the recording
     /// up to the position.
-    pub fn play(&mut self, events: Arc<[Event]>, pace: ReplayPace, linger: bool) -> anyhow::Result<PlayerControl> {
+    pub fn play(&mut self, events: Vec<Event>, pace: ReplayPace, linger: bool) -> anyhow::Result<PlayerControl> {
         let publisher = self.take_publisher()?;
         let slot = self.collector.clone();
         let current = self.collector_broadcaster.clone();
@@ -538,20 +539,15 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
 }
 
 /// Replays a recording without a UI and summarizes it like a live headless
-/// run: to its end, or until a stop signal (then as far as it went).
-pub fn replay_headless(recording: Recording, fast: bool, speed: f64) -> anyhow::Result<ReplayRun> {
+/// run: to its end, or until a stop signal (then as far as it went);
+/// `pace` is [`ReplayPace::Fast`] for `--fast`.
+pub fn replay_headless(recording: Recording, pace: ReplayPace) -> anyhow::Result<ReplayRun> {
     let watch = crate::signals::spawn_signals(false)?;
     let mut stopped_by = None;
     let mut stack = Stack::for_replay();
     let mut session = replay_session(&stack, &recording);
-    let pace = if fast {
-        ReplayPace::Fast
-    } else {
-        ReplayPace::Paced(speed)
-    };
     let header = recording.header.clone();
-    let events: Arc<[Event]> = recording.events.into();
-    stack.play(events, pace, false)?;
+    stack.play(recording.events, pace, false)?;
     // The player says it is done through a flag: look at it every tick.
     let ticker = tick(HEADLESS_TICK);
     while !stack.source_ended() {

@@ -284,7 +284,7 @@ fn a_stop_signal_restores_the_terminal_finishes_the_recording_and_exits_128_plus
         );
         let text = std::fs::read_to_string(dir.join("rec.jsonl")).expect("the recording");
         assert!(text.ends_with('\n'), "the recording ends mid-line");
-        let recording = fantop::session::record::Recording::load(&dir.join("rec.jsonl")).unwrap();
+        let recording = fantop::session::recording::Recording::load(&dir.join("rec.jsonl")).unwrap();
         assert_eq!(recording.warning, None, "the recording is cut off");
         let _ = std::fs::remove_dir_all(&dir);
     }

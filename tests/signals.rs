@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use fantop::session::record::Recording;
+use fantop::session::recording::Recording;
 use serde_json::Value;
 
 /// How long any one awaited condition may take before the test fails.

@@ -659,6 +659,7 @@ fn render_part(v: &Views, part: Part, window_s: u64, clock_now: Nanos, w: u16, h
                 position: 5 * SECONDS,
                 length: 60 * SECONDS,
                 paused: true,
+                ended: false,
             };
             let info = HeaderInfo {
                 state,
@@ -836,6 +837,7 @@ fn replay_mode() -> Mode {
         position: END,
         length: 60 * SECONDS,
         paused: false,
+        ended: false,
     }
 }
 

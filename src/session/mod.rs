@@ -1,5 +1,6 @@
 //! Everything a run does besides computing and drawing: recordings and their
-//! file format ([`record`]), replaying them ([`replay`]), scripted scenarios
+//! file format ([`record`]), reading them back ([`recording`]), replaying
+//! them ([`replay`]), scripted scenarios
 //! ([`scenario`]), asciicasts ([`cast`]), injected slow subscribers
 //! ([`slow`]), the headless JSON [`summary`] — and the one [`Session`] that
 //! owns a run's side effects.
@@ -32,6 +33,7 @@
 
 pub mod cast;
 pub mod record;
+pub mod recording;
 pub mod replay;
 pub mod scenario;
 pub mod slow;

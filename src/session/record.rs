@@ -1,5 +1,6 @@
-//! Event recordings: writing them ([`Recorder`]) and reading them back
-//! ([`Recording::load`]).
+//! Event recordings: their format and writing them ([`Recorder`]). Reading
+//! them back is [`super::recording`]'s
+//! ([`Recording::load`](super::recording::Recording::load)).
 //!
 //! # The file
 //!
@@ -22,7 +23,7 @@
 //! queued, flushes and closes the file.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -46,8 +47,6 @@ pub const RECORDER_CAPACITY: usize = crate::broadcast::DEFAULT_RING_CAPACITY;
 pub const RECORDER_POLL: Duration = Duration::from_millis(10);
 /// Longest time written events may sit in the buffer.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
-/// Largest recording `replay` loads (events; 40 bytes each in memory).
-pub const MAX_REPLAY_EVENTS: usize = 50_000_000;
 
 /// A scenario's identity, so a replay can label its steps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -313,147 +312,6 @@ impl Writer {
     }
 }
 
-/// A recording read back, validated.
-#[derive(Clone, Debug)]
-pub struct Recording {
-    pub path: PathBuf,
-    pub header: Header,
-    /// Pipeline events in time order. (Subscriber announcements are the
-    /// broadcaster's notices, not events: older recordings' `subscriber_*`
-    /// lines are skipped, and a replay's broadcaster makes its own.)
-    pub events: Vec<Event>,
-    /// Events the recorder missed (sum of gap lines).
-    pub missed: u64,
-    /// Set when the last line was cut off (replay what is complete).
-    pub warning: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Line {
-    Gap { gap: u64 },
-    Event(Event),
-    Announcement(#[allow(dead_code)] OldAnnouncement),
-}
-
-/// Subscriber announcements, which recordings made before the broadcaster
-/// carried them as its own notices may hold: they belong to the
-/// broadcaster that made them, so they are read and skipped.
-#[derive(Deserialize)]
-#[serde(tag = "ev", rename_all = "snake_case")]
-#[allow(clippy::enum_variant_names)] // the names on file
-enum OldAnnouncement {
-    SubscriberJoined {},
-    SubscriberLagging {},
-    SubscriberEvicted {},
-    SubscriberLeft {},
-}
-
-impl Recording {
-    /// Reads and validates a recording. Errors are one line naming the file
-    /// and, where it applies, the line.
-    pub fn load(path: &Path) -> anyhow::Result<Recording> {
-        let name = path.display();
-        let file = File::open(path).map_err(|e| anyhow::anyhow!("{name}: cannot open: {e}"))?;
-        let mut reader = BufReader::with_capacity(1 << 16, file);
-        let mut line = String::new();
-        let read = |reader: &mut BufReader<File>, line: &mut String, n: usize| {
-            line.clear();
-            reader
-                .read_line(line)
-                .map_err(|e| anyhow::anyhow!("{name}:{n}: cannot read: {e}"))
-        };
-        if read(&mut reader, &mut line, 1)? == 0 {
-            anyhow::bail!("{name}: empty file, not a fantop session recording");
-        }
-        let header = parse_header(&line).map_err(|why| anyhow::anyhow!("{name}:1: {why}"))?;
-        let mut events = Vec::new();
-        let mut missed = 0;
-        let mut warning = None;
-        let mut last_t = 0;
-        let mut n = 1;
-        loop {
-            n += 1;
-            if read(&mut reader, &mut line, n)? == 0 {
-                break;
-            }
-            let complete = line.ends_with('\n');
-            let text = line.trim();
-            if text.is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Line>(text) {
-                Ok(Line::Gap { gap }) => missed += gap,
-                Ok(Line::Event(e)) => {
-                    if e.t < last_t {
-                        anyhow::bail!("{name}:{n}: time goes backwards ({} ns after {} ns)", e.t, last_t);
-                    }
-                    last_t = e.t;
-                    if events.len() >= MAX_REPLAY_EVENTS {
-                        anyhow::bail!("{name}:{n}: too long to replay (more than {MAX_REPLAY_EVENTS} events)");
-                    }
-                    events.push(e);
-                }
-                Ok(Line::Announcement(_)) => {}
-                Err(_) if !complete => {
-                    warning = Some(format!(
-                        "{name}:{n}: last line is incomplete (the recording was cut off); replaying the {} events before it",
-                        events.len()
-                    ));
-                    break;
-                }
-                Err(_) => anyhow::bail!("{name}:{n}: {}", describe_bad_line(text)),
-            }
-        }
-        if events.is_empty() && warning.is_none() {
-            anyhow::bail!("{name}: holds a header but no events: nothing to replay");
-        }
-        Ok(Recording {
-            path: path.to_path_buf(),
-            header,
-            events,
-            missed,
-            warning,
-        })
-    }
-
-    /// Pipeline time of the last event.
-    pub fn length(&self) -> u64 {
-        self.events.last().map_or(0, |e| e.t)
-    }
-}
-
-/// Why a line is not a recording line, in words (no parser positions).
-fn describe_bad_line(text: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Err(_) => "not a fantop event: not JSON (a recording holds one JSON object per line)".into(),
-        Ok(v) => match serde_json::from_value::<Event>(v) {
-            Err(e) => format!("not a fantop event: {e}"),
-            Ok(_) => "not a fantop event".into(),
-        },
-    }
-}
-
-fn parse_header(line: &str) -> Result<Header, String> {
-    let v: serde_json::Value = serde_json::from_str(line.trim())
-        .map_err(|_| "not a fantop session recording (line 1 is not a JSON header)".to_string())?;
-    if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-        return Err(format!(
-            "not a fantop session recording (line 1 has no \"format\":\"{FORMAT}\")"
-        ));
-    }
-    match v.get("version").and_then(|f| f.as_u64()) {
-        Some(x) if x == VERSION as u64 => {}
-        Some(x) => {
-            return Err(format!(
-                "unsupported recording version {x} (this fantop reads version {VERSION})"
-            ));
-        }
-        None => return Err("header has no version".into()),
-    }
-    serde_json::from_value(v).map_err(|e| format!("bad header: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,21 +338,5 @@ mod tests {
         let n = default_file_name();
         assert!(n.starts_with("fantop-") && n.ends_with(".jsonl"), "{n}");
         assert_eq!(n.len(), "fantop-20261127-083005.jsonl".len(), "{n}");
-    }
-
-    #[test]
-    fn headers_are_checked_for_format_and_version() {
-        assert!(parse_header("garbage").unwrap_err().contains("not a fantop session"));
-        assert!(
-            parse_header("{\"format\":\"other\"}")
-                .unwrap_err()
-                .contains("not a fantop session")
-        );
-        let v2 = "{\"format\":\"fantop-session\",\"version\":2}";
-        assert!(
-            parse_header(v2)
-                .unwrap_err()
-                .contains("unsupported recording version 2")
-        );
     }
 }

@@ -32,8 +32,9 @@ use super::theme::Theme;
 use crate::broadcast::{Broadcaster, Delivery, PublisherStats};
 use crate::collector::SnapshotReader;
 use crate::event::Event;
-use crate::event::Nanos;
+use crate::event::{Nanos, SECONDS};
 use crate::pipeline::Command;
+use crate::session::replay::IdleSkip;
 
 /// What the loop must do after a command.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -62,6 +63,8 @@ pub enum Mode {
         position: Nanos,
         length: Nanos,
         paused: bool,
+        /// Played to its end (it stays there for seeks until quit).
+        ended: bool,
     },
 }
 
@@ -221,6 +224,13 @@ impl App {
             .map(|events| &mut events.view)
     }
 
+    /// Logs in the Events pane that a replay jumped over an idle stretch.
+    pub fn log_idle_skip(&mut self, skip: IdleSkip) {
+        if let Some(events) = self.events_view() {
+            events.log_idle_skip(skip.to, skip.gap, skip.skipped);
+        }
+    }
+
     /// How a notable event reads (for cast markers).
     pub fn describe(&self, n: &panes::events::Notable) -> String {
         panes::events::describe(n, &self.fanout, &self.step_labels, self.theme).0
@@ -279,6 +289,22 @@ impl App {
     /// Pipeline time the panes have reached.
     pub fn now(&self) -> Nanos {
         self.header.view.now
+    }
+
+    /// The header's times as shown (the clock, and a replay's position, to
+    /// the second, and its state): when this changes, the screen needs a
+    /// redraw even if no event arrived (a seek or an idle stretch).
+    pub fn shown_time(&self) -> (u64, u64, bool, bool) {
+        let (position, paused, ended) = match self.mode {
+            Mode::Replay {
+                position,
+                paused,
+                ended,
+                ..
+            } => (position, paused, ended),
+            Mode::Live { .. } => (0, false, false),
+        };
+        (self.now() / SECONDS, position / SECONDS, paused, ended)
     }
 
     pub fn flash(&mut self, msg: impl Into<String>) {
@@ -396,11 +422,13 @@ impl App {
                 position,
                 length,
                 paused,
+                ended,
                 ..
             } => RunState::Replay {
                 position: *position,
                 length: *length,
                 paused: *paused,
+                ended: *ended,
             },
             Mode::Live { .. } if self.frozen => RunState::Frozen,
             Mode::Live { .. } => RunState::Running,

@@ -7,7 +7,7 @@
 use super::app::{App, Effect, Mode};
 use super::panes::WINDOWS_S;
 use super::panes::events::Notable;
-use crate::event::{LoadChange, Nanos};
+use crate::event::{LoadChange, Nanos, SECONDS};
 use crate::pipeline::{Command, Control, StepDue};
 use crate::run::Stack;
 use crate::session::replay::PlayerControl;
@@ -141,8 +141,13 @@ impl Driver for ReplayDriver {
                 None
             }
             Effect::Seek(secs) => {
-                let to = (now as i64 + secs * 1_000_000_000).clamp(self.player.start as i64, self.player.length as i64)
-                    as u64;
+                let by = secs.unsigned_abs().saturating_mul(SECONDS);
+                let to = if secs < 0 {
+                    now.saturating_sub(by)
+                } else {
+                    now.saturating_add(by)
+                }
+                .clamp(self.player.start, self.player.length);
                 if to < now {
                     // The player starts over (and so does the collector's stream).
                     app.reset_panes();
@@ -161,9 +166,19 @@ impl Driver for ReplayDriver {
     }
 
     fn tick(&mut self, app: &mut App) {
-        if let Mode::Replay { position, paused, .. } = &mut app.mode {
+        if let Mode::Replay {
+            position,
+            paused,
+            ended,
+            ..
+        } = &mut app.mode
+        {
             *position = self.player.now();
             *paused = self.player.paused();
+            *ended = self.player.done();
+        }
+        for skip in self.player.take_skips() {
+            app.log_idle_skip(skip);
         }
         self.session.tick(self.player.now());
         let _ = app.take_notables();

@@ -45,11 +45,11 @@ use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
 use crate::collector::Snapshot;
-use crate::event::{Event, LoadChange, Nanos};
+use crate::event::{LoadChange, Nanos};
 use crate::pipeline::{Command, Pace, Scheduled, SimConfig, StepDue};
 use crate::run::{self, Stack, Time};
 use crate::session::cast::{Cast, CastTime};
-use crate::session::record::Recording;
+use crate::session::recording::Recording;
 use crate::session::replay::Pace as ReplayPace;
 use crate::session::scenario::StepAction;
 use crate::session::{RecordingSetup, Session, SessionOptions};
@@ -111,7 +111,7 @@ where
     let mut input = io.input.clone();
     let mut steps = io.steps.clone();
     let mut dirty = true;
-    let mut last_clock_sec = u64::MAX;
+    let mut last_shown = None;
     let mut signals = io.signals.clone();
     loop {
         // Only a restore stops drawing, and the loop's own comes after it:
@@ -168,10 +168,10 @@ where
                     dirty = true;
                 }
                 driver.tick(app);
-                // The header clock ticks even when nothing else moves.
-                let sec = app.now() / crate::event::SECONDS;
-                if sec != last_clock_sec && !app.frozen {
-                    last_clock_sec = sec;
+                // The header clock and a replay's position tick even when nothing else moves.
+                let shown = Some(app.shown_time());
+                if shown != last_shown && !app.frozen {
+                    last_shown = shown;
                     dirty = true;
                 }
                 if dirty {
@@ -415,9 +415,15 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
     })
 }
 
-/// Replays a recording on the terminal, at `speed` × the original pace,
-/// from its first event.
-pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme: Theme) -> anyhow::Result<Outcome> {
+/// Replays a recording on the terminal, at `speed` × the original pace
+/// with idle stretches cut to `max_idle`, from its first event.
+pub fn run_replay(
+    recording: Recording,
+    pace: ReplayPace,
+    fps: u32,
+    mouse: bool,
+    theme: Theme,
+) -> anyhow::Result<Outcome> {
     let watch = spawn_signals(true)?;
     let mut stack = Stack::for_replay();
     let start = recording.events.first().map_or(0, |e| e.t);
@@ -430,6 +436,7 @@ pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme
             position: start,
             length: recording.length(),
             paused: false,
+            ended: false,
         },
     );
     if let Some(s) = &recording.header.scenario {
@@ -440,8 +447,7 @@ pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme
     }
     let session = run::replay_session(&stack, &recording);
     let mut guard = TerminalGuard::enter(mouse, None)?;
-    let events: Arc<[Event]> = recording.events.into();
-    let player = stack.play(events, ReplayPace::Paced(speed), true)?;
+    let player = stack.play(recording.events, pace, true)?;
     let (input, input_thread) = spawn_input()?;
     let mut driver = ReplayDriver { stack, player, session };
     let io = LoopIo {

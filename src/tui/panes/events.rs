@@ -42,6 +42,12 @@ pub enum Notable {
     Stopped(WorkerId),
     Load(LoadChange),
     Step(u16),
+    /// A paced replay jumped over an idle stretch of `gap`, `skipped` of
+    /// it unplayed (`--max-idle`).
+    IdleSkipped {
+        gap: Nanos,
+        skipped: Nanos,
+    },
 }
 
 /// Entries kept for [`EventsView::take_fresh`] between two takes.
@@ -94,6 +100,12 @@ impl EventsView {
         }
         self.evicted.push_back(id);
         self.push(t, Notable::Evicted { id, reason, dropped });
+    }
+
+    /// Logs a replay's jump over an idle stretch (the player reports each
+    /// once), at `t`, where playback resumed.
+    pub fn log_idle_skip(&mut self, t: Nanos, gap: Nanos, skipped: Nanos) {
+        self.push(t, Notable::IdleSkipped { gap, skipped });
     }
 
     fn push(&mut self, t: Nanos, n: Notable) {
@@ -294,6 +306,10 @@ pub fn describe(n: &Notable, fanout: &Fanout, steps: &[String], t: Theme) -> (St
             t.accent(),
         ),
         Notable::Load(c) => (load_text(&c), t.text()),
+        Notable::IdleSkipped { gap, skipped } => (
+            format!("skipped {} of a {} idle gap", format::span(skipped), format::span(gap)),
+            t.dim(),
+        ),
     }
 }
 

@@ -53,6 +53,8 @@ pub enum RunState {
         position: Nanos,
         length: Nanos,
         paused: bool,
+        /// Played to its end.
+        ended: bool,
     },
 }
 
@@ -93,10 +95,17 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
             position,
             length,
             paused,
+            ended,
         } => (
             format!(
                 "REPLAY{} {}/{}",
-                if *paused { " PAUSED" } else { "" },
+                if *ended {
+                    " ENDED"
+                } else if *paused {
+                    " PAUSED"
+                } else {
+                    ""
+                },
                 format::clock(*position),
                 format::clock(*length)
             ),
