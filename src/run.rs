@@ -76,8 +76,10 @@ pub struct HeadlessOptions {
     /// A scenario's steps, indexed like its `AppStep`s (slow subscribers,
     /// recording on/off; display steps are ignored).
     pub steps: Vec<StepAction>,
-    /// Record to this file (a fresh name if it is taken): the whole run, or,
-    /// if the scenario has `record_start` steps, the windows they start.
+    /// Record to this file (created there, never over an existing file;
+    /// later windows of the same run get `FILE-2`, … — see
+    /// [`RecordingSetup::path`]): the whole run, or, if the scenario has
+    /// `record_start` steps, the windows they start.
     pub record: Option<PathBuf>,
     pub scenario: Option<ScenarioInfo>,
 }
@@ -91,6 +93,9 @@ pub struct HeadlessRun {
     pub recordings: Vec<RecordStats>,
     /// The session's notes (files written, evictions), in order.
     pub notes: Vec<String>,
+    /// Files that failed (a full disk), each naming the file and why: the
+    /// run went on to its end, and its exit status is 1.
+    pub failures: Vec<String>,
 }
 
 pub fn config_summary(sim: &SimConfig, duration: Option<Nanos>, fast: bool) -> ConfigSummary {
@@ -161,6 +166,9 @@ pub struct Finished {
     pub subscribers: Vec<SubscriberStats>,
     /// The session's notes, in order.
     pub notes: Vec<String>,
+    /// The files that failed, each naming the file and why (see
+    /// [`Session::failures`]).
+    pub failures: Vec<String>,
 }
 
 /// One run's clock, broadcaster, collector and source; see the module doc.
@@ -294,7 +302,7 @@ impl Stack {
             due.applied();
         }
         stepper.flush();
-        session.tick(t);
+        intents.extend(session.tick(t, &mut |a| stepper.apply(a)));
         intents
     }
 
@@ -404,6 +412,7 @@ impl Stack {
             publisher: self.broadcaster.publisher_stats(),
             subscribers,
             notes,
+            failures: session.failures().to_vec(),
         }
     }
 }
@@ -485,10 +494,12 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
                     Err(_) => break,
                 },
                 recv(watch.rx) -> _ => announce(Command::Stop),
-                recv(ticker) -> _ => session.tick(stack.clock.now()),
+                recv(ticker) -> _ => {
+                    let _display = session.tick(stack.clock.now(), &mut announce);
+                }
             }
         }
-        session.tick(stack.clock.now());
+        let _display = session.tick(stack.clock.now(), &mut announce);
         stack.wait();
     }
     drop(watch);
@@ -510,6 +521,7 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
         report,
         recordings: session.recordings().to_vec(),
         notes: finished.notes,
+        failures: finished.failures,
     })
 }
 
