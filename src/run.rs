@@ -412,7 +412,7 @@ impl Stack {
             publisher: self.broadcaster.publisher_stats(),
             subscribers,
             notes,
-            failures: session.failures().to_vec(),
+            failures: session.failures(),
         }
     }
 }

@@ -460,7 +460,7 @@ fn the_r_key_never_waits_for_a_fifo_reader() {
             },
         );
         let first = session.toggle_recording(&mut |_| {});
-        let failures = session.failures().to_vec();
+        let failures = session.failures();
         drop(publisher);
         let _ = done_tx.send((first, failures));
     });

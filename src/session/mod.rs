@@ -83,6 +83,10 @@ pub struct SessionOptions {
     pub virtual_time: bool,
 }
 
+/// Most failed files the session names (each `r` that fails is one); the
+/// rest are counted.
+pub const MAX_FAILURES: usize = 64;
+
 /// Most slow subscribers the session remembers for the summary.
 pub const MAX_SLOW_LIVES: usize = 1024;
 
@@ -107,6 +111,14 @@ pub enum Intent {
         recording: bool,
         why: String,
     },
+}
+
+/// What the display shows for a stopped recording: its note, or its failure.
+fn stopped_intent(stopped: Result<String, String>) -> Intent {
+    match stopped {
+        Ok(note) => Intent::Flash(note),
+        Err(why) => Intent::OutputFailed { recording: true, why },
+    }
 }
 
 /// One injected slow subscriber's life, in simulated time.
@@ -141,9 +153,11 @@ pub struct Session {
     recordings: Vec<RecordStats>,
     /// Messages for the user after the run, in order.
     notes: Vec<String>,
-    /// Every file that failed, in order, each naming the file and why: at
-    /// most one per recording started and one for the cast.
+    /// Files that failed, in order, each naming the file and why: at most
+    /// [`MAX_FAILURES`] (one per recording started, one for the cast).
     failures: Vec<String>,
+    /// Failures past [`MAX_FAILURES`], counted.
+    more_failures: u64,
 }
 
 impl Session {
@@ -173,6 +187,7 @@ impl Session {
             recordings: Vec::new(),
             notes: Vec::new(),
             failures: Vec::new(),
+            more_failures: 0,
         }
     }
 
@@ -197,7 +212,7 @@ impl Session {
         let out = match files::open(&base, naming) {
             Ok(out) => out,
             Err(e) => {
-                self.failures.push(e.to_string());
+                self.fail(e.to_string());
                 return Err(e.to_string());
             }
         };
@@ -216,9 +231,9 @@ impl Session {
         Ok(path)
     }
 
-    /// Stops recording; the file is complete when this returns. Returns
-    /// the note it added, if a recording was running.
-    pub fn stop_recording(&mut self, announce: &mut dyn FnMut(Command)) -> Option<String> {
+    /// Stops recording; the file is complete when this returns. Returns,
+    /// if a recording was running, the note it added, or why it failed.
+    pub fn stop_recording(&mut self, announce: &mut dyn FnMut(Command)) -> Option<Result<String, String>> {
         let r = self.recorder.take()?;
         announce(Command::Announce(LoadChange::Recording { on: false }));
         let path = r.path().to_path_buf();
@@ -227,18 +242,9 @@ impl Session {
 
     /// `r`: stops a running recording or starts one; says what happened.
     pub fn toggle_recording(&mut self, announce: &mut dyn FnMut(Command)) -> Intent {
-        if self.recording() {
-            let failures = self.failures.len();
-            let note = self.stop_recording(announce).unwrap_or_default();
-            match self.failures.get(failures) {
-                Some(why) => Intent::OutputFailed {
-                    recording: true,
-                    why: why.clone(),
-                },
-                None => Intent::Flash(note),
-            }
-        } else {
-            self.started(announce)
+        match self.stop_recording(announce) {
+            Some(stopped) => stopped_intent(stopped),
+            None => self.started(announce),
         }
     }
 
@@ -250,7 +256,9 @@ impl Session {
         }
     }
 
-    fn note_recording(&mut self, path: &Path, result: std::io::Result<RecordStats>) -> String {
+    /// Notes a finished recording (or its failure, naming the file);
+    /// returns the note, or why it failed.
+    fn note_recording(&mut self, path: &Path, result: std::io::Result<RecordStats>) -> Result<String, String> {
         let note = match result {
             Ok(s) => {
                 let note = format!(
@@ -267,14 +275,22 @@ impl Session {
                 note
             }
             Err(e) => {
-                // The error names the file.
                 let why = files::named(path, e).to_string();
-                self.failures.push(why.clone());
-                return format!("recording failed: {why}");
+                self.fail(why.clone());
+                return Err(why);
             }
         };
         self.notes.push(note.clone());
-        note
+        Ok(note)
+    }
+
+    /// Keeps a failure (at most [`MAX_FAILURES`]; later ones are counted).
+    fn fail(&mut self, why: String) {
+        if self.failures.len() < MAX_FAILURES {
+            self.failures.push(why);
+        } else {
+            self.more_failures += 1;
+        }
     }
 
     /// Adds a slow subscriber at simulated time `now`; returns its name.
@@ -320,17 +336,7 @@ impl Session {
             StepAction::AddSlowSubscriber => self.add_slow_subscriber(at, announce).err().and_then(refused),
             StepAction::RemoveSlowSubscriber => self.remove_slow_subscriber(at, announce).err().and_then(refused),
             StepAction::RecordStart if !self.recording() => Some(self.started(announce)),
-            StepAction::RecordStop => {
-                let failures = self.failures.len();
-                let note = self.stop_recording(announce)?;
-                Some(match self.failures.get(failures) {
-                    Some(why) => Intent::OutputFailed {
-                        recording: true,
-                        why: why.clone(),
-                    },
-                    None => Intent::Flash(note),
-                })
-            }
+            StepAction::RecordStop => self.stop_recording(announce).map(stopped_intent),
             StepAction::Freeze(on) => Some(Intent::Freeze(on)),
             StepAction::Focus(p) => Some(Intent::Focus(p)),
             StepAction::Zoom(on) => Some(Intent::Zoom(on)),
@@ -358,26 +364,19 @@ impl Session {
         if self.recorder.as_ref().is_some_and(Recorder::ended) {
             let r = self.recorder.take().expect("checked above");
             let path = r.path().to_path_buf();
-            let failures = self.failures.len();
-            self.note_recording(&path, r.finish());
-            if let Some(why) = self.failures.get(failures) {
+            if let Err(why) = self.note_recording(&path, r.finish()) {
                 announce(Command::Announce(LoadChange::Recording { on: false }));
-                intents.push(Intent::OutputFailed {
-                    recording: true,
-                    why: why.clone(),
-                });
+                intents.push(Intent::OutputFailed { recording: true, why });
             }
         }
-        if !self.cast_failed
-            && let Some((cast, _)) = &self.cast
-            && let Some(why) = cast.borrow().failed()
-        {
+        let cast_failure = match &self.cast {
+            Some((cast, _)) if !self.cast_failed => cast.borrow().failed().map(str::to_string),
+            _ => None,
+        };
+        if let Some(why) = cast_failure {
             self.cast_failed = true;
-            self.failures.push(why.to_string());
-            intents.push(Intent::OutputFailed {
-                recording: false,
-                why: why.to_string(),
-            });
+            self.fail(why.clone());
+            intents.push(Intent::OutputFailed { recording: false, why });
         }
         intents
     }
@@ -436,7 +435,7 @@ impl Session {
     pub fn finish(&mut self) -> Vec<String> {
         if let Some(r) = self.recorder.take() {
             let path = r.path().to_path_buf();
-            self.note_recording(&path, r.finish());
+            let _ = self.note_recording(&path, r.finish());
         }
         if let Some((cast, path)) = self.cast.take() {
             let mut c = cast.borrow_mut();
@@ -445,7 +444,7 @@ impl Session {
                     .notes
                     .push(format!("cast written to {} ({} events)", path.display(), c.events)),
                 Err(_) if self.cast_failed => {}
-                Err(e) => self.failures.push(files::named(&path, e).to_string()),
+                Err(e) => self.fail(files::named(&path, e).to_string()),
             }
         }
         self.slow = SlowSubscribers::new(&self.broadcaster);
@@ -458,10 +457,15 @@ impl Session {
     }
 
     /// Every file that failed so far, in order, each as one line naming
-    /// the file and why (`rec.jsonl: No space left on device`). A run with
-    /// any exits with status 1.
-    pub fn failures(&self) -> &[String] {
-        &self.failures
+    /// the file and why (`rec.jsonl: No space left on device`); past
+    /// [`MAX_FAILURES`], one line counting the rest. A run with any exits
+    /// with status 1.
+    pub fn failures(&self) -> Vec<String> {
+        let mut all = self.failures.clone();
+        if self.more_failures > 0 {
+            all.push(format!("{} more files failed", self.more_failures));
+        }
+        all
     }
 
     /// Every slow subscriber added so far, for the summary.
