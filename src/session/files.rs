@@ -233,6 +233,9 @@ pub enum Refused {
 /// ([`check_new`]). Outputs are written with [`Naming::Given`].
 pub fn check(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Result<(), Refused> {
     for (i, (flag, path)) in outputs.iter().enumerate() {
+        if path.as_os_str().is_empty() {
+            return Err(Refused::Usage(format!("{flag} needs a file name")));
+        }
         if is_device(path) {
             // Written in place, clobbering nothing: `/dev/null` may take
             // every output.
@@ -389,6 +392,40 @@ mod tests {
         std::fs::hard_link(&x, dir.join("link")).unwrap();
         assert!(same_file(&x, &dir.join("link")));
         assert!(!same_file(&x, &dir.join("y")));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// The check names both flags of a clash, in the order given, and
+    /// refuses an output that exists or has no name.
+    #[test]
+    fn the_check_names_both_flags_of_a_clash() {
+        let dir = temp_dir("check");
+        let m = dir.join("m.toml");
+        std::fs::write(&m, "").unwrap();
+        let spelled = dir.join(".").join("m.toml");
+        let new = dir.join("new.jsonl");
+        let refused = |inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]| check(inputs, outputs).unwrap_err();
+        match refused(&[("--scenario", &m)], &[("--record", &spelled)]) {
+            Refused::Usage(msg) => assert!(
+                msg.starts_with("--record ") && msg.contains("the --scenario file"),
+                "{msg}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        match refused(&[], &[("--cast", &new), ("--record", &new)]) {
+            Refused::Usage(msg) => assert!(msg.starts_with("--cast and --record name the same file"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(refused(&[], &[("--record", &m)]), Refused::File(msg) if msg.contains("already exists")));
+        assert!(matches!(
+            refused(&[], &[("--record", Path::new(""))]),
+            Refused::Usage(_)
+        ));
+        let null = Path::new("/dev/null");
+        assert_eq!(
+            check(&[], &[("--cast", null), ("--record", null), ("--x", &new)]),
+            Ok(())
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
