@@ -47,6 +47,7 @@ pub struct Cli {
     pub ui: UiArgs,
 
     /// Record the event stream to FILE (JSON Lines; `fantop replay FILE` plays it).
+    /// FILE must not exist (a terminal or /dev/null is written in place).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
 
@@ -55,6 +56,7 @@ pub struct Cli {
     pub scenario: Option<PathBuf>,
 
     /// Write what the monitor draws to FILE as an asciicast v2 (asciinema) file.
+    /// FILE must not exist (a terminal or /dev/null is written in place).
     #[arg(long, value_name = "FILE.cast", conflicts_with = "headless")]
     pub cast: Option<PathBuf>,
 

@@ -7,6 +7,12 @@
 //! line and a pointer to `--help`; 128 + n stopped by signal n (SIGINT 130,
 //! SIGTERM 143, SIGHUP 129, SIGQUIT 131) after finishing its files and
 //! printing its summary.
+//!
+//! Nothing here prints with `println!`/`eprintln!` (which panic when the
+//! stream is full or closed): every line goes through a [`Console`], which
+//! keeps what failed to print, and a run whose output or files failed
+//! (`2>/dev/full`, a full disk under `--record`) ends with one
+//! `fantop: error: …` line per failure and exit status 1.
 
 use std::io::Write;
 use std::path::Path;
@@ -19,6 +25,7 @@ use fantop::format;
 use fantop::pipeline::SimConfig;
 use fantop::run::{self, HeadlessOptions};
 use fantop::session::RecordingSetup;
+use fantop::session::files::{self, Refused};
 use fantop::session::record::ScenarioInfo;
 use fantop::session::recording::Recording;
 use fantop::session::replay::Pace as ReplayPace;
@@ -28,17 +35,69 @@ use fantop::tui::{self, Exit, MonitorOptions, Outcome, theme::Theme};
 
 fn main() -> ExitCode {
     let (cli, matches) = cli::parse().unwrap_or_else(|e| exit_usage(&e));
+    let mut console = Console::default();
     let result = match &cli.command {
-        Some(Command::Replay(args)) => replay(args),
-        Some(Command::Bench(args)) => fantop::bench::run(args).map(|()| ExitCode::SUCCESS),
-        None => run(&cli, &matches),
+        Some(Command::Replay(args)) => replay(args, &mut console),
+        Some(Command::Bench(args)) => fantop::bench::run(args).map(|()| 0),
+        None => run(&cli, &matches, &mut console),
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            // Never panic on a closed stderr (a terminal that went away).
-            let _ = writeln!(std::io::stderr(), "fantop: error: {e:#}");
-            ExitCode::FAILURE
+    let status = result.unwrap_or_else(|e| {
+        console.errors.push(format!("{e:#}"));
+        1
+    });
+    console.finish(status)
+}
+
+/// The run's stdout and stderr. A line that cannot be written (the stream
+/// is full or closed) is not lost silently: the failure is kept (once per
+/// stream) and reported by [`Console::finish`], with the run's other
+/// errors.
+#[derive(Default)]
+struct Console {
+    /// One line each, without the `fantop: error: ` prefix.
+    errors: Vec<String>,
+}
+
+impl Console {
+    /// A line on stdout.
+    fn out(&mut self, line: &str) {
+        let mut o = std::io::stdout().lock();
+        let r = writeln!(o, "{line}").and_then(|()| o.flush());
+        self.check("stdout", r);
+    }
+
+    /// A line on stderr.
+    fn err(&mut self, line: &str) {
+        let mut e = std::io::stderr().lock();
+        let r = writeln!(e, "{line}").and_then(|()| e.flush());
+        self.check("stderr", r);
+    }
+
+    fn check(&mut self, stream: &str, r: std::io::Result<()>) {
+        if let Err(e) = r {
+            let line = format!("{stream}: {}", files::describe(&e));
+            if !self.errors.contains(&line) {
+                self.errors.push(line);
+            }
+        }
+    }
+
+    /// Files that failed during the run (each names the file and why).
+    fn failed(&mut self, failures: &[String]) {
+        self.errors.extend(failures.iter().cloned());
+    }
+
+    /// One `fantop: error: …` line per failure on stderr (best effort: a
+    /// stderr that fails has nowhere else to go); the run's `status`, or 1
+    /// if there were failures and no stop signal set it.
+    fn finish(self, status: u8) -> ExitCode {
+        let mut e = std::io::stderr().lock();
+        for line in &self.errors {
+            let _ = writeln!(e, "fantop: error: {line}");
+        }
+        match status {
+            0 if !self.errors.is_empty() => ExitCode::FAILURE,
+            n => ExitCode::from(n),
         }
     }
 }
@@ -110,14 +169,33 @@ fn sim_config(cli: &Cli, m: &ArgMatches, scenario: Option<&Scenario>) -> SimConf
     c
 }
 
-/// Runs `fantop` itself.
-fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<ExitCode> {
+/// Checks the run's files before anything starts: no output is an input or
+/// another output (a usage error naming both flags), and no output exists
+/// already (see `session::files`). A new file flag is one more pair here.
+fn check_files(cli: &Cli) -> anyhow::Result<()> {
+    let inputs = [("--scenario", cli.scenario.as_deref())];
+    let outputs = [("--record", cli.record.as_deref()), ("--cast", cli.cast.as_deref())];
+    match files::check(&present(&inputs), &present(&outputs)) {
+        Ok(()) => Ok(()),
+        Err(Refused::Usage(msg)) => usage(ErrorKind::ArgumentConflict, &msg),
+        Err(Refused::File(msg)) => Err(anyhow::Error::msg(msg)),
+    }
+}
+
+/// The flags that were given, with their paths.
+fn present<'a>(flags: &[(&'static str, Option<&'a Path>)]) -> Vec<(&'static str, &'a Path)> {
+    flags.iter().filter_map(|&(flag, p)| Some((flag, p?))).collect()
+}
+
+/// Runs `fantop` itself; its exit status.
+fn run(cli: &Cli, m: &ArgMatches, console: &mut Console) -> anyhow::Result<u8> {
     if !cli.headless && !cli.offscreen {
         need_terminal(
             "the monitor",
             "use --headless --duration DUR for a JSON summary, or --offscreen --cast FILE.cast to render the screen into a file",
         );
     }
+    check_files(cli)?;
     let scenario = match &cli.scenario {
         Some(p) => Some(scenario::load(p)?),
         None => None,
@@ -148,10 +226,10 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<ExitCode> {
     let seed_was_chosen = cli.load.seed.is_none() && scenario.as_ref().is_none_or(|s| s.settings.seed.is_none());
     if cli.headless {
         if seed_was_chosen {
-            eprintln!(
+            console.err(&format!(
                 "fantop: seed {} (rerun with --seed {} to reproduce)",
                 sim.seed, sim.seed
-            );
+            ));
         }
         let r = run::headless(HeadlessOptions {
             sim,
@@ -162,13 +240,15 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<ExitCode> {
             record: cli.record.clone(),
             scenario: info,
         })?;
-        writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&r.summary)?)?;
-        warn_collector_loss(r.summary.collector_lost_events);
+        // Printed even when a file failed: the run went on to its end.
+        console.out(&serde_json::to_string_pretty(&r.summary)?);
+        warn_collector_loss(console, r.summary.collector_lost_events);
         // Stdout holds only the JSON; the notes (files written, evictions) go to stderr.
         for n in &r.notes {
-            let _ = writeln!(std::io::stderr(), "fantop: {n}");
+            console.err(&format!("fantop: {n}"));
         }
-        return Ok(stopped(r.stopped_by));
+        console.failed(&r.failures);
+        return Ok(stopped(console, r.stopped_by));
     }
     // With `record_start` steps, `--record FILE` only names the files.
     let record_at_start = cli.record.is_some() && !steps.contains(&StepAction::RecordStart);
@@ -196,39 +276,37 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<ExitCode> {
     } else {
         tui::run_live(opts)?
     };
-    report(&outcome, Some(sim.seed));
+    report(console, &outcome, Some(sim.seed));
     Ok(exit_code(outcome.exit))
 }
 
 /// A monitor's exit status.
-fn exit_code(exit: Exit) -> ExitCode {
+fn exit_code(exit: Exit) -> u8 {
     match exit {
-        Exit::Quit | Exit::Finished => ExitCode::SUCCESS,
-        Exit::Signal(n) => ExitCode::from(signals::exit_status(n)),
+        Exit::Quit | Exit::Finished => 0,
+        Exit::Signal(n) => signals::exit_status(n),
         // A terminal that went away without a SIGHUP ends the run as one would.
-        Exit::TerminalLost => ExitCode::from(signals::exit_status(signal_hook::consts::SIGHUP)),
-        Exit::Panicked => ExitCode::FAILURE,
+        Exit::TerminalLost => signals::exit_status(signal_hook::consts::SIGHUP),
+        Exit::Panicked => 1,
     }
 }
 
 /// A headless run's exit status; says on stderr when a stop signal ended
 /// it (the JSON summary on stdout covers the run as far as it went).
-fn stopped(signal: Option<i32>) -> ExitCode {
+fn stopped(console: &mut Console, signal: Option<i32>) -> u8 {
     let Some(n) = signal else {
-        return ExitCode::SUCCESS;
+        return 0;
     };
-    let _ = writeln!(
-        std::io::stderr(),
+    console.err(&format!(
         "fantop: stopped by {}; the summary covers the run up to then",
         signals::name(n)
-    );
-    ExitCode::from(signals::exit_status(n))
+    ));
+    signals::exit_status(n)
 }
 
-/// One line on how the run went, then the notes (files written). Writes
-/// that fail (the terminal went away) are ignored: the files are written.
-fn report(o: &Outcome, seed: Option<u64>) {
-    let mut out = std::io::stdout();
+/// One line on how the run went, then the notes (every file written), then
+/// the files that failed (as errors, by [`Console::finish`]).
+fn report(console: &mut Console, o: &Outcome, seed: Option<u64>) {
     let s = &o.snapshot;
     let t = s.totals;
     let ok = if t.completed() > 0 {
@@ -236,8 +314,7 @@ fn report(o: &Outcome, seed: Option<u64>) {
     } else {
         0.0
     };
-    let _ = writeln!(
-        out,
+    console.out(&format!(
         "fantop: ran {} of pipeline time, {} requests completed ({ok:.1}% ok), {} rejected, p99 {}{}{}",
         format::clock(s.at),
         format::count(t.completed()),
@@ -250,38 +327,38 @@ fn report(o: &Outcome, seed: Option<u64>) {
             Exit::TerminalLost => " (the terminal went away)".into(),
             _ => String::new(),
         }
-    );
+    ));
     for n in &o.notes {
-        let _ = writeln!(out, "fantop: {n}");
+        console.out(&format!("fantop: {n}"));
     }
-    warn_collector_loss(s.lost_events);
+    warn_collector_loss(console, s.lost_events);
+    console.failed(&o.failures);
 }
 
 /// Says on stderr that the figures undercount, when the collector lost events.
-fn warn_collector_loss(lost: u64) {
+fn warn_collector_loss(console: &mut Console, lost: u64) {
     if lost > 0 {
-        let _ = writeln!(
-            std::io::stderr(),
+        console.err(&format!(
             "fantop: warning: the collector missed {} events (it could not keep up); the figures undercount the run",
             format::count(lost)
-        );
+        ));
     }
 }
 
 /// Runs `fantop replay`.
-fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+fn replay(args: &ReplayArgs, console: &mut Console) -> anyhow::Result<u8> {
     if !args.headless {
         need_terminal("the replay monitor", "use --headless for a JSON summary");
     }
     let recording = Recording::load(Path::new(&args.file))?;
     if let Some(w) = &recording.warning {
-        eprintln!("fantop: warning: {w}");
+        console.err(&format!("fantop: warning: {w}"));
     }
     if recording.missed > 0 {
-        eprintln!(
+        console.err(&format!(
             "fantop: warning: the recorder missed {} events of this run (marked as gaps); figures cover what was recorded",
             format::count(recording.missed)
-        );
+        ));
     }
     let pace = if args.fast {
         ReplayPace::Fast
@@ -293,9 +370,9 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     if args.headless {
         let r = run::replay_headless(recording, pace)?;
-        writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&r.summary)?)?;
-        warn_collector_loss(r.summary.collector_lost_events);
-        return Ok(stopped(r.stopped_by));
+        console.out(&serde_json::to_string_pretty(&r.summary)?);
+        warn_collector_loss(console, r.summary.collector_lost_events);
+        return Ok(stopped(console, r.stopped_by));
     }
     let outcome = tui::run_replay(
         recording,
@@ -304,6 +381,6 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         !args.ui.no_mouse,
         Theme::from_env(args.ui.no_color),
     )?;
-    report(&outcome, None);
+    report(console, &outcome, None);
     Ok(exit_code(outcome.exit))
 }

@@ -79,8 +79,10 @@ pub struct HeadlessOptions {
     /// A scenario's steps, indexed like its `AppStep`s (slow subscribers,
     /// recording on/off; display steps are ignored).
     pub steps: Vec<StepAction>,
-    /// Record to this file (a fresh name if it is taken): the whole run, or,
-    /// if the scenario has `record_start` steps, the windows they start.
+    /// Record to this file (created there, never over an existing file;
+    /// later windows of the same run get `FILE-2`, … — see
+    /// [`RecordingSetup::path`]): the whole run, or, if the scenario has
+    /// `record_start` steps, the windows they start.
     pub record: Option<PathBuf>,
     pub scenario: Option<ScenarioInfo>,
 }
@@ -96,6 +98,9 @@ pub struct HeadlessRun {
     pub notes: Vec<String>,
     /// The stop signal that ended the run early (SIGINT, SIGTERM, ...), if one did.
     pub stopped_by: Option<i32>,
+    /// Files that failed (a full disk), each naming the file and why: the
+    /// run went on to its end, and its exit status is 1.
+    pub failures: Vec<String>,
 }
 
 /// What a headless replay leaves.
@@ -173,6 +178,9 @@ pub struct Finished {
     pub subscribers: Vec<SubscriberStats>,
     /// The session's notes, in order.
     pub notes: Vec<String>,
+    /// The files that failed, each naming the file and why (see
+    /// [`Session::failures`]).
+    pub failures: Vec<String>,
 }
 
 /// One run's clock, broadcaster, collector and source; see the module doc.
@@ -306,7 +314,7 @@ impl Stack {
             due.applied();
         }
         stepper.flush();
-        session.tick(t);
+        intents.extend(session.tick(t, &mut |a| stepper.apply(a)));
         intents
     }
 
@@ -417,6 +425,7 @@ impl Stack {
             publisher: self.broadcaster.publisher_stats(),
             subscribers,
             notes,
+            failures: session.failures(),
         }
     }
 }
@@ -509,10 +518,12 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
                     stopped_by.get_or_insert(n);
                     announce(Command::Stop);
                 },
-                recv(ticker) -> _ => session.tick(stack.clock.now()),
+                recv(ticker) -> _ => {
+                    let _display = session.tick(stack.clock.now(), &mut announce);
+                }
             }
         }
-        session.tick(stack.clock.now());
+        let _display = session.tick(stack.clock.now(), &mut announce);
         stack.wait();
     }
     drop(watch);
@@ -535,6 +546,7 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
         recordings: session.recordings().to_vec(),
         notes: finished.notes,
         stopped_by,
+        failures: finished.failures,
     })
 }
 

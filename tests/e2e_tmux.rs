@@ -373,3 +373,72 @@ fn ctrl_z_hands_the_terminal_to_the_shell_and_fg_brings_the_monitor_back() {
     tmux.send("Enter");
     tmux.wait_for_screen("fantop's exit status", |s| s.contains("FANTOP_EXIT=0"));
 }
+
+/// A recording that fails in the live monitor (`--record /dev/full`: every
+/// write fails) turns `● REC` into `REC FAILED` at once, the Events pane
+/// says why, `q` still quits, and the exit status is 1 with one line naming
+/// the file.
+#[test]
+fn a_failed_recording_shows_rec_failed_and_the_monitor_exits_1() {
+    if !tmux_available() {
+        return;
+    }
+    let program = format!("{} --seed 1 --record /dev/full", sh_quote(env!("CARGO_BIN_EXE_fantop")));
+    let tmux = Tmux::start(120, 36, &program);
+    let screen = tmux.wait_for_screen("REC FAILED in the header", |s| header(s).contains("REC FAILED"));
+    assert!(!header(&screen).contains("● REC"), "{screen}");
+    tmux.wait_for_screen("the Events pane saying why", |s| {
+        s.lines()
+            .skip(2)
+            .any(|l| l.contains("recording failed: /dev/full: No space left"))
+    });
+    tmux.send("q");
+    assert_eq!(tmux.wait_for_exit(), "EXIT=1");
+    let after = tmux.wait_for_screen("the error line after exit", |s| s.contains("fantop: error:"));
+    assert!(
+        after.contains("fantop: error: /dev/full: No space left on device"),
+        "{after}"
+    );
+}
+
+/// Recordings started and stopped with `r` are each named in the exit
+/// lines, with the files they wrote.
+#[test]
+fn recordings_stopped_with_r_are_listed_in_the_exit_line() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("fantop-e2e-r-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let program = format!(
+        "cd {} && {} --seed 1",
+        sh_quote(&dir.to_string_lossy()),
+        sh_quote(env!("CARGO_BIN_EXE_fantop"))
+    );
+    let tmux = Tmux::start(120, 36, &program);
+    tmux.wait_for_screen("the header", |s| header(s).contains("RUNNING"));
+    for _ in 0..2 {
+        tmux.send("r");
+        tmux.wait_for_screen("● REC", |s| header(s).contains("● REC"));
+        tmux.send("r");
+        tmux.wait_for_screen("recording stopped", |s| !header(s).contains("REC"));
+    }
+    tmux.send("q");
+    assert_eq!(tmux.wait_for_exit(), "EXIT=0");
+    let after = tmux.wait_for_screen("the exit lines", |s| s.contains("fantop: ran"));
+    let mut written: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    written.sort();
+    assert_eq!(written.len(), 2, "{written:?}");
+    for f in &written {
+        let f = f.to_string_lossy();
+        assert!(
+            after.contains(&format!(" events to {f}")),
+            "{f} is not listed:\n{after}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -9,6 +9,7 @@ use fantop::clock::Clock;
 use fantop::event::{Event, EventKind};
 use fantop::pipeline::SimConfig;
 use fantop::run::config_summary;
+use fantop::session::files::{self, Naming};
 use fantop::session::record::{Header, Recorder};
 use fantop::session::recording::Recording;
 
@@ -118,7 +119,9 @@ fn a_recorder_that_falls_behind_writes_gap_records_for_what_it_missed() {
     let path = dir.join("gaps.jsonl");
     let (mut publisher, b) = broadcast::channel(BroadcastConfig::default(), Clock::manual());
     let header = Header::new(1, config_summary(&SimConfig::default(), None, false), None);
-    let rec = Recorder::start_with_capacity(&b, &path, &header, Delivery::Drop, 256).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let out = files::open(&path, Naming::Given).unwrap();
+    let rec = Recorder::start_with_capacity(&b, out, &header, Delivery::Drop, 256).unwrap();
     for i in 0..200_000u64 {
         publisher.publish(Event::new(i, EventKind::RequestArrived { id: i }));
     }

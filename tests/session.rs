@@ -13,6 +13,7 @@ use fantop::run::{self, HeadlessOptions, Stack};
 use fantop::session::recording::Recording;
 use fantop::session::replay::{DEFAULT_MAX_IDLE, IdleSkip, Pace, PlayerControl};
 use fantop::session::scenario;
+use fantop::session::{Intent, RecordingSetup, Session, SessionOptions};
 use fantop::tui::app::{App, Effect, Mode};
 use fantop::tui::theme::Theme;
 use fantop::tui::{Driver, ReplayDriver};
@@ -558,4 +559,60 @@ fn a_tui_replay_logs_a_skipped_idle_gap_once_and_says_ended() {
     assert_eq!(logged, 1, "{}", screen.join("\n"));
     let ReplayDriver { stack, mut session, .. } = driver;
     stack.finish(&mut session, app);
+}
+
+/// What `r` does with a `--record` FIFO made after the run started (no
+/// reader): the session refuses it at once, naming it, never waiting in
+/// open(), so the monitor's loop (and `q`) goes on.
+#[test]
+fn the_r_key_never_waits_for_a_fifo_reader() {
+    let dir = temp_dir("r-fifo");
+    let fifo = dir.join("p.jsonl");
+    match Command::new("mkfifo").arg(&fifo).status() {
+        Ok(s) if s.success() => {}
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("mkfifo is required under CI"),
+        _ => {
+            eprintln!("skipping: mkfifo is not available");
+            return;
+        }
+    }
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let f = fifo.clone();
+    // The session is the UI thread's (not Send): it lives on this thread.
+    std::thread::spawn(move || {
+        let (publisher, broadcaster) = fantop::broadcast::channel(
+            fantop::broadcast::BroadcastConfig::default(),
+            fantop::clock::Clock::start(),
+        );
+        let mut session = Session::new(
+            &broadcaster,
+            SessionOptions {
+                recording: RecordingSetup {
+                    seed: 1,
+                    config: run::config_summary(&fantop::pipeline::SimConfig::default(), None, false),
+                    scenario: None,
+                    path: Some(f),
+                },
+                steps: Vec::new(),
+                virtual_time: false,
+            },
+        );
+        let first = session.toggle_recording(&mut |_| {});
+        let failures = session.failures();
+        drop(publisher);
+        let _ = done_tx.send((first, failures));
+    });
+    let (first, failures) = done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("r returned (it waits for a FIFO reader)");
+    let why = format!("{}: is a FIFO", fifo.display());
+    match first {
+        Intent::OutputFailed {
+            recording: true,
+            why: w,
+        } => assert!(w.starts_with(&why), "{w}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -665,6 +665,7 @@ fn render_part(v: &Views, part: Part, window_s: u64, clock_now: Nanos, w: u16, h
                 state,
                 seed: Some(u64::MAX),
                 collector_lost: 1_234_567,
+                rec_failed: false,
             };
             header::render(&v.header, &info, Theme::COLOR, f, area)
         }

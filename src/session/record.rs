@@ -21,6 +21,12 @@
 //! [`FLUSH_EVERY`], so a crash loses at most that much and leaves every
 //! complete line readable. Stopping (or the stream ending) drains what is
 //! queued, flushes and closes the file.
+//!
+//! The file is opened by [`crate::session::files::open`] (never an existing
+//! file, never a wait), and everything, the header included, is written on
+//! the recorder's thread: a write that fails (a full disk) ends the
+//! recorder at once with an error naming the file, which the session
+//! notices on its next tick.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -33,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::broadcast::{Broadcaster, Delivery, RecvError, SubscribeOptions, Subscription};
 use crate::event::Event;
+use crate::session::files::{self, Output};
 use crate::session::summary::ConfigSummary;
 
 /// The `format` of line 1.
@@ -91,38 +98,6 @@ pub fn default_file_name() -> String {
     format!("fantop-{}-{}.jsonl", &digits[..8], &digits[8..14])
 }
 
-/// A path that does not exist yet: `path`, or `stem-2.ext`, `stem-3.ext`,
-/// ... when `path` is a file already. An existing path that is not a regular
-/// file (a device such as `/dev/full`, a FIFO, a directory) is refused: a
-/// recording is written to a new regular file, never beside a device.
-pub fn fresh_path(path: &Path) -> io::Result<PathBuf> {
-    match std::fs::metadata(path) {
-        Err(_) => return Ok(path.to_path_buf()),
-        Ok(m) if !m.is_file() => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "{}: not a regular file (a recording is written to a new file)",
-                    path.display()
-                ),
-            ));
-        }
-        Ok(_) => {}
-    }
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = path
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
-    Ok((2..)
-        .map(|i| path.with_file_name(format!("{stem}-{i}{ext}")))
-        .find(|p| std::fs::symlink_metadata(p).is_err())
-        .expect("some suffix is free"))
-}
-
 /// What a finished recording holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordStats {
@@ -136,59 +111,78 @@ pub struct RecordStats {
 /// [`Recorder::stop`] does, so the file always ends on a complete line.
 pub struct Recorder {
     path: PathBuf,
+    /// The header could not be written (known at start in simulated time).
+    header_failed: bool,
     stop_tx: Sender<()>,
     thread: Option<JoinHandle<io::Result<RecordStats>>>,
 }
 
 impl Recorder {
-    /// Creates `path` (an error names it), writes the header, subscribes to
-    /// `broadcaster` and starts `fantop/recorder`.
+    /// Subscribes to `broadcaster` and starts `fantop/recorder`, which
+    /// writes the header and then the events to `out` (opened with
+    /// [`crate::session::files::open`]). Nothing is written on the caller's
+    /// thread, so a slow or failing file never holds it up: a write error
+    /// ends the recorder ([`Recorder::ended`]) and is returned, naming the
+    /// file, by [`Recorder::stop`] or [`Recorder::finish`].
+    ///
+    /// In simulated time ([`Delivery::Wait`], where the run waits for its
+    /// recorder anyway) this waits for the header to be written, so a file
+    /// that cannot take it is [`Recorder::ended`] from the first frame on,
+    /// whatever the threads' timing.
     pub fn start(
         broadcaster: &Broadcaster<Event>,
-        path: &Path,
+        out: Output,
         header: &Header,
         delivery: Delivery,
     ) -> anyhow::Result<Recorder> {
-        Self::start_with_capacity(broadcaster, path, header, delivery, RECORDER_CAPACITY)
+        Self::start_with_capacity(broadcaster, out, header, delivery, RECORDER_CAPACITY)
     }
 
     /// [`Recorder::start`] with a queue bound other than [`RECORDER_CAPACITY`].
     pub fn start_with_capacity(
         broadcaster: &Broadcaster<Event>,
-        path: &Path,
+        out: Output,
         header: &Header,
         delivery: Delivery,
         capacity: usize,
     ) -> anyhow::Result<Recorder> {
-        let file =
-            File::create(path).map_err(|e| anyhow::anyhow!("cannot create recording {}: {e}", path.display()))?;
-        let mut out = BufWriter::with_capacity(1 << 16, file);
-        serde_json::to_writer(&mut out, header)?;
-        out.write_all(b"\n")?;
-        out.flush()
-            .map_err(|e| anyhow::anyhow!("cannot write recording {}: {e}", path.display()))?;
+        let path = out.path;
         let opts = SubscribeOptions::new("recorder").capacity(capacity).delivery(delivery);
         let sub = broadcaster.subscribe_with(opts.clone());
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+        let (header_tx, header_rx) = crossbeam_channel::bounded(1);
         let broadcaster = broadcaster.clone();
-        let p = path.to_path_buf();
+        let header = header.clone();
+        let p = path.clone();
         let thread = std::thread::Builder::new()
             .name("fantop/recorder".into())
             .spawn(move || {
                 let mut w = Writer {
-                    out,
-                    path: p,
+                    out: BufWriter::with_capacity(1 << 16, out.file),
+                    path: p.clone(),
                     events: 0,
                     missed: 0,
                     reported_drops: 0,
                 };
-                w.run(sub, &broadcaster, opts, stop_rx)
+                let written = w.write_header(&header);
+                let _ = header_tx.send(written.is_ok());
+                written
+                    .and_then(|()| w.run(sub, &broadcaster, opts, stop_rx))
+                    .map_err(|e| files::named(&p, e))
             })?;
+        let header_failed = delivery == Delivery::Wait && !header_rx.recv().unwrap_or(false);
         Ok(Recorder {
-            path: path.to_path_buf(),
+            path,
+            header_failed,
             stop_tx,
             thread: Some(thread),
         })
+    }
+
+    /// Whether the recorder has ended on its own: the stream closed, or a
+    /// write failed (then [`Recorder::finish`] returns the error at once).
+    pub fn ended(&self) -> bool {
+        self.header_failed || self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
     pub fn path(&self) -> &Path {
@@ -230,6 +224,12 @@ struct Writer {
 }
 
 impl Writer {
+    fn write_header(&mut self, header: &Header) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, header)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+
     fn run(
         &mut self,
         mut sub: Subscription<Event>,
@@ -315,23 +315,6 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A recording never goes beside a device or into a FIFO: an existing
-    /// non-regular path is refused with its name; an existing file gets the
-    /// next free `-N` name; a new path is used as it is.
-    #[test]
-    fn fresh_paths_refuse_what_is_not_a_regular_file() {
-        let e = fresh_path(Path::new("/dev/null")).unwrap_err();
-        assert!(e.to_string().contains("/dev/null: not a regular file"), "{e}");
-        let dir = std::env::temp_dir().join(format!("fantop-fresh-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        assert!(fresh_path(&dir).is_err(), "a directory is refused");
-        let taken = dir.join("r.jsonl");
-        assert_eq!(fresh_path(&taken).unwrap(), taken);
-        std::fs::write(&taken, "x").unwrap();
-        assert_eq!(fresh_path(&taken).unwrap(), dir.join("r-2.jsonl"));
-        std::fs::remove_dir_all(&dir).ok();
-    }
 
     #[test]
     fn default_file_names_follow_the_documented_pattern() {

@@ -78,6 +78,9 @@ pub struct App {
     pub window: usize,
     /// A one-line message under the header (refused actions, notices).
     pub flash: Option<(String, Instant)>,
+    /// The recording failed: the header shows `REC FAILED` until one
+    /// starts again.
+    pub rec_failed: bool,
     broadcaster: Broadcaster<Event>,
     /// The collector's newest snapshot, to resynchronise feeds that lost events.
     snapshots: SnapshotReader,
@@ -122,6 +125,7 @@ impl App {
             help: false,
             window: 1,
             flash: None,
+            rec_failed: false,
             broadcaster: broadcaster.clone(),
             snapshots,
             header: Feed::new(broadcaster, "header", d, HeaderView::default()),
@@ -311,6 +315,24 @@ impl App {
         self.flash = Some((msg.into(), Instant::now()));
     }
 
+    /// A recording started (to `path`): the header shows `● REC` again.
+    pub fn recording_started(&mut self, path: &std::path::Path) {
+        self.rec_failed = false;
+        self.flash(format!("recording to {}", path.display()));
+    }
+
+    /// A file the run writes failed (`why` names it): said at once in the
+    /// flash line and the Events pane, and for a recording in the header.
+    pub fn output_failed(&mut self, recording: bool, why: String) {
+        let what = format!("{} failed: {why}", if recording { "recording" } else { "cast" });
+        self.rec_failed |= recording;
+        let now = self.now();
+        if let Some(events) = self.events_view() {
+            events.log_failure(now, what.clone());
+        }
+        self.flash(what);
+    }
+
     fn replaying(&self) -> bool {
         matches!(self.mode, Mode::Replay { .. })
     }
@@ -447,6 +469,7 @@ impl App {
             state,
             seed,
             collector_lost: scene.collector_lost,
+            rec_failed: self.rec_failed,
         };
         header::render(scene.header, &info, t, frame, areas.header);
         if let Some((msg, _)) = &self.flash {

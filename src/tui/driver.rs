@@ -25,6 +25,8 @@ pub fn apply_intent(app: &mut App, intent: Intent) {
             }
         }
         Intent::Flash(msg) => app.flash(msg),
+        Intent::RecordingStarted(path) => app.recording_started(&path),
+        Intent::OutputFailed { recording, why } => app.output_failed(recording, why),
     }
 }
 
@@ -114,7 +116,13 @@ impl Driver for LiveDriver {
             // A pane lost its subscription: tell it the settings again.
             let _ = self.control.apply(Command::AnnounceState);
         }
-        self.session.tick(self.stack.clock.now());
+        let control = &self.control;
+        let mut announce = |a| {
+            let _ = control.apply(a);
+        };
+        for intent in self.session.tick(self.stack.clock.now(), &mut announce) {
+            apply_intent(app, intent);
+        }
         let notables = app.take_notables();
         mark_notables(app, &mut self.session, notables);
     }
@@ -180,7 +188,8 @@ impl Driver for ReplayDriver {
         for skip in self.player.take_skips() {
             app.log_idle_skip(skip);
         }
-        self.session.tick(self.player.now());
+        // A replay writes no files: nothing to show from the session.
+        let _ = self.session.tick(self.player.now(), &mut |_| {});
         let _ = app.take_notables();
     }
 

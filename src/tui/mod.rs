@@ -145,7 +145,7 @@ where
                     terminal.autoresize()?;
                     if let Some(c) = cast {
                         let size = terminal.size()?;
-                        c.borrow_mut().resize(size.width, size.height)?;
+                        c.borrow_mut().resize(size.width, size.height);
                     }
                     dirty = true;
                 }
@@ -241,6 +241,8 @@ pub struct Outcome {
     /// Messages for the user (recordings written, ...), printed after the
     /// terminal is restored.
     pub notes: Vec<String>,
+    /// Files that failed, each naming the file and why: the exit status is 1.
+    pub failures: Vec<String>,
 }
 
 fn cast_title(opts: &MonitorOptions) -> String {
@@ -283,6 +285,7 @@ fn shut_down(
         snapshot: finished.snapshot,
         exit: exit?,
         notes: finished.notes,
+        failures: finished.failures,
     })
 }
 
@@ -412,6 +415,7 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
         snapshot: finished.snapshot,
         exit,
         notes: finished.notes,
+        failures: finished.failures,
     })
 }
 

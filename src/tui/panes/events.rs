@@ -23,7 +23,7 @@ use crate::tui::theme::Theme;
 /// Entries kept.
 pub const LOG_LEN: usize = 200;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Notable {
     Lagging(SubscriberId),
     Evicted {
@@ -48,6 +48,8 @@ pub enum Notable {
         gap: Nanos,
         skipped: Nanos,
     },
+    /// A file the run writes failed: what, and the error naming the file.
+    Failed(String),
 }
 
 /// Entries kept for [`EventsView::take_fresh`] between two takes.
@@ -112,7 +114,7 @@ impl EventsView {
         if self.log.len() == LOG_LEN {
             self.log.pop_back();
         }
-        self.log.push_front((t, n));
+        self.log.push_front((t, n.clone()));
         if self.fresh.len() == FRESH_LEN {
             self.fresh.pop_front();
         }
@@ -135,6 +137,12 @@ impl EventsView {
             _ => return true,
         }
         before != (self.settings, self.queue_capacity, self.auto_restart)
+    }
+
+    /// Logs a file that failed (`recording failed: rec.jsonl: No space
+    /// left on device`), at pipeline time `t`.
+    pub fn log_failure(&mut self, t: Nanos, what: String) {
+        self.push(t, Notable::Failed(what));
     }
 
     /// Entries logged since the last take, oldest first.
@@ -277,6 +285,7 @@ impl PaneView for EventsView {
 /// The log line for one entry, and its style.
 pub fn describe(n: &Notable, fanout: &Fanout, steps: &[String], t: Theme) -> (String, Style) {
     match *n {
+        Notable::Failed(ref what) => (what.clone(), t.bad()),
         Notable::Lagging(id) => (
             format!("{} lagging: losing its oldest events", fanout.name(id)),
             t.warn(),
@@ -449,7 +458,7 @@ mod tests {
         snapshot.at = 5 * SECONDS;
         v.resync(&snapshot);
         v.resync(&snapshot);
-        let log: Vec<_> = v.log.iter().copied().collect();
+        let log: Vec<_> = v.log.iter().cloned().collect();
         assert_eq!(
             log,
             vec![(5 * SECONDS, Notable::Load(LoadChange::Rate { per_s: 2_500.0 }))]
