@@ -81,17 +81,6 @@ impl WorkersView {
             c.since = t;
         }
     }
-
-    /// Workers present and not stopped: (live, busy).
-    pub fn counts(&self) -> (usize, usize) {
-        let live = self
-            .cells
-            .iter()
-            .filter(|c| c.present && matches!(c.health, Health::Alive | Health::Stalled));
-        // A stalled worker holding a request is stalled, not busy.
-        let busy = live.clone().filter(|c| c.busy && c.health == Health::Alive).count();
-        (live.count(), busy)
-    }
 }
 
 impl View for WorkersView {
@@ -453,6 +442,7 @@ mod tests {
         );
         assert_eq!(v.cells[1].health, Health::Crashed);
         assert_eq!((v.pool, v.queue_capacity), (2, 100));
-        assert_eq!(v.counts(), (1, 0));
+        let tally = v.tally();
+        assert_eq!((tally.shown, tally.busy, tally.stalled, tally.crashed), (2, 0, 1, 1));
     }
 }
