@@ -1169,28 +1169,23 @@ mod tests {
             ..SimConfig::default()
         });
         let mut out = Vec::new();
-        for _ in 0..40 {
-            sim.apply(Command::ScaleService(1.5), &mut out).unwrap();
-        }
-        let ServiceDist::LogNormal { median_ns, p99_ns } = sim.config().service else {
-            panic!("still lognormal")
+        // Presses a step `n` times; the median and p99 it leaves.
+        let mut press = |f: f64, n: usize| {
+            for _ in 0..n {
+                sim.apply(Command::ScaleService(f), &mut out).unwrap();
+            }
+            match sim.config().service {
+                ServiceDist::LogNormal { median_ns, p99_ns } => (median_ns, p99_ns),
+                other => panic!("not lognormal: {other:?}"),
+            }
         };
-        assert_eq!(p99_ns, MAX_STEP_SERVICE);
-        assert!(
-            (p99_ns as f64 / median_ns as f64 - 10.0).abs() < 1e-3,
-            "{median_ns} {p99_ns}"
-        );
-        for _ in 0..80 {
-            sim.apply(Command::ScaleService(1.0 / 1.5), &mut out).unwrap();
-        }
-        let ServiceDist::LogNormal { median_ns, p99_ns } = sim.config().service else {
-            panic!("still lognormal")
-        };
-        assert_eq!(median_ns, MIN_STEP_SERVICE);
-        assert!(
-            (p99_ns as f64 / median_ns as f64 - 10.0).abs() < 1e-2,
-            "{median_ns} {p99_ns}"
-        );
+        let ratio = |(median, p99): (Nanos, Nanos)| p99 as f64 / median as f64;
+        let up = press(1.5, 40);
+        assert_eq!(up.1, MAX_STEP_SERVICE);
+        assert!((ratio(up) - 10.0).abs() < 1e-3, "{up:?}");
+        let down = press(1.0 / 1.5, 80);
+        assert_eq!(down.0, MIN_STEP_SERVICE);
+        assert!((ratio(down) - 10.0).abs() < 1e-2, "{down:?}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Scrolling: the keys' and the wheel's moves ([`Scroll`]) and one
-//! position per scrollable list ([`ScrollState`]: the Subscribers, Workers
-//! and Events panes, and the help).
+//! Scrolling: the keys' and the wheel's moves ([`Scroll`]) and a list's
+//! position ([`ScrollState`]; the app keeps one for each of the Subscribers,
+//! Workers and Events panes and the help, see [`super::panes::Scrolls`]).
 //!
 //! How long a list is and how many of its rows fit are known only where it
 //! is drawn, so a render records both in the state as it reads the first row
@@ -9,8 +9,6 @@
 //! state is interior (`Cell`s) so that drawing keeps borrowing the app.
 
 use std::cell::Cell;
-
-use super::panes::PaneId;
 
 /// A move through a list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,21 +86,6 @@ impl ScrollState {
     /// [`positions`]).
     pub fn labels(&self) -> Vec<String> {
         positions(self.top.get(), self.page.get(), self.total.get())
-    }
-}
-
-/// The monitor's scroll positions: one per pane (only the lists, see
-/// [`PaneId::scrolls`], use theirs) and the help's.
-#[derive(Clone, Debug, Default)]
-pub struct Scrolls {
-    /// In [`PaneId::ALL`] order.
-    pub panes: [ScrollState; PaneId::ALL.len()],
-    pub help: ScrollState,
-}
-
-impl Scrolls {
-    pub fn pane(&self, id: PaneId) -> &ScrollState {
-        &self.panes[PaneId::ALL.iter().position(|p| *p == id).unwrap_or(0)]
     }
 }
 

@@ -22,6 +22,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Block;
 
 use super::feed::{Feed, Losses, Pumped, View};
+use super::scroll::ScrollState;
 use super::theme::Theme;
 use crate::broadcast::{PublisherStats, SubscriberStats};
 use crate::collector::Snapshot;
@@ -196,6 +197,21 @@ impl Fanout {
     }
 }
 
+/// The monitor's scroll positions: one per pane (only the lists, see
+/// [`PaneId::scrolls`], use theirs) and the help's.
+#[derive(Clone, Debug, Default)]
+pub struct Scrolls {
+    /// In [`PaneId::ALL`] order.
+    pub panes: [ScrollState; PaneId::ALL.len()],
+    pub help: ScrollState,
+}
+
+impl Scrolls {
+    pub fn pane(&self, id: PaneId) -> &ScrollState {
+        &self.panes[PaneId::ALL.iter().position(|p| *p == id).unwrap_or(0)]
+    }
+}
+
 /// What every render function may read besides its own view.
 pub struct Ctx<'a> {
     pub theme: Theme,
@@ -207,7 +223,7 @@ pub struct Ctx<'a> {
     /// Labels of scenario steps, if a scenario runs.
     pub step_labels: &'a [String],
     /// Where each list is scrolled to (a render records what it drew).
-    pub scrolls: &'a crate::tui::scroll::Scrolls,
+    pub scrolls: &'a Scrolls,
 }
 
 /// How a pane's frame looks: focus, and its own subscription's health.

@@ -302,7 +302,7 @@ pub fn render(view: &WorkersView, ctx: &Ctx, pane: super::Frame, frame: &mut Fra
     // The columns share the width: spare columns go between cells.
     let cell_w = (inner_w / cols).max(cells.width(id_w));
     let top = scroll.window(shown.len().div_ceil(cols), rows);
-    let positions = super::super::scroll::positions(top * cols, rows * cols, shown.len());
+    let positions = crate::tui::scroll::positions(top * cols, rows * cols, shown.len());
 
     // The pool's target, and how many are up when that differs (a pool
     // being resized, crashed workers without auto-restart).
