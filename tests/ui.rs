@@ -1601,7 +1601,7 @@ fn a_step_at_its_limit_says_so() {
     let (mut app, _p) = app_with_settings(&at_limits);
     for (k, said) in [
         ('-', "rate already at its lowest step, 0.1/s"),
-        ('[', "already down to 1 worker, the fewest (space pauses arrivals)"),
+        ('[', "already 1 worker, the fewest (space pauses arrivals)"),
         ('E', "error rate already 0%"),
         ('l', "service time already at its longest: 1m00s is the most"),
     ] {

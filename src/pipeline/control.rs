@@ -269,10 +269,7 @@ impl Command {
             }),
             Command::AddWorkers(d) if from.workers > 0 && step_workers(from.workers, d) == from.workers => {
                 Some(if d < 0 {
-                    format!(
-                        "already down to {} worker, the fewest (space pauses arrivals)",
-                        from.workers
-                    )
+                    format!("already {} worker, the fewest (space pauses arrivals)", from.workers)
                 } else {
                     format!("already {} workers, the most", format::count(from.workers as u64))
                 })
@@ -438,7 +435,7 @@ mod tests {
         assert_eq!(said(Command::ScaleRate(0.8), &from), None);
         assert_eq!(
             said(Command::AddWorkers(-1), &from).as_deref(),
-            Some("already down to 1 worker, the fewest (space pauses arrivals)")
+            Some("already 1 worker, the fewest (space pauses arrivals)")
         );
         assert_eq!(said(Command::AddWorkers(1), &from), None);
         assert_eq!(

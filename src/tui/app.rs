@@ -389,7 +389,7 @@ impl App {
         } else if focused.scrolls() {
             self.scroll.pane(focused)
         } else {
-            self.flash("j/k scroll the Subscribers, Workers and Events panes: Tab or a click focuses one");
+            self.flash("j/k scroll Subscribers, Workers and Events: Tab or a click focuses one");
             return Effect::Redraw;
         };
         if state.apply(to) { Effect::Redraw } else { Effect::None }
