@@ -147,11 +147,11 @@ pub struct ReplayArgs {
 /// The terminal UI.
 #[derive(Args, Debug, Clone)]
 pub struct UiArgs {
-    /// Most frames drawn per second, 1..=120 (only when something changed).
+    /// Most frames drawn per second, 1..=120 (only when something changed; a key redraws at once).
     #[arg(long, value_name = "N", default_value = "20", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=120))]
     pub fps: u32,
 
-    /// Leave the mouse to the terminal (copy/paste works; no click-to-focus).
+    /// Leave the mouse to the terminal (copy/paste works; no click-to-focus or wheel scrolling).
     #[arg(long)]
     pub no_mouse: bool,
 

@@ -1,5 +1,6 @@
 //! Human-readable numbers for the screen and the CLI: durations (`2.1ms`),
-//! counts with thousands separators (`1,234,567`) and compact rates (`6.1k`).
+//! counts with thousands separators (`1,234,567`), set rates (`2,000/s`,
+//! `0.5/s`) and compact rates (`6.1k`).
 //! Pure functions; the panes and the summary share them.
 
 use crate::event::Nanos;
@@ -62,6 +63,25 @@ pub fn count(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A set rate, per second: whole numbers with separators (`2,000/s`),
+/// and the decimals that matter below 10/s (`1.6/s`, `0.5/s`, `0.13/s`),
+/// so a rate stepped down never reads `0/s`.
+pub fn rate(per_s: f64) -> String {
+    let v = if per_s.is_finite() { per_s.max(0.0) } else { 0.0 };
+    if v >= 10.0 || v == v.round() {
+        return format!("{}/s", count(v.round() as u64));
+    }
+    // Two significant digits below 1, one decimal from 1 to 10.
+    let decimals = if v >= 1.0 {
+        1
+    } else {
+        (1 - v.log10().floor() as i32).clamp(1, 9) as usize
+    };
+    let s = format!("{v:.decimals$}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}/s")
 }
 
 /// A rate or count in at most 5 characters: `950`, `6.1k`, `20k`, `1.2M`.
@@ -142,6 +162,22 @@ mod tests {
         for v in [0.0, 999.4, 9_999.0, 99_999.0, 999_999.0, 5e9] {
             assert!(compact(v).chars().count() <= 5, "{v} -> {}", compact(v));
         }
+    }
+
+    /// Rates below 1/s keep their decimals; whole and large ones read as counts.
+    #[test]
+    fn rates_below_one_per_second_show_their_decimals() {
+        assert_eq!(rate(0.5), "0.5/s");
+        assert_eq!(rate(0.1), "0.1/s");
+        assert_eq!(rate(0.128), "0.13/s");
+        assert_eq!(rate(0.004), "0.004/s");
+        assert_eq!(rate(1.6), "1.6/s");
+        assert_eq!(rate(1.0), "1/s");
+        assert_eq!(rate(0.0), "0/s");
+        assert_eq!(rate(2_000.0), "2,000/s");
+        assert_eq!(rate(2_500.4), "2,500/s");
+        assert_eq!(rate(100_000_000.0), "100,000,000/s");
+        assert_eq!(rate(f64::NAN), "0/s");
     }
 
     #[test]

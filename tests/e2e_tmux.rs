@@ -442,3 +442,47 @@ fn recordings_stopped_with_r_are_listed_in_the_exit_line() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The Workers pane's title row of a screen.
+fn workers_title(screen: &str) -> &str {
+    screen.lines().find(|l| l.contains(" Workers ")).unwrap_or("")
+}
+
+/// In a real terminal, Esc never quits (it says that q does), the scroll
+/// keys reach the focused Workers pane of a full pool (End scrolls to the
+/// last workers, Home back to the first), and `q` then exits with status 0.
+#[test]
+fn esc_never_quits_and_scroll_keys_move_the_focused_pane() {
+    if !tmux_available() {
+        return;
+    }
+    let program = format!("{} --seed 1 --workers 1024", sh_quote(env!("CARGO_BIN_EXE_fantop")));
+    let tmux = Tmux::start(120, 36, &program);
+    tmux.wait_for_screen("the Workers pane of 1,024 workers", |s| {
+        workers_title(s).contains(" Workers 1,024: ") && workers_title(s).contains("of 1,024")
+    });
+
+    tmux.send("Escape");
+    tmux.wait_for_screen("the hint that q quits", |s| {
+        s.contains("q quits (Esc closes help and zoom)")
+    });
+    assert!(
+        std::fs::read_to_string(&tmux.status_file).is_err(),
+        "fantop exited on Esc:\n{}",
+        tmux.screen()
+    );
+
+    for _ in 0..3 {
+        tmux.send("Tab");
+    }
+    tmux.wait_for_screen("the Workers pane focused", |s| workers_title(s).contains("▶ Workers"));
+    tmux.send("End");
+    tmux.wait_for_screen("the last workers after End", |s| {
+        workers_title(s).contains("-1,024 of 1,024")
+    });
+    tmux.send("Home");
+    tmux.wait_for_screen("the first workers after Home", |s| workers_title(s).contains(" 1-"));
+
+    tmux.send("q");
+    assert_eq!(tmux.wait_for_exit(), "EXIT=0");
+}

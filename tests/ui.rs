@@ -28,20 +28,22 @@ use fantop::broadcast::{
 };
 use fantop::clock::Clock;
 use fantop::collector::{CollectorOptions, Fold, SnapshotReader};
-use fantop::event::{Event, MILLIS, Nanos, SECONDS};
+use fantop::event::{Event, EventKind, LoadChange, MILLIS, Nanos, SECONDS, ServiceDist};
+use fantop::pipeline::control::{MAX_RATE, MAX_STEP_SERVICE, MAX_WORKERS, MIN_STEP_RATE};
 use fantop::pipeline::{Command, Sim, SimConfig};
 use fantop::tui::app::{App, Effect, MIN_HEIGHT, MIN_WIDTH, Mode, PaneId};
 use fantop::tui::feed::{PANE_CAPACITY, View};
 use fantop::tui::help::footer_line;
-use fantop::tui::keys::{BINDINGS, BURST_FACTOR, BURST_FOR, STALL_FOR, binding_for};
+use fantop::tui::keys::{Action, BINDINGS, BURST_FACTOR, BURST_FOR, STALL_FOR, binding_for};
 use fantop::tui::panes::events::EventsView;
 use fantop::tui::panes::header::{self, HeaderInfo, HeaderView, RunState};
 use fantop::tui::panes::latency::LatencyView;
 use fantop::tui::panes::subscribers::SubscribersView;
 use fantop::tui::panes::throughput::ThroughputView;
 use fantop::tui::panes::workers::WorkersView;
-use fantop::tui::panes::{self, Ctx, Fanout, WINDOWS_S};
+use fantop::tui::panes::{self, Ctx, Fanout, Scrolls, WINDOWS_S};
 use fantop::tui::theme::Theme;
+use fantop::tui::{Driver, Exit, Input, LoopIo, event_loop};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use ratatui::Terminal;
@@ -71,6 +73,8 @@ struct Setup {
     theme: Theme,
     mode: Mode,
     rate: f64,
+    /// The pool's size at the start.
+    workers: u16,
     eviction: EvictionPolicy,
     /// Subscribe a `slow-1` (queue of 256) that never receives.
     slow_subscriber: bool,
@@ -87,6 +91,7 @@ impl Default for Setup {
             theme: Theme::COLOR,
             mode: Mode::Live { seed: SEED },
             rate: RATE,
+            workers: SimConfig::default().workers,
             eviction: EvictionPolicy::default(),
             slow_subscriber: false,
             ui_stalled: false,
@@ -109,15 +114,16 @@ struct Fixture {
 /// The fixture's stream at [`RATE`], generated once per test binary.
 fn events() -> &'static [Event] {
     static EVENTS: OnceLock<Vec<Event>> = OnceLock::new();
-    EVENTS.get_or_init(|| scripted_events(RATE))
+    EVENTS.get_or_init(|| scripted_events(RATE, SimConfig::default().workers))
 }
 
 /// The fixture's stream: a seeded run to 12 s with faults and controls
 /// injected at fixed simulated times.
-fn scripted_events(rate: f64) -> Vec<Event> {
+fn scripted_events(rate: f64, workers: u16) -> Vec<Event> {
     let mut sim = Sim::new(SimConfig {
         seed: SEED,
         rate,
+        workers,
         ..Default::default()
     });
     let script = [
@@ -177,10 +183,10 @@ fn fixture(setup: Setup) -> Fixture {
         .slow_subscriber
         .then(|| broadcaster.subscribe_with(SubscribeOptions::new("slow-1").capacity(256)));
     let owned;
-    let events = if setup.rate == RATE {
+    let events = if setup.rate == RATE && setup.workers == SimConfig::default().workers {
         events()
     } else {
-        owned = scripted_events(setup.rate);
+        owned = scripted_events(setup.rate, setup.workers);
         &owned
     };
     // Health is judged over broadcaster time: where someone is to fall
@@ -394,18 +400,75 @@ fn help_overlay_draws_over_the_panes() {
     let mut fx = live();
     fx.app.help = true;
     let t = draw(&fx.app, 120, 36);
-    assert!(text(&t).contains("Keys (? or Esc to close)"));
+    assert!(text(&t).contains("Keys (? or Esc closes)"));
     insta::assert_snapshot!("help_120x36", t.backend());
 }
 
-/// At the minimum size the help overlay splits into columns to fit.
+/// At 80x24 and at the minimum size the help is one column, a key a line,
+/// that scrolls (PgDn to its end) with its position in the title: every
+/// description shows whole on some page, none cut off.
 #[test]
-fn help_overlay_at_minimum_size_uses_columns() {
-    let mut fx = live();
-    fx.app.help = true;
-    let t = draw(&fx.app, MIN_WIDTH, MIN_HEIGHT);
-    assert!(text(&t).contains("Keys (? or Esc to close)"));
-    insta::assert_snapshot!("help_60x16", t.backend());
+fn help_is_one_column_that_scrolls_with_every_description_whole() {
+    for (w, h) in [(80, 24), (MIN_WIDTH, MIN_HEIGHT)] {
+        let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+        on_key(&mut app, key('?'));
+        let first = draw(&app, w, h);
+        let top = text(&first);
+        assert!(top.contains("Keys (? or Esc closes)"), "{w}x{h}:\n{top}");
+        assert!(
+            top.contains(&format!("of {}", BINDINGS.len())),
+            "{w}x{h}: no position\n{top}"
+        );
+        insta::assert_snapshot!(format!("help_{w}x{h}"), first.backend());
+        let mut pages = vec![top];
+        for _ in 0..BINDINGS.len() {
+            on_key(&mut app, press(KeyCode::PageDown, KeyModifiers::NONE));
+            pages.push(text(&draw(&app, w, h)));
+        }
+        let last = pages.last().expect("pages");
+        assert!(
+            last.contains(&format!("-{n} of {n}", n = BINDINGS.len())),
+            "{w}x{h}: PgDn did not reach the end\n{last}"
+        );
+        for b in BINDINGS {
+            assert!(
+                pages
+                    .iter()
+                    .any(|p| p.contains(&format!("{:>11}  {}", b.label, b.help))),
+                "{w}x{h}: {:?} never shown whole",
+                b.help
+            );
+        }
+        on_key(&mut app, press(KeyCode::Home, KeyModifiers::NONE));
+        assert!(text(&draw(&app, w, h)).contains(" 1-"), "{w}x{h}: Home");
+    }
+}
+
+/// While the help is open, only scrolling, closing and quitting keys do
+/// anything: the others neither change the UI nor reach the pipeline.
+#[test]
+fn while_help_is_open_other_keys_do_nothing() {
+    let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+    on_key(&mut app, key('?'));
+    for b in BINDINGS {
+        let scrolls = matches!(b.action, Action::Scroll(_));
+        if scrolls || matches!(b.action, Action::Quit | Action::Back | Action::ToggleHelp) {
+            continue;
+        }
+        assert_eq!(
+            app.on_action(b.action),
+            Effect::None,
+            "{} acted under the help",
+            b.label
+        );
+    }
+    assert_eq!(
+        (app.focus, app.zoom, app.frozen, app.window, app.help),
+        (0, false, false, 1, true)
+    );
+    assert!(app.flash.is_none(), "{:?}", app.flash);
+    assert_eq!(on_key(&mut app, key('?')), Effect::Redraw);
+    assert!(!app.help);
 }
 
 /// Every help line is shown whole on a wide screen (nothing cut off).
@@ -472,12 +535,35 @@ fn replay_header_and_refusal_flash() {
         mode: replay_mode(),
         ..Setup::default()
     });
+    let before = rows(&draw(&fx.app, 120, 36));
     assert_eq!(fx.app.on_action(key_action('+')), Effect::Redraw);
     let t = draw(&fx.app, 120, 36);
     let r = rows(&t);
     assert!(r[0].contains("REPLAY 00:00:12/00:01:00"), "{}", r[0]);
-    assert!(r[1].contains("not available while replaying a recording"), "{}", r[1]);
+    assert!(r[35].contains("not available while replaying a recording"), "{}", r[35]);
+    assert_eq!(r[..35], before[..35], "the flash moved the panes");
     insta::assert_snapshot!("replay_flash_120x36", t.backend());
+}
+
+/// A flash message takes the footer's line while it lasts: the panes keep
+/// their places at every size, zoomed or not.
+#[test]
+fn a_flash_message_does_not_move_the_panes() {
+    let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+    for (w, h) in [(MIN_WIDTH, MIN_HEIGHT), (80, 24), (120, 36), (200, 60)] {
+        for zoom in [false, true] {
+            app.zoom = zoom;
+            app.flash = None;
+            let screen = Rect::new(0, 0, w, h);
+            let (areas, before) = (app.layout(screen), rows(&draw(&app, w, h)));
+            app.flash("a message");
+            assert_eq!(app.layout(screen), areas, "{w}x{h}");
+            let after = rows(&draw(&app, w, h));
+            let last = h as usize - 1;
+            assert_eq!(after[..last], before[..last], "{w}x{h}");
+            assert!(after[last].contains("a message"), "{w}x{h}: {}", after[last]);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -640,6 +726,7 @@ fn render_part(v: &Views, part: Part, window_s: u64, clock_now: Nanos, w: u16, h
         fanout: &v.fanout,
         clock_now,
         step_labels: &[],
+        scrolls: &Scrolls::default(),
     };
     let frame = panes::Frame {
         focused: true,
@@ -869,13 +956,13 @@ fn live_keys_return_their_effects() {
         ),
         (key(' '), Effect::Control(Command::TogglePause)),
         (
-            key('k'),
+            key('x'),
             Effect::Control(Command::Stall {
                 worker: None,
                 duration: STALL_FOR,
             }),
         ),
-        (key('K'), Effect::Control(Command::Crash { worker: None })),
+        (key('X'), Effect::Control(Command::Crash { worker: None })),
         (key('s'), Effect::AddSlowSubscriber),
         (key('S'), Effect::RemoveSlowSubscriber),
         (key('r'), Effect::ToggleRecording),
@@ -883,7 +970,7 @@ fn live_keys_return_their_effects() {
         (press(KeyCode::Right, none), Effect::Seek(10)),
         (key('q'), Effect::Quit),
         (press(KeyCode::Char('c'), KeyModifiers::CONTROL), Effect::Quit),
-        (key('x'), Effect::None),
+        (key('g'), Effect::None),
     ];
     for (k, effect) in cases {
         assert_eq!(on_key(&mut app, k), effect, "{k:?}");
@@ -891,9 +978,10 @@ fn live_keys_return_their_effects() {
     }
 }
 
-/// Esc closes help first, then the zoom, and quits only when neither is open.
+/// Esc closes help first, then the zoom, and never quits: with nothing
+/// open it says that q quits, and the next Esc dismisses that message.
 #[test]
-fn esc_closes_help_then_zoom_then_quits() {
+fn esc_closes_help_then_zoom_and_never_quits() {
     let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
     let esc = press(KeyCode::Esc, KeyModifiers::NONE);
     assert_eq!(on_key(&mut app, key('z')), Effect::Redraw);
@@ -903,7 +991,15 @@ fn esc_closes_help_then_zoom_then_quits() {
     assert!(app.zoom && !app.help);
     assert_eq!(on_key(&mut app, esc), Effect::Redraw);
     assert!(!app.zoom && !app.help);
-    assert_eq!(on_key(&mut app, esc), Effect::Quit);
+    for _ in 0..3 {
+        assert_eq!(on_key(&mut app, esc), Effect::Redraw);
+        assert_eq!(
+            app.flash.as_ref().map(|f| f.0.as_str()),
+            Some("q quits (Esc closes help and zoom)")
+        );
+        assert_eq!(on_key(&mut app, esc), Effect::Redraw);
+        assert!(app.flash.is_none());
+    }
 }
 
 /// `q` quits at once, even with help and zoom open.
@@ -1113,11 +1209,9 @@ fn footer_fits_every_width_and_always_offers_help() {
 /// The header row and the Workers pane's title row of a 120x36 screen.
 fn header_and_workers_title(t: &Terminal<TestBackend>) -> (String, String) {
     let rows = rows(t);
-    let title = rows
-        .iter()
-        .find(|r| r.contains(" Workers "))
-        .expect("a Workers pane")
-        .clone();
+    let title = rows.iter().find(|r| r.contains(" Workers ")).expect("a Workers pane");
+    // The Workers pane's own title, not the Events pane's beside it.
+    let title = title.split_inclusive('┐').next().unwrap_or_default().to_string();
     (rows[0].clone(), title)
 }
 
@@ -1218,7 +1312,7 @@ fn at_a_million_requests_per_second_the_screen_shows_what_is_set() {
     let (header, workers) = header_and_workers_title(&t);
     assert!(header.contains("rate 1,000,000/s  workers 8"), "{header}");
     assert!(!header.contains("collector missed"), "{header}");
-    assert!(workers.contains(" Workers 8 (8 busy)"), "{workers}");
+    assert!(workers.contains(" Workers 8: 8 busy "), "{workers}");
     assert!(text(&t).contains("⚠ missed "), "{}", text(&t));
 }
 
@@ -1252,5 +1346,348 @@ fn header_says_when_the_collector_lost_events() {
     assert!(
         header.contains(&format!("⚠ collector missed {} events", fantop::format::count(lost))),
         "{header}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Under saturation: a full pool, long lists, limits
+// ---------------------------------------------------------------------------
+
+/// The fixture with the pool at its limit, 1,024 workers (w1 stalled and w6
+/// crashed at the end, as in every fixture).
+fn full_pool() -> Fixture {
+    fixture(Setup {
+        workers: 1024,
+        ..Setup::default()
+    })
+}
+
+/// The Workers pane's title row and the text of its grid rows.
+fn workers_pane(t: &Terminal<TestBackend>) -> (String, Vec<String>) {
+    let rows = rows(t);
+    let i = rows
+        .iter()
+        .position(|r| r.contains(" Workers "))
+        .expect("a Workers pane");
+    let x = rows[i].find('┌').expect("its corner") + '┌'.len_utf8();
+    let left = |r: &String| -> String {
+        let from = r.get(..x).map_or(0, |p| p.chars().count());
+        let w = rows[i][x..].chars().take_while(|c| *c != '┐').count();
+        r.chars().skip(from).take(w).collect()
+    };
+    let grid = rows[i + 1..]
+        .iter()
+        .take_while(|r| !r.contains('└'))
+        .map(left)
+        .collect();
+    (rows[i].clone(), grid)
+}
+
+/// The cells of a worker grid, in reading order: (`w12`, symbol).
+fn worker_cells(grid: &[String]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in grid {
+        let tokens: Vec<&str> = line.split_whitespace().collect();
+        for (i, tok) in tokens.iter().enumerate() {
+            if tok.starts_with('w') {
+                let sym = tokens.get(i + 1).copied().unwrap_or_default();
+                out.push((tok.to_string(), sym.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// The view the Workers pane builds from the fixture's stream.
+fn workers_view(workers: u16) -> WorkersView {
+    let mut v = WorkersView::default();
+    for e in scripted_events(RATE, workers) {
+        v.apply(&e);
+    }
+    v
+}
+
+/// With 1,024 workers every faulted worker is in view: stalled and crashed
+/// first, then busy, then idle; the title counts each state; each cell
+/// keeps a space between the id and the state symbol (no `w100○`), at
+/// 120x36 and at 80x24. A pool that fits stays in id order.
+#[test]
+fn a_full_pool_shows_faulted_workers_first_and_counts_each_state() {
+    let fx = full_pool();
+    let tally = workers_view(1024).tally();
+    assert_eq!((tally.shown, tally.stalled, tally.crashed), (1024, 1, 1), "{tally:?}");
+    for (w, h, counts) in [
+        (120, 36, format!("1,024: {} busy, 1 stalled, 1 crashed", tally.busy)),
+        (80, 24, format!("1,024: {}● 1◌ 1✖", tally.busy)),
+    ] {
+        let t = draw(&fx.app, w, h);
+        let (title, grid) = workers_pane(&t);
+        assert!(title.contains(&counts), "{w}x{h}: {title}");
+        let cells = worker_cells(&grid);
+        let shown = cells.len();
+        assert!(
+            title.contains(&format!(" 1-{shown} of 1,024 ")) || title.contains(&format!(" 1-{shown}/1,024 ")),
+            "{w}x{h}: {title}"
+        );
+        let rank = |sym: &str| ["◌", "✖", "●", "○"].iter().position(|s| *s == sym);
+        assert!(
+            cells.iter().all(|(_, sym)| rank(sym).is_some()),
+            "{w}x{h}: an id runs into its symbol: {cells:?}"
+        );
+        assert_eq!(cells[0], ("w1".into(), "◌".into()), "{w}x{h}: {cells:?}");
+        assert_eq!(cells[1], ("w6".into(), "✖".into()), "{w}x{h}: {cells:?}");
+        let ranks: Vec<usize> = cells.iter().filter_map(|(_, s)| rank(s)).collect();
+        assert!(ranks.is_sorted(), "{w}x{h}: not faulted, busy, idle: {cells:?}");
+        insta::assert_snapshot!(format!("workers_1024_{w}x{h}"), t.backend());
+    }
+    // A pool that fits is listed by id: each worker keeps its place.
+    let (_, grid) = workers_pane(&draw(&live().app, 120, 36));
+    let ids: Vec<String> = worker_cells(&grid).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, (0..10).map(|i| format!("w{i}")).collect::<Vec<_>>());
+}
+
+/// The focused Workers pane scrolls with j/k, PgDn/PgUp, Home/End, and its
+/// title says which workers are in view; End reaches the last worker.
+#[test]
+fn the_workers_pane_scrolls_through_a_full_pool() {
+    let mut fx = full_pool();
+    fx.app.focus = 3;
+    let title = |app: &App| workers_pane(&draw(app, 120, 36)).0;
+    // Three cells a row, nine rows: 27 workers a page.
+    assert!(title(&fx.app).contains(" 1-27 of 1,024 "), "{}", title(&fx.app));
+    let none = KeyModifiers::NONE;
+    for (k, at) in [
+        (key('j'), " 4-30 of 1,024 "),
+        (press(KeyCode::PageDown, none), " 31-57 of 1,024 "),
+        (key('k'), " 28-54 of 1,024 "),
+        (press(KeyCode::PageUp, none), " 1-27 of 1,024 "),
+        (press(KeyCode::End, none), " 1,000-1,024 of 1,024 "),
+    ] {
+        assert_eq!(on_key(&mut fx.app, k), Effect::Redraw, "{k:?}");
+        assert!(title(&fx.app).contains(at), "{k:?}: {}", title(&fx.app));
+    }
+    let (_, grid) = workers_pane(&draw(&fx.app, 120, 36));
+    assert!(worker_cells(&grid).iter().any(|(id, _)| id == "w1023"), "{grid:?}");
+    assert_eq!(
+        on_key(&mut fx.app, press(KeyCode::End, none)),
+        Effect::None,
+        "already at the end"
+    );
+    assert_eq!(on_key(&mut fx.app, press(KeyCode::Home, none)), Effect::Redraw);
+    assert!(title(&fx.app).contains(" 1-27 of 1,024 "));
+}
+
+/// A bare app that has logged `n` notable events (a stall or a recovery
+/// of worker `i % 1000` at second `i + 1`, for i in 0..n).
+fn app_with_notables(n: u64) -> (App, Publisher<Event>) {
+    let (mut app, mut p) = bare_app(Mode::Live { seed: SEED });
+    for i in 0..n {
+        let worker = (i % 1000) as u16;
+        let kind = if i % 2 == 0 {
+            EventKind::WorkerStalled { worker }
+        } else {
+            EventKind::WorkerRecovered { worker }
+        };
+        p.publish(Event::new((i + 1) * SECONDS, kind));
+    }
+    p.flush();
+    app.pump();
+    (app, p)
+}
+
+/// The Events pane scrolls through all 200 entries it keeps (its bound),
+/// down to the oldest, with its position in the title.
+#[test]
+fn the_events_pane_scrolls_through_all_200_entries() {
+    let (mut app, _p) = app_with_notables(300);
+    app.focus = 4;
+    let screen = text(&draw(&app, 120, 36));
+    assert!(screen.contains(" 1-9 of 200 "), "{screen}");
+    assert!(screen.contains("00:05:00 w299 recovered"), "{screen}");
+    assert_eq!(
+        on_key(&mut app, press(KeyCode::End, KeyModifiers::NONE)),
+        Effect::Redraw
+    );
+    let screen = text(&draw(&app, 120, 36));
+    assert!(screen.contains(" 192-200 of 200 "), "{screen}");
+    // The oldest entry kept: the 101st event (w100 stalled at 101 s).
+    assert!(screen.contains("00:01:41 w100 stalled"), "{screen}");
+    assert!(!screen.contains("00:01:40 "), "{screen}");
+}
+
+/// The Subscribers pane scrolls through more subscribers than fit, to the
+/// newest.
+#[test]
+fn the_subscribers_pane_scrolls_to_the_last_subscriber() {
+    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), Clock::manual());
+    let mut app = App::new(
+        &broadcaster,
+        SnapshotReader::default(),
+        Theme::MONO,
+        Mode::Live { seed: SEED },
+    );
+    let extra: Vec<_> = (1..=30).map(|i| broadcaster.subscribe(format!("extra-{i}"))).collect();
+    app.pump();
+    let total = broadcaster.stats().len();
+    app.focus = 2;
+    let screen = text(&draw(&app, 120, 36));
+    assert!(screen.contains(&format!(" 1-10 of {total} ")), "{screen}");
+    assert!(!screen.contains("extra-30"), "{screen}");
+    assert_eq!(
+        on_key(&mut app, press(KeyCode::End, KeyModifiers::NONE)),
+        Effect::Redraw
+    );
+    let screen = text(&draw(&app, 120, 36));
+    assert!(screen.contains(&format!("-{total} of {total} ")), "{screen}");
+    assert!(screen.contains("extra-30"), "{screen}");
+    drop((extra, publisher));
+}
+
+/// The mouse wheel scrolls the list under the pointer, focused or not, and
+/// does nothing over a chart; with the help open it scrolls the help.
+#[test]
+fn the_wheel_scrolls_the_list_under_the_pointer() {
+    let (mut app, _p) = app_with_notables(300);
+    let screen = Rect::new(0, 0, 120, 36);
+    draw(&app, 120, 36);
+    let areas = app.layout(screen);
+    let (events, chart) = (areas.panes[4], areas.panes[0]);
+    assert_eq!(app.focus, 0, "the Throughput pane is focused");
+    assert_eq!(app.on_wheel(screen, events.x + 3, events.y + 3, true), Effect::Redraw);
+    assert!(text(&draw(&app, 120, 36)).contains(" 4-12 of 200 "));
+    assert_eq!(app.on_wheel(screen, events.x + 3, events.y + 3, false), Effect::Redraw);
+    assert!(text(&draw(&app, 120, 36)).contains(" 1-9 of 200 "));
+    assert_eq!(app.on_wheel(screen, chart.x + 3, chart.y + 3, true), Effect::None);
+    assert_eq!(app.focus, 0, "the wheel does not move the focus");
+    app.help = true;
+    draw(&app, 80, 24);
+    assert_eq!(app.on_wheel(screen, 1, 1, true), Effect::Redraw);
+    assert!(text(&draw(&app, 80, 24)).contains(&format!(" 4-23 of {} ", BINDINGS.len())));
+}
+
+/// A scroll key with a chart focused says which panes scroll.
+#[test]
+fn a_scroll_key_on_a_chart_says_which_panes_scroll() {
+    let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+    assert_eq!(on_key(&mut app, key('j')), Effect::Redraw);
+    let (msg, _) = app.flash.as_ref().expect("a message");
+    assert!(msg.contains("Subscribers, Workers and Events"), "{msg}");
+}
+
+/// A bare app whose header knows these settings (announced at 0 s).
+fn app_with_settings(changes: &[LoadChange]) -> (App, Publisher<Event>) {
+    let (mut app, mut p) = bare_app(Mode::Live { seed: SEED });
+    for change in changes {
+        p.publish(Event::new(0, EventKind::LoadChanged { change: *change }));
+    }
+    p.flush();
+    app.pump();
+    (app, p)
+}
+
+/// A step key at its limit still sends its (clamped, no-op) step, and says
+/// in one line that it is at the limit; a step that changes something says
+/// nothing.
+#[test]
+fn a_step_at_its_limit_says_so() {
+    let at_limits = [
+        LoadChange::Rate { per_s: MIN_STEP_RATE },
+        LoadChange::Workers { count: 1 },
+        LoadChange::Service {
+            dist: ServiceDist::LogNormal {
+                median_ns: 6 * SECONDS,
+                p99_ns: MAX_STEP_SERVICE,
+            },
+        },
+        LoadChange::ErrorRate { fraction: 0.0 },
+    ];
+    let (mut app, _p) = app_with_settings(&at_limits);
+    for (k, said) in [
+        ('-', "rate already at its lowest step, 0.1/s"),
+        ('[', "already 1 worker, the fewest (space pauses arrivals)"),
+        ('E', "error rate already 0%"),
+        ('l', "service time already at its longest: 1m00s is the most"),
+    ] {
+        app.flash = None;
+        assert_eq!(on_key(&mut app, key(k)), Effect::Control(key_command(k)), "{k}");
+        assert_eq!(app.flash.as_ref().map(|f| f.0.as_str()), Some(said), "{k}");
+    }
+    for k in ['+', ']', 'e', 'L'] {
+        app.flash = None;
+        assert_eq!(on_key(&mut app, key(k)), Effect::Control(key_command(k)), "{k}");
+        assert!(app.flash.is_none(), "{k} flashed {:?}", app.flash);
+    }
+    let (mut app, _p) = app_with_settings(&[
+        LoadChange::Rate { per_s: MAX_RATE },
+        LoadChange::Workers { count: MAX_WORKERS },
+    ]);
+    on_key(&mut app, key('+'));
+    assert_eq!(
+        app.flash.as_ref().map(|f| f.0.as_str()),
+        Some("rate already at its highest, 100,000,000/s")
+    );
+    on_key(&mut app, key(']'));
+    assert_eq!(
+        app.flash.as_ref().map(|f| f.0.as_str()),
+        Some("already 1,024 workers, the most")
+    );
+}
+
+fn key_command(c: char) -> Command {
+    match key_action(c) {
+        Action::Control(cmd) => cmd,
+        other => panic!("{c:?} is {other:?}"),
+    }
+}
+
+/// A rate below 1/s reads with its decimals in the header and the Events
+/// log (not `0/s`).
+#[test]
+fn rates_below_one_per_second_show_their_decimals() {
+    let (mut app, mut p) = app_with_settings(&[LoadChange::Rate { per_s: 2.0 }]);
+    p.publish(Event::new(
+        SECONDS,
+        EventKind::LoadChanged {
+            change: LoadChange::Rate { per_s: 0.5 },
+        },
+    ));
+    p.flush();
+    app.pump();
+    let screen = draw(&app, 120, 36);
+    assert!(rows(&screen)[0].contains("rate 0.5/s"), "{}", rows(&screen)[0]);
+    assert!(text(&screen).contains("rate set to 0.5/s"), "{}", text(&screen));
+}
+
+/// A loop driver that carries out nothing.
+struct NoDriver;
+
+impl Driver for NoDriver {
+    fn effect(&mut self, _app: &mut App, _effect: Effect) {}
+}
+
+/// At one frame a second, a key's effect is drawn at once: the loop,
+/// handed `?` and then `q`, has drawn the help before it quits — without
+/// a frame tick in between (the first comes a second after the start).
+#[test]
+fn a_key_is_drawn_at_once_whatever_the_frame_rate() {
+    let (mut app, _p) = bare_app(Mode::Live { seed: SEED });
+    let (tx, rx) = crossbeam_channel::unbounded();
+    for c in ['?', 'q'] {
+        tx.send(Input::Key(key(c))).expect("queued");
+    }
+    let io = LoopIo {
+        input: rx,
+        signals: crossbeam_channel::never(),
+        steps: crossbeam_channel::never(),
+        fps: 1,
+        job_control: false,
+    };
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("test backend");
+    let exit = event_loop(&mut terminal, &mut app, &mut NoDriver, &io, None).expect("the loop");
+    assert_eq!(exit, Exit::Quit);
+    let screen = text(&terminal);
+    assert!(
+        screen.contains("Keys (? or Esc closes)"),
+        "the help was not drawn:\n{screen}"
     );
 }

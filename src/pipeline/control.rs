@@ -7,10 +7,15 @@
 //! is returned as a [`ControlError`] that changes nothing. Relative steps
 //! (the keys' ×1.25, +1 worker, ...) are clamped into the valid range by the
 //! pipeline instead, so a key held down stops at a limit rather than failing.
+//! The step functions ([`step_rate`], [`step_workers`], [`step_error_rate`],
+//! [`scale_service`]) are the pipeline's, and [`Command::limit`] tells from
+//! the same functions when a step would change nothing, so a screen can say
+//! so.
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use crate::event::{LoadChange, Nanos, ServiceDist, WorkerId};
+use crate::event::{LoadChange, MICROS, Nanos, ServiceDist, WorkerId};
+use crate::format;
 
 /// Highest arrival rate accepted, requests/s.
 pub const MAX_RATE: f64 = 100_000_000.0;
@@ -22,6 +27,8 @@ pub const MAX_WORKERS: u16 = 1024;
 pub const MAX_QUEUE_CAPACITY: u32 = 1_000_000;
 /// Longest service time a relative step goes up to.
 pub const MAX_STEP_SERVICE: Nanos = 60 * crate::event::SECONDS;
+/// Shortest service time a relative step goes down to.
+pub const MIN_STEP_SERVICE: Nanos = MICROS;
 /// Bound of the control channel: commands beyond it are refused, not queued.
 pub const CONTROL_QUEUE: usize = 1024;
 
@@ -35,7 +42,7 @@ pub enum Command {
     /// Add (or with a negative count remove) workers, clamped to `1..=MAX_WORKERS`.
     AddWorkers(i32),
     SetService(ServiceDist),
-    /// Multiply every service-time parameter (clamped to 1 µs ..= 60 s).
+    /// Multiply every service-time parameter by one factor (see [`scale_service`]).
     ScaleService(f64),
     SetErrorRate(f64),
     /// Add to the error fraction, clamped to `0..=1`.
@@ -177,6 +184,120 @@ impl Command {
     }
 }
 
+/// The rate a ×`f` step takes `rate` to: within
+/// `MIN_STEP_RATE..=MAX_RATE`, and never against the step's direction (a
+/// rate set below the floor is not raised by a step down).
+pub fn step_rate(rate: f64, f: f64) -> f64 {
+    let r = rate * f;
+    if f < 1.0 {
+        r.max(MIN_STEP_RATE.min(rate))
+    } else {
+        r.min(MAX_RATE.max(rate))
+    }
+}
+
+/// The pool size a step of `d` workers takes `n` to, within `1..=MAX_WORKERS`.
+pub fn step_workers(n: u16, d: i32) -> u16 {
+    (n as i64 + d as i64).clamp(1, MAX_WORKERS as i64) as u16
+}
+
+/// The error fraction a step of `d` takes `f` to, within `0..=1` (rounded
+/// to a millionth, so steps up and down meet again).
+pub fn step_error_rate(f: f64, d: f64) -> f64 {
+    ((f + d).clamp(0.0, 1.0) * 1e6).round() / 1e6
+}
+
+/// The distribution a ×`f` step takes `dist` to. Every parameter is
+/// multiplied by one factor, so their ratio (a lognormal's p50:p99) holds up
+/// to rounding to whole nanoseconds; the factor is cut so that no parameter
+/// passes `MIN_STEP_SERVICE..=MAX_STEP_SERVICE`: the step stops when either
+/// parameter reaches its bound. A parameter already at (or beyond) the bound
+/// the step goes towards leaves the distribution as it is.
+pub fn scale_service(dist: ServiceDist, f: f64) -> ServiceDist {
+    let (lo, hi) = match dist {
+        ServiceDist::Const { ns } => (ns, ns),
+        ServiceDist::Exp { mean_ns } => (mean_ns, mean_ns),
+        ServiceDist::LogNormal { median_ns, p99_ns } => (median_ns.min(p99_ns), median_ns.max(p99_ns)),
+    };
+    let up = f > 1.0;
+    if !f.is_finite() || f <= 0.0 || f == 1.0 || (up && hi >= MAX_STEP_SERVICE) || (!up && lo <= MIN_STEP_SERVICE) {
+        return dist;
+    }
+    let f = if up {
+        f.min(MAX_STEP_SERVICE as f64 / hi as f64)
+    } else {
+        f.max(MIN_STEP_SERVICE as f64 / lo as f64)
+    };
+    let s = |v: Nanos| ((v as f64 * f).round() as Nanos).max(1);
+    match dist {
+        ServiceDist::Const { ns } => ServiceDist::Const { ns: s(ns) },
+        ServiceDist::Exp { mean_ns } => ServiceDist::Exp { mean_ns: s(mean_ns) },
+        ServiceDist::LogNormal { median_ns, p99_ns } => {
+            let median_ns = s(median_ns);
+            ServiceDist::LogNormal {
+                median_ns,
+                p99_ns: s(p99_ns).max(median_ns),
+            }
+        }
+    }
+}
+
+/// The settings a relative step is taken from, as far as they are known
+/// (`rate` 0: none announced yet; `workers` 0 or `service` `None`: not
+/// known).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepFrom {
+    pub rate: f64,
+    pub workers: u16,
+    pub service: Option<ServiceDist>,
+    pub error_rate: f64,
+}
+
+impl Command {
+    /// For a relative step that would change nothing from `from` (it is at
+    /// a limit), a one-line message saying which; `None` for any other
+    /// command, a step that changes something, or a setting not known.
+    pub fn limit(&self, from: &StepFrom) -> Option<String> {
+        if from.rate <= 0.0 {
+            return None; // nothing announced yet
+        }
+        match *self {
+            Command::ScaleRate(f) if step_rate(from.rate, f) == from.rate => Some(if f < 1.0 {
+                format!("rate already at its lowest step, {}", format::rate(from.rate))
+            } else {
+                format!("rate already at its highest, {}", format::rate(from.rate))
+            }),
+            Command::AddWorkers(d) if from.workers > 0 && step_workers(from.workers, d) == from.workers => {
+                Some(if d < 0 {
+                    format!("already {} worker, the fewest (space pauses arrivals)", from.workers)
+                } else {
+                    format!("already {} workers, the most", format::count(from.workers as u64))
+                })
+            }
+            Command::AddErrorRate(d) if step_error_rate(from.error_rate, d) == from.error_rate => {
+                Some(format!("error rate already {}%", from.error_rate * 100.0))
+            }
+            Command::ScaleService(f) => {
+                let dist = from.service?;
+                (scale_service(dist, f) == dist).then(|| {
+                    if f < 1.0 {
+                        format!(
+                            "service time already at its shortest: {} is the least",
+                            format::duration(MIN_STEP_SERVICE)
+                        )
+                    } else {
+                        format!(
+                            "service time already at its longest: {} is the most",
+                            format::duration(MAX_STEP_SERVICE)
+                        )
+                    }
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A cloneable handle that sends commands to the pipeline.
 #[derive(Clone, Debug)]
 pub struct Control {
@@ -245,5 +366,115 @@ mod tests {
         assert!(rx.is_empty());
         c.apply(Command::SetErrorRate(0.5)).unwrap();
         assert_eq!(rx.try_recv(), Ok(Command::SetErrorRate(0.5)));
+    }
+
+    fn lognormal(d: ServiceDist) -> (Nanos, Nanos) {
+        match d {
+            ServiceDist::LogNormal { median_ns, p99_ns } => (median_ns, p99_ns),
+            other => panic!("not lognormal: {other:?}"),
+        }
+    }
+
+    proptest::proptest! {
+        /// Any sequence of `l`/`L` presses keeps a lognormal's p50:p99 ratio
+        /// (to within rounding to whole nanoseconds, bounded step by step),
+        /// keeps both parameters within the bounds, and stops the step that
+        /// would pass a bound on it; a press changes nothing exactly when
+        /// [`Command::limit`] says so.
+        #[test]
+        fn service_steps_keep_the_p50_to_p99_ratio(
+            median in MIN_STEP_SERVICE..=MAX_STEP_SERVICE,
+            ratio in 1.0f64..1000.0,
+            presses in proptest::collection::vec(proptest::bool::ANY, 0..80),
+        ) {
+            let p99 = ((median as f64 * ratio) as Nanos).min(MAX_STEP_SERVICE).max(median);
+            let start = p99 as f64 / median as f64;
+            let mut dist = ServiceDist::LogNormal { median_ns: median, p99_ns: p99 };
+            // ln of how far rounding may have moved the ratio so far.
+            let mut slack = 1e-12;
+            for up in presses {
+                let f = if up { 1.5 } else { 1.0 / 1.5 };
+                let (m0, p0) = lognormal(dist);
+                let next = scale_service(dist, f);
+                let from = StepFrom { rate: 1.0, service: Some(dist), ..StepFrom::default() };
+                proptest::prop_assert_eq!(Command::ScaleService(f).limit(&from).is_some(), next == dist);
+                let (m, p) = lognormal(next);
+                proptest::prop_assert!(m >= MIN_STEP_SERVICE && p <= MAX_STEP_SERVICE, "{m} {p}");
+                if next != dist {
+                    slack += (0.5 / (m as f64 - 0.5) + 0.5 / (p as f64 - 0.5)) * 1.01;
+                    // The full step, or cut to land on the bound it reached.
+                    let full = if up { (p0 as f64 * 1.5).round() as Nanos } else { (m0 as f64 / 1.5).round() as Nanos };
+                    let reached = if up { p } else { m };
+                    let bound = if up { MAX_STEP_SERVICE } else { MIN_STEP_SERVICE };
+                    proptest::prop_assert!(reached.abs_diff(full) <= 1 || reached.abs_diff(bound) <= 1, "{m0}:{p0} -> {m}:{p}");
+                }
+                let drift = ((p as f64 / m as f64) / start).ln().abs();
+                proptest::prop_assert!(drift <= slack, "ratio {start} -> {} ({m}:{p}), slack {slack}", p as f64 / m as f64);
+                dist = next;
+            }
+        }
+    }
+
+    /// Each relative step at its limit has a one-line message; one step
+    /// short of it has none.
+    #[test]
+    fn steps_at_a_limit_say_which() {
+        let from = StepFrom {
+            rate: MAX_RATE,
+            workers: 1,
+            service: Some(ServiceDist::Exp {
+                mean_ns: MAX_STEP_SERVICE,
+            }),
+            error_rate: 0.0,
+        };
+        let said = |c: Command, from: &StepFrom| c.limit(from);
+        assert_eq!(
+            said(Command::ScaleRate(1.25), &from).as_deref(),
+            Some("rate already at its highest, 100,000,000/s")
+        );
+        assert_eq!(said(Command::ScaleRate(0.8), &from), None);
+        assert_eq!(
+            said(Command::AddWorkers(-1), &from).as_deref(),
+            Some("already 1 worker, the fewest (space pauses arrivals)")
+        );
+        assert_eq!(said(Command::AddWorkers(1), &from), None);
+        assert_eq!(
+            said(Command::AddErrorRate(-0.01), &from).as_deref(),
+            Some("error rate already 0%")
+        );
+        assert_eq!(
+            said(Command::ScaleService(1.5), &from).as_deref(),
+            Some("service time already at its longest: 1m00s is the most")
+        );
+        assert_eq!(said(Command::ScaleService(1.0 / 1.5), &from), None);
+        let other = StepFrom {
+            rate: MIN_STEP_RATE,
+            workers: MAX_WORKERS,
+            service: Some(ServiceDist::Const { ns: MIN_STEP_SERVICE }),
+            error_rate: 1.0,
+        };
+        assert_eq!(
+            said(Command::ScaleRate(0.8), &other).as_deref(),
+            Some("rate already at its lowest step, 0.1/s")
+        );
+        assert_eq!(
+            said(Command::AddWorkers(1), &other).as_deref(),
+            Some("already 1,024 workers, the most")
+        );
+        assert_eq!(
+            said(Command::AddErrorRate(0.01), &other).as_deref(),
+            Some("error rate already 100%")
+        );
+        assert_eq!(
+            said(Command::ScaleService(1.0 / 1.5), &other).as_deref(),
+            Some("service time already at its shortest: 1µs is the least")
+        );
+        assert_eq!(
+            said(Command::ScaleRate(0.8), &StepFrom::default()),
+            None,
+            "rate not known"
+        );
+        // A rate set below the step floor is not raised by a step down.
+        assert_eq!(step_rate(0.05, 0.8), 0.05);
     }
 }

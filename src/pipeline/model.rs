@@ -27,7 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Exp1, StandardNormal};
 
 use super::control::{
-    Command, ControlError, MAX_QUEUE_CAPACITY, MAX_RATE, MAX_STEP_SERVICE, MAX_WORKERS, MIN_STEP_RATE,
+    Command, ControlError, MAX_QUEUE_CAPACITY, scale_service, step_error_rate, step_rate, step_workers,
 };
 use crate::broadcast::Publisher;
 use crate::event::{Event, EventKind, LoadChange, MILLIS, Nanos, RequestId, ServiceDist, WorkerId};
@@ -635,7 +635,7 @@ impl Sim {
         let change = match action {
             Command::SetRate(r) | Command::ScaleRate(r) => {
                 let rate = if let Command::ScaleRate(f) = action {
-                    (self.cfg.rate * f).clamp(MIN_STEP_RATE, MAX_RATE)
+                    step_rate(self.cfg.rate, f)
                 } else {
                     r
                 };
@@ -649,7 +649,7 @@ impl Sim {
                 LoadChange::Workers { count: n }
             }
             Command::AddWorkers(d) => {
-                let n = (self.cfg.workers as i64 + d as i64).clamp(1, MAX_WORKERS as i64) as u16;
+                let n = step_workers(self.cfg.workers, d);
                 self.cfg.workers = n;
                 self.resize_pool(n, sink);
                 LoadChange::Workers { count: n }
@@ -659,27 +659,15 @@ impl Sim {
                 LoadChange::Service { dist }
             }
             Command::ScaleService(f) => {
-                let s = |v: Nanos| ((v as f64 * f).round() as Nanos).clamp(1_000, MAX_STEP_SERVICE);
-                let dist = match self.cfg.service {
-                    ServiceDist::Const { ns } => ServiceDist::Const { ns: s(ns) },
-                    ServiceDist::Exp { mean_ns } => ServiceDist::Exp { mean_ns: s(mean_ns) },
-                    ServiceDist::LogNormal { median_ns, p99_ns } => {
-                        let median_ns = s(median_ns);
-                        ServiceDist::LogNormal {
-                            median_ns,
-                            p99_ns: s(p99_ns).max(median_ns),
-                        }
-                    }
-                };
-                self.cfg.service = dist;
-                LoadChange::Service { dist }
+                self.cfg.service = scale_service(self.cfg.service, f);
+                LoadChange::Service { dist: self.cfg.service }
             }
             Command::SetErrorRate(f) => {
                 self.cfg.error_rate = f;
                 LoadChange::ErrorRate { fraction: f }
             }
             Command::AddErrorRate(d) => {
-                let f = ((self.cfg.error_rate + d).clamp(0.0, 1.0) * 1e6).round() / 1e6;
+                let f = step_error_rate(self.cfg.error_rate, d);
                 self.cfg.error_rate = f;
                 LoadChange::ErrorRate { fraction: f }
             }
@@ -1167,8 +1155,42 @@ mod tests {
             }));
     }
 
+    /// `l` pressed until the service time stops: the p99 lands on its bound
+    /// and the median keeps its ratio to it (today's 2 ms:20 ms is 1:10),
+    /// rather than the median growing on alone.
+    #[test]
+    fn service_steps_stop_when_either_parameter_reaches_its_bound() {
+        use crate::pipeline::control::{MAX_STEP_SERVICE, MIN_STEP_SERVICE};
+        let mut sim = Sim::new(SimConfig {
+            service: ServiceDist::LogNormal {
+                median_ns: 2 * MILLIS,
+                p99_ns: 20 * MILLIS,
+            },
+            ..SimConfig::default()
+        });
+        let mut out = Vec::new();
+        // Presses a step `n` times; the median and p99 it leaves.
+        let mut press = |f: f64, n: usize| {
+            for _ in 0..n {
+                sim.apply(Command::ScaleService(f), &mut out).unwrap();
+            }
+            match sim.config().service {
+                ServiceDist::LogNormal { median_ns, p99_ns } => (median_ns, p99_ns),
+                other => panic!("not lognormal: {other:?}"),
+            }
+        };
+        let ratio = |(median, p99): (Nanos, Nanos)| p99 as f64 / median as f64;
+        let up = press(1.5, 40);
+        assert_eq!(up.1, MAX_STEP_SERVICE);
+        assert!((ratio(up) - 10.0).abs() < 1e-3, "{up:?}");
+        let down = press(1.0 / 1.5, 80);
+        assert_eq!(down.0, MIN_STEP_SERVICE);
+        assert!((ratio(down) - 10.0).abs() < 1e-2, "{down:?}");
+    }
+
     #[test]
     fn relative_steps_clamp_at_the_limits() {
+        use crate::pipeline::control::MAX_WORKERS;
         let mut sim = Sim::new(SimConfig {
             workers: 1,
             error_rate: 0.0,

@@ -318,10 +318,7 @@ impl Session {
 
     /// Removes the newest slow subscriber; returns its name.
     pub fn remove_slow_subscriber(&mut self, now: Nanos, announce: &mut dyn FnMut(Command)) -> Result<String, String> {
-        let name = self
-            .slow
-            .remove()
-            .ok_or_else(|| "no slow subscriber to remove (s adds one)".to_string())?;
+        let name = self.slow.remove()?;
         if let Some(l) = self.slow_lives.iter_mut().rev().find(|l| l.name == name) {
             l.removed.get_or_insert(now);
         }

@@ -106,21 +106,43 @@ impl SlowSubscribers {
         Ok(name)
     }
 
-    /// Removes the newest one still subscribed (or, failing that, the newest
-    /// ended one); returns its name.
-    pub fn remove(&mut self) -> Option<String> {
-        if let Some(subs) = &mut self.virtual_subs {
-            return subs.pop().map(|(s, _)| s.name().to_string());
+    /// Removes the newest one still subscribed; returns its name. When
+    /// every one has ended already (evicted), there is nothing to remove:
+    /// they are forgotten, and the error says so, naming them.
+    pub fn remove(&mut self) -> Result<String, String> {
+        let stats = self.broadcaster.stats();
+        let subscribed = |name: &str| stats.iter().any(|s| s.name == name && !s.state.is_ended());
+        let names: Vec<String> = match &self.virtual_subs {
+            Some(subs) => subs.iter().map(|(s, _)| s.name().to_string()).collect(),
+            None => self.live.iter().map(|s| s.name.clone()).collect(),
+        };
+        if names.is_empty() {
+            return Err("no slow subscriber to remove (s adds one)".into());
         }
-        let i = self
-            .live
-            .iter()
-            .rposition(|s| !s.thread.is_finished())
-            .or_else(|| self.live.len().checked_sub(1))?;
-        let s = self.live.remove(i);
-        let _ = s.stop_tx.send(());
-        let _ = s.thread.join();
-        Some(s.name)
+        let Some(i) = names.iter().rposition(|n| subscribed(n)) else {
+            // Only ended ones: forget them all (their threads have stopped
+            // or stop at once).
+            if let Some(subs) = &mut self.virtual_subs {
+                subs.clear();
+            }
+            for s in self.live.drain(..) {
+                let _ = s.stop_tx.send(());
+                let _ = s.thread.join();
+            }
+            let verb = if names.len() == 1 { "was" } else { "were" };
+            return Err(format!(
+                "nothing to remove: {} {verb} evicted already",
+                names.join(", ")
+            ));
+        };
+        if let Some(subs) = &mut self.virtual_subs {
+            subs.remove(i);
+        } else {
+            let s = self.live.remove(i);
+            let _ = s.stop_tx.send(());
+            let _ = s.thread.join();
+        }
+        Ok(names[i].clone())
     }
 
     /// Virtual slow subscribers each take one batch if [`SLOW_EVERY`] of
@@ -168,5 +190,50 @@ impl Drop for SlowSubscribers {
         for s in self.live.drain(..) {
             let _ = s.thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broadcast::{BroadcastConfig, SubscriberState};
+    use crate::clock::Clock;
+    use crate::event::{EventKind, MILLIS};
+
+    /// `S` once the slow subscriber was evicted removes nothing and says so
+    /// (rather than report a removal); then there is none left to remove.
+    /// One still subscribed is removed before an older evicted one.
+    #[test]
+    fn removing_after_an_eviction_says_there_is_nothing_to_remove() {
+        let clock = Clock::manual();
+        let (mut publisher, b) = crate::broadcast::channel(BroadcastConfig::default(), clock.clone());
+        let mut slow = SlowSubscribers::new_virtual(&b);
+        assert_eq!(slow.add().as_deref(), Ok("slow-1"));
+        // 4 s at 10,000 events/s that slow-1 never takes (no tick_virtual).
+        for ms in 0..4_000 {
+            clock.set(ms * MILLIS);
+            for _ in 0..10 {
+                publisher.publish(Event::new(ms * MILLIS, EventKind::WorkerHeartbeat { worker: 0 }));
+            }
+            publisher.tick();
+        }
+        publisher.flush();
+        let state = |name: &str| b.stats().iter().find(|s| s.name == name).map(|s| s.state);
+        assert_eq!(state("slow-1"), Some(SubscriberState::Evicted));
+        assert_eq!(slow.add().as_deref(), Ok("slow-2"));
+        assert_eq!(
+            slow.remove().as_deref(),
+            Ok("slow-2"),
+            "the one still subscribed goes first"
+        );
+        assert_eq!(
+            slow.remove(),
+            Err("nothing to remove: slow-1 was evicted already".to_string())
+        );
+        assert!(slow.is_empty());
+        assert_eq!(
+            slow.remove(),
+            Err("no slow subscriber to remove (s adds one)".to_string())
+        );
     }
 }

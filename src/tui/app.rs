@@ -1,8 +1,13 @@
 //! The monitor's state: the panes (one collection of [`Pane`]s, each its
-//! own [`Feed`]), the header (fed the same way), focus, zoom, freeze, help
-//! and the chart window. It turns key [`Action`]s into UI changes and
-//! [`Effect`]s for the loop to carry out, and draws the whole screen from
-//! borrowed state.
+//! own [`Feed`]), the header (fed the same way), focus, zoom, freeze, help,
+//! scroll positions and the chart window. It turns key [`Action`]s into UI
+//! changes and [`Effect`]s for the loop to carry out, and draws the whole
+//! screen from borrowed state.
+//!
+//! Which list a scroll key moves: the help while it is open, else the
+//! focused pane (the zoomed one is the focused one); the mouse wheel moves
+//! the pane under the pointer. While the help is open, keys other than
+//! scrolling, closing and quitting do nothing.
 //!
 //! Each pump loads the collector's newest snapshot once (one atomic load)
 //! and hands it to every feed: a feed that lost events resynchronises from
@@ -27,13 +32,15 @@ use super::panes::latency::LatencyView;
 use super::panes::subscribers::SubscribersView;
 use super::panes::throughput::ThroughputView;
 use super::panes::workers::WorkersView;
-use super::panes::{self, Ctx, Drawn, Fanout, Pane, PaneView, WINDOWS_S};
+use super::panes::{self, Ctx, Drawn, Fanout, Pane, PaneView, Scrolls, WINDOWS_S};
+use super::scroll::{Scroll, WHEEL_ROWS};
 use super::theme::Theme;
 use crate::broadcast::{Broadcaster, Delivery, PublisherStats};
 use crate::collector::SnapshotReader;
 use crate::event::Event;
 use crate::event::{Nanos, SECONDS};
 use crate::pipeline::Command;
+use crate::pipeline::control::StepFrom;
 use crate::session::replay::IdleSkip;
 
 /// What the loop must do after a command.
@@ -76,11 +83,14 @@ pub struct App {
     pub frozen: bool,
     pub help: bool,
     pub window: usize,
-    /// A one-line message under the header (refused actions, notices).
+    /// A one-line message in the footer's place (refused actions, limits,
+    /// notices).
     pub flash: Option<(String, Instant)>,
     /// The recording failed: the header shows `REC FAILED` until one
     /// starts again.
     pub rec_failed: bool,
+    /// Where the lists and the help are scrolled to.
+    pub scroll: Scrolls,
     broadcaster: Broadcaster<Event>,
     /// The collector's newest snapshot, to resynchronise feeds that lost events.
     snapshots: SnapshotReader,
@@ -126,6 +136,7 @@ impl App {
             window: 1,
             flash: None,
             rec_failed: false,
+            scroll: Scrolls::default(),
             broadcaster: broadcaster.clone(),
             snapshots,
             header: Feed::new(broadcaster, "header", d, HeaderView::default()),
@@ -339,6 +350,13 @@ impl App {
 
     /// Applies a command to the UI state; returns what the loop must do.
     pub fn on_action(&mut self, action: Action) -> Effect {
+        let help_key = matches!(
+            action,
+            Action::Quit | Action::Back | Action::ToggleHelp | Action::Scroll(_)
+        );
+        if self.help && !help_key {
+            return Effect::None;
+        }
         if self.replaying() && !BINDINGS.iter().any(|b| b.action == action && b.in_replay) {
             self.flash("not available while replaying a recording");
             return Effect::Redraw;
@@ -354,7 +372,15 @@ impl App {
                 self.zoom = false;
                 Effect::Redraw
             }
-            Action::Back => Effect::Quit,
+            Action::Back if self.flash.is_some() => {
+                self.flash = None;
+                Effect::Redraw
+            }
+            Action::Back => {
+                self.flash("q quits (Esc closes help and zoom)");
+                Effect::Redraw
+            }
+            Action::Scroll(to) => self.scroll_by_key(to),
             Action::ToggleHelp => {
                 self.help = !self.help;
                 Effect::Redraw
@@ -379,11 +405,65 @@ impl App {
                 self.window = (self.window + 1) % WINDOWS_S.len();
                 Effect::Redraw
             }
-            Action::Control(a) => Effect::Control(a),
+            Action::Control(a) => {
+                // The step is sent all the same (the pipeline clamps it); the
+                // message says why nothing moved.
+                if let Some(msg) = a.limit(&self.step_from()) {
+                    self.flash(msg);
+                }
+                Effect::Control(a)
+            }
             Action::AddSlowSubscriber => Effect::AddSlowSubscriber,
             Action::RemoveSlowSubscriber => Effect::RemoveSlowSubscriber,
             Action::ToggleRecording => Effect::ToggleRecording,
             Action::Seek(s) => Effect::Seek(s),
+        }
+    }
+
+    /// The settings a relative step starts from, as the header knows them.
+    fn step_from(&self) -> StepFrom {
+        let l = &self.header.view.load;
+        StepFrom {
+            rate: l.rate,
+            workers: l.workers,
+            service: l.service,
+            error_rate: l.error_rate,
+        }
+    }
+
+    /// A scroll key: the help when open, else the focused pane if it is a
+    /// list (else a message saying which panes scroll).
+    fn scroll_by_key(&mut self, to: Scroll) -> Effect {
+        let focused = self.focused();
+        let state = if self.help {
+            &self.scroll.help
+        } else if focused.scrolls() {
+            self.scroll.pane(focused)
+        } else {
+            self.flash("j/k scroll Subscribers, Workers and Events: Tab or a click focuses one");
+            return Effect::Redraw;
+        };
+        if state.apply(to) { Effect::Redraw } else { Effect::None }
+    }
+
+    /// The mouse wheel at (`col`, `row`) of `screen`: scrolls the help when
+    /// open, else the list under the pointer.
+    pub fn on_wheel(&mut self, screen: Rect, col: u16, row: u16, down: bool) -> Effect {
+        let to = Scroll::Rows(if down { WHEEL_ROWS } else { -WHEEL_ROWS });
+        let state = if self.help {
+            Some(&self.scroll.help)
+        } else {
+            let at = ratatui::layout::Position { x: col, y: row };
+            let areas = self.layout(screen);
+            PaneId::ALL
+                .iter()
+                .zip(areas.panes)
+                .find(|(id, a)| id.scrolls() && a.contains(at))
+                .map(|(id, _)| self.scroll.pane(*id))
+        };
+        match state {
+            Some(s) if s.apply(to) => Effect::Redraw,
+            _ => Effect::None,
         }
     }
 
@@ -405,12 +485,7 @@ impl App {
 
     /// Where everything goes on a screen of `area`.
     pub fn layout(&self, area: Rect) -> Areas {
-        super::layout::areas(
-            area,
-            self.flash.is_some(),
-            self.zoom.then_some(self.focus),
-            self.fanout.subscribers.len(),
-        )
+        super::layout::areas(area, self.zoom.then_some(self.focus), self.fanout.subscribers.len())
     }
 
     /// Draws the whole screen.
@@ -472,15 +547,13 @@ impl App {
             rec_failed: self.rec_failed,
         };
         header::render(scene.header, &info, t, frame, areas.header);
-        if let Some((msg, _)) = &self.flash {
-            frame.render_widget(Paragraph::new(Span::styled(format!(" {msg}"), t.warn())), areas.flash);
-        }
         let ctx = Ctx {
             theme: t,
             window_s: WINDOWS_S[self.window],
             fanout: scene.fanout,
             clock_now: scene.clock_now,
             step_labels: &self.step_labels,
+            scrolls: &self.scroll,
         };
         for (i, pane) in scene.panes.iter().enumerate() {
             let area = areas.panes[i];
@@ -488,10 +561,12 @@ impl App {
                 pane.draw(&ctx, i == self.focus, frame, area);
             }
         }
-        frame.render_widget(
-            Paragraph::new(footer_line(areas.footer.width, self.replaying(), t)),
-            areas.footer,
-        );
+        // A flash message takes the footer's place while it lasts.
+        let footer = match &self.flash {
+            Some((msg, _)) => Paragraph::new(Span::styled(format!(" {msg}"), t.warn())),
+            None => Paragraph::new(footer_line(areas.footer.width, self.replaying(), t)),
+        };
+        frame.render_widget(footer, areas.flash);
         if self.help {
             // Between the header and the footer, which stay readable.
             let room = Rect {
@@ -499,7 +574,7 @@ impl App {
                 height: area.height.saturating_sub(2),
                 ..area
             };
-            draw_help(frame, room, self.replaying(), t);
+            draw_help(frame, room, self.replaying(), &self.scroll.help, t);
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::scroll::Scroll;
 use crate::event::SECONDS;
 use crate::pipeline::Command;
 
@@ -13,7 +14,7 @@ pub enum Action {
     Quit,
     /// Hand the terminal back to the shell and stop (Ctrl-Z); `fg` resumes.
     Suspend,
-    /// Close the help or unzoom; quit if neither is open.
+    /// Close the help, else unzoom, else dismiss a flash message; never quits.
     Back,
     /// A change to the pipeline.
     Control(Command),
@@ -28,6 +29,8 @@ pub enum Action {
     ToggleRecording,
     /// Replay only: seek by this many seconds.
     Seek(i64),
+    /// Scroll the help when it is open, else the focused pane.
+    Scroll(Scroll),
 }
 
 /// One binding: the keys, how the footer and help name it, what it does.
@@ -63,7 +66,7 @@ pub static BINDINGS: &[Binding] = &[
         keys: &[ch('q'), (KeyCode::Char('c'), CTRL)],
         label: "q Ctrl-C",
         hint: Some("quit"),
-        help: "quit (Esc closes help or zoom first)",
+        help: "quit",
         action: Action::Quit,
         in_replay: true,
     },
@@ -79,7 +82,7 @@ pub static BINDINGS: &[Binding] = &[
         keys: &[(KeyCode::Esc, NONE)],
         label: "Esc",
         hint: None,
-        help: "close help / unzoom, else quit",
+        help: "close help / unzoom (never quits)",
         action: Action::Back,
         in_replay: true,
     },
@@ -132,8 +135,8 @@ pub static BINDINGS: &[Binding] = &[
         in_replay: true,
     },
     Binding {
-        keys: &[ch('k')],
-        label: "k",
+        keys: &[ch('x')],
+        label: "x",
         hint: Some("stall"),
         help: "stall a random worker for 5 s",
         action: Action::Control(Command::Stall {
@@ -143,8 +146,8 @@ pub static BINDINGS: &[Binding] = &[
         in_replay: false,
     },
     Binding {
-        keys: &[ch('K')],
-        label: "K",
+        keys: &[ch('X')],
+        label: "X",
         hint: Some("crash"),
         help: "crash a random worker",
         action: Action::Control(Command::Crash { worker: None }),
@@ -181,7 +184,7 @@ pub static BINDINGS: &[Binding] = &[
         keys: &[ch('l')],
         label: "l",
         hint: Some("service"),
-        help: "service time ×1.5",
+        help: "service time ×1.5 (p50 and p99 together)",
         action: Action::Control(Command::ScaleService(1.5)),
         in_replay: false,
     },
@@ -189,7 +192,7 @@ pub static BINDINGS: &[Binding] = &[
         keys: &[ch('L')],
         label: "L",
         hint: None,
-        help: "service time ÷1.5",
+        help: "service time ÷1.5 (p50 and p99 together)",
         action: Action::Control(Command::ScaleService(1.0 / 1.5)),
         in_replay: false,
     },
@@ -231,6 +234,54 @@ pub static BINDINGS: &[Binding] = &[
         hint: Some("zoom"),
         help: "zoom the focused pane to full screen",
         action: Action::ToggleZoom,
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('j')],
+        label: "j",
+        hint: Some("scroll"),
+        help: "scroll down (the focused pane, or help)",
+        action: Action::Scroll(Scroll::Rows(1)),
+        in_replay: true,
+    },
+    Binding {
+        keys: &[ch('k')],
+        label: "k",
+        hint: None,
+        help: "scroll up",
+        action: Action::Scroll(Scroll::Rows(-1)),
+        in_replay: true,
+    },
+    Binding {
+        keys: &[(KeyCode::PageDown, NONE)],
+        label: "PgDn",
+        hint: None,
+        help: "scroll down a page",
+        action: Action::Scroll(Scroll::Pages(1)),
+        in_replay: true,
+    },
+    Binding {
+        keys: &[(KeyCode::PageUp, NONE)],
+        label: "PgUp",
+        hint: None,
+        help: "scroll up a page",
+        action: Action::Scroll(Scroll::Pages(-1)),
+        in_replay: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Home, NONE)],
+        label: "Home",
+        hint: None,
+        help: "scroll to the top",
+        action: Action::Scroll(Scroll::Top),
+        in_replay: true,
+    },
+    Binding {
+        keys: &[(KeyCode::End, NONE)],
+        label: "End",
+        hint: None,
+        help: "scroll to the bottom",
+        action: Action::Scroll(Scroll::Bottom),
         in_replay: true,
     },
     Binding {
@@ -312,6 +363,7 @@ fn footer_keys(b: &Binding) -> &'static str {
         "l" => "l/L",
         "e" => "e/E",
         "s" => "s/S",
+        "j" => "j/k",
         "z Enter" => "z",
         "q Ctrl-C" => "q",
         other => other,
@@ -389,16 +441,22 @@ mod tests {
                 Action::RemoveSlowSubscriber,
             ),
             (
-                press(KeyCode::Char('k'), NONE),
+                press(KeyCode::Char('x'), NONE),
                 Action::Control(Command::Stall {
                     worker: None,
                     duration: 5 * SECONDS,
                 }),
             ),
             (
-                press(KeyCode::Char('K'), KeyModifiers::SHIFT),
+                press(KeyCode::Char('X'), KeyModifiers::SHIFT),
                 Action::Control(Command::Crash { worker: None }),
             ),
+            (press(KeyCode::Char('j'), NONE), Action::Scroll(Scroll::Rows(1))),
+            (press(KeyCode::Char('k'), NONE), Action::Scroll(Scroll::Rows(-1))),
+            (press(KeyCode::PageDown, NONE), Action::Scroll(Scroll::Pages(1))),
+            (press(KeyCode::PageUp, NONE), Action::Scroll(Scroll::Pages(-1))),
+            (press(KeyCode::Home, NONE), Action::Scroll(Scroll::Top)),
+            (press(KeyCode::End, NONE), Action::Scroll(Scroll::Bottom)),
             (press(KeyCode::Tab, NONE), Action::FocusNext),
             (press(KeyCode::BackTab, KeyModifiers::SHIFT), Action::FocusPrev),
             (press(KeyCode::Char('z'), NONE), Action::ToggleZoom),

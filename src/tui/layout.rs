@@ -1,6 +1,7 @@
-//! Where everything goes on the screen: the header line, a flash line when
-//! there is a message, the five panes (or the focused one, zoomed), and the
-//! footer. Pure: it only computes rectangles, so clicks and drawing agree.
+//! Where everything goes on the screen: the header line, the five panes (or
+//! the focused one, zoomed), and the footer, where a flash message shows in
+//! place of the key hints while it lasts — so a message never moves the
+//! panes. Pure: it only computes rectangles, so clicks and drawing agree.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
@@ -14,23 +15,18 @@ pub const MIN_HEIGHT: u16 = 16;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Areas {
     pub header: Rect,
+    /// Where a flash message shows: the footer's line.
     pub flash: Rect,
     pub footer: Rect,
     /// Indexed like [`PaneId::ALL`]; zero-sized when hidden by zoom.
     pub panes: [Rect; 5],
 }
 
-/// The regions of a screen of `area`: with a flash line or not, the pane
-/// `zoomed` alone or all five, and `subscribers` rows wanted by the
-/// Subscribers pane.
-pub fn areas(area: Rect, flash: bool, zoomed: Option<usize>, subscribers: usize) -> Areas {
-    let [header, flash, body, footer] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(u16::from(flash)),
-        Constraint::Fill(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+/// The regions of a screen of `area`: the pane `zoomed` alone or all five,
+/// and `subscribers` rows wanted by the Subscribers pane.
+pub fn areas(area: Rect, zoomed: Option<usize>, subscribers: usize) -> Areas {
+    let [header, body, footer] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(1)]).areas(area);
     let mut panes = [Rect::default(); PaneId::ALL.len()];
     if let Some(focus) = zoomed {
         if let Some(p) = panes.get_mut(focus) {
@@ -55,7 +51,7 @@ pub fn areas(area: Rect, flash: bool, zoomed: Option<usize>, subscribers: usize)
     }
     Areas {
         header,
-        flash,
+        flash: footer,
         footer,
         panes,
     }

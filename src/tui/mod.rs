@@ -10,8 +10,11 @@
 //! The loop waits on one crossbeam `select!` over input, signals, the
 //! scenario steps the pipeline hands over and a frame ticker (no polling
 //! sleep). On each tick it drains every pane's subscription and draws — at
-//! most `fps` times a second, and only when something changed. It is
-//! generic over the ratatui `Backend`, so tests drive it on `TestBackend`.
+//! most `fps` times a second, and only when something changed. Input is
+//! drawn at once: a key, click, wheel turn or resize that changed the
+//! screen redraws it without waiting for the next tick, whatever `--fps`.
+//! It is generic over the ratatui `Backend`, so tests drive it on
+//! `TestBackend`.
 //!
 //! The terminal is restored on every way out: quit, Ctrl-C, a stop signal
 //! (SIGINT, SIGTERM, SIGHUP, SIGQUIT: [`Exit::Signal`], exit status 128 + n),
@@ -28,6 +31,7 @@ pub mod keys;
 pub mod layout;
 pub mod output;
 pub mod panes;
+pub mod scroll;
 pub mod term;
 pub mod theme;
 
@@ -94,8 +98,8 @@ pub enum Exit {
     TerminalLost,
 }
 
-/// Runs the monitor until quit. Draws at most `fps` times a second, only
-/// when something changed.
+/// Runs the monitor until quit. Draws the stream's changes at most `fps`
+/// times a second, only when something changed, and input's at once.
 pub fn event_loop<B: Backend>(
     terminal: &mut Terminal<B>,
     app: &mut App,
@@ -113,6 +117,19 @@ where
     let mut dirty = true;
     let mut last_shown = None;
     let mut signals = io.signals.clone();
+    // Draws now when something changed; `Some` when the loop must end.
+    let draw = |terminal: &mut Terminal<B>, app: &App, dirty: &mut bool| -> anyhow::Result<Option<Exit>> {
+        if *dirty {
+            // Only a restore stops drawing, and the loop's own comes after
+            // it: this one is the panic hook's.
+            if STOP_DRAWING.load(Ordering::SeqCst) {
+                return Ok(Some(Exit::Panicked));
+            }
+            terminal.draw(|f| app.draw(f))?;
+            *dirty = false;
+        }
+        Ok(None)
+    };
     loop {
         // Only a restore stops drawing, and the loop's own comes after it:
         // this one is the panic hook's.
@@ -123,7 +140,8 @@ where
             return Ok(Exit::TerminalLost);
         }
         select! {
-            recv(input) -> msg => match msg {
+            recv(input) -> msg => {
+                match msg {
                 Ok(Input::Key(k)) => {
                     if let Some(b) = keys::binding_for(&k) {
                         match app.on_action(b.action) {
@@ -141,6 +159,12 @@ where
                         dirty = true;
                     }
                 }
+                Ok(Input::Wheel { col, row, down }) => {
+                    let size = terminal.size()?;
+                    if app.on_wheel(Rect::new(0, 0, size.width, size.height), col, row, down) != Effect::None {
+                        dirty = true;
+                    }
+                }
                 Ok(Input::Resize) => {
                     terminal.autoresize()?;
                     if let Some(c) = cast {
@@ -150,6 +174,11 @@ where
                     dirty = true;
                 }
                 Err(_) => input = never(),
+                }
+                // Input shows at once, not at the next tick.
+                if let Some(exit) = draw(terminal, app, &mut dirty)? {
+                    return Ok(exit);
+                }
             },
             recv(steps) -> due => match due {
                 Ok(due) => { driver.step(app, due); dirty = true; }
@@ -174,12 +203,8 @@ where
                     last_shown = shown;
                     dirty = true;
                 }
-                if dirty {
-                    if STOP_DRAWING.load(Ordering::SeqCst) {
-                        return Ok(Exit::Panicked);
-                    }
-                    terminal.draw(|f| app.draw(f))?;
-                    dirty = false;
+                if let Some(exit) = draw(terminal, app, &mut dirty)? {
+                    return Ok(exit);
                 }
                 if driver.finished() && app.stream_ended() {
                     return Ok(Exit::Finished);

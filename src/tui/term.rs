@@ -168,7 +168,16 @@ fn install_panic_hook() {
 /// What the loop hears from outside the terminal.
 pub enum Input {
     Key(ratatui::crossterm::event::KeyEvent),
-    Click { col: u16, row: u16 },
+    Click {
+        col: u16,
+        row: u16,
+    },
+    /// The mouse wheel turned at (`col`, `row`), `down` or up.
+    Wheel {
+        col: u16,
+        row: u16,
+        down: bool,
+    },
     Resize,
 }
 
@@ -237,6 +246,13 @@ fn input_loop(tx: Sender<Input>) {
                 col: m.column,
                 row: m.row,
             },
+            Ok(CEvent::Mouse(m)) if matches!(m.kind, MouseEventKind::ScrollDown | MouseEventKind::ScrollUp) => {
+                Input::Wheel {
+                    col: m.column,
+                    row: m.row,
+                    down: m.kind == MouseEventKind::ScrollDown,
+                }
+            }
             Ok(CEvent::Resize(..)) => Input::Resize,
             Ok(_) => continue,
             Err(_) => return,

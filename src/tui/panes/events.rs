@@ -1,7 +1,8 @@
 //! Events: a short log of what is worth noticing (evictions, lagging
 //! subscribers, stalls, crashes and restarts, bursts, control changes,
 //! scenario steps, recording on/off), newest first. Heartbeats and request
-//! traffic are not notable. Keeps the last [`LOG_LEN`] entries.
+//! traffic are not notable. Keeps the last [`LOG_LEN`] entries, all of
+//! which can be scrolled to (the position shows in the title).
 
 use std::collections::VecDeque;
 
@@ -11,7 +12,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{Ctx, Fanout, PaneId, PaneView, block, has_room, title};
+use super::{Ctx, Fanout, PaneId, PaneView, block, fit_title, has_room, right_note, title};
 use crate::broadcast::{EvictReason, Notice, NoticeKind, SubscriberId};
 use crate::collector::{LoadSettings, Snapshot};
 use crate::event::{Event, EventKind, LoadChange, Nanos, WorkerId};
@@ -324,7 +325,7 @@ pub fn describe(n: &Notable, fanout: &Fanout, steps: &[String], t: Theme) -> (St
 
 fn load_text(c: &LoadChange) -> String {
     match *c {
-        LoadChange::Rate { per_s } => format!("rate set to {}/s", format::count(per_s.round() as u64)),
+        LoadChange::Rate { per_s } => format!("rate set to {}", format::rate(per_s)),
         LoadChange::Workers { count } => format!("pool set to {count} workers"),
         LoadChange::Service { dist } => format!("service time {}", service_text(&dist)),
         LoadChange::ErrorRate { fraction } => format!("error rate {:.1}%", fraction * 100.0),
@@ -347,7 +348,14 @@ fn load_text(c: &LoadChange) -> String {
 
 pub fn render(view: &EventsView, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
     let t = ctx.theme;
-    let block = block(title("Events", String::new(), t), t, pane);
+    let scroll = ctx.scrolls.pane(PaneId::Events);
+    let page = area.height.saturating_sub(2) as usize;
+    let top = scroll.window(view.log.len(), page);
+    let (_, note) = fit_title("Events", vec![String::new()], scroll.labels(), area.width, pane.focused);
+    let mut block = block(title("Events", String::new(), t), t, pane);
+    if let Some(p) = &note {
+        block = block.title(right_note(p, t));
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if !has_room(area) {
@@ -355,13 +363,14 @@ pub fn render(view: &EventsView, ctx: &Ctx, pane: super::Frame, frame: &mut Fram
     }
     let lines: Vec<Line> = if view.log.is_empty() {
         vec![Line::from(Span::styled(
-            "nothing notable yet: try s, k, K or b",
+            "nothing notable yet: try s, x, X or b",
             t.dim(),
         ))]
     } else {
         view.log
             .iter()
-            .take(inner.height as usize)
+            .skip(top)
+            .take(page)
             .map(|(at, n)| {
                 let (text, style) = describe(n, ctx.fanout, ctx.step_labels, t);
                 Line::from(vec![

@@ -86,8 +86,8 @@ pub fn service_text(d: &ServiceDist) -> String {
 pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Frame, area: Rect) {
     let l = &view.load;
     let rate = match l.burst {
-        Some(f) => format!("{}/s ×{f} burst", format::count((l.rate * f).round() as u64)),
-        None => format!("{}/s", format::count(l.rate.round() as u64)),
+        Some(f) => format!("{} ×{f} burst", format::rate(l.rate * f)),
+        None => format::rate(l.rate),
     };
     let state = match &info.state {
         RunState::Running if l.paused => ("PAUSED".to_string(), theme.warn()),

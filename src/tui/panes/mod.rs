@@ -22,6 +22,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Block;
 
 use super::feed::{Feed, Losses, Pumped, View};
+use super::scroll::ScrollState;
 use super::theme::Theme;
 use crate::broadcast::{PublisherStats, SubscriberStats};
 use crate::collector::Snapshot;
@@ -55,6 +56,12 @@ impl PaneId {
             PaneId::Workers => "workers",
             PaneId::Events => "events",
         }
+    }
+
+    /// Whether the pane is a list that scrolls (`j`/`k`, PgUp/PgDn,
+    /// Home/End, the wheel); the charts do not.
+    pub fn scrolls(self) -> bool {
+        matches!(self, PaneId::Subscribers | PaneId::Workers | PaneId::Events)
     }
 }
 
@@ -190,6 +197,21 @@ impl Fanout {
     }
 }
 
+/// The monitor's scroll positions: one per pane (only the lists, see
+/// [`PaneId::scrolls`], use theirs) and the help's.
+#[derive(Clone, Debug, Default)]
+pub struct Scrolls {
+    /// In [`PaneId::ALL`] order.
+    pub panes: [ScrollState; PaneId::ALL.len()],
+    pub help: ScrollState,
+}
+
+impl Scrolls {
+    pub fn pane(&self, id: PaneId) -> &ScrollState {
+        &self.panes[PaneId::ALL.iter().position(|p| *p == id).unwrap_or(0)]
+    }
+}
+
 /// What every render function may read besides its own view.
 pub struct Ctx<'a> {
     pub theme: Theme,
@@ -200,6 +222,8 @@ pub struct Ctx<'a> {
     pub clock_now: Nanos,
     /// Labels of scenario steps, if a scenario runs.
     pub step_labels: &'a [String],
+    /// Where each list is scrolled to (a render records what it drew).
+    pub scrolls: &'a Scrolls,
 }
 
 /// How a pane's frame looks: focus, and its own subscription's health.
@@ -220,10 +244,18 @@ pub fn block<'a>(mut title: Line<'a>, theme: Theme, frame: Frame) -> Block<'a> {
         title.spans.insert(0, Span::styled("▶", theme.border(true)));
     }
     let mut b = Block::bordered().border_style(theme.border(frame.focused)).title(title);
-    // One note at the bottom; the ⚠ says it without colour too. An evicted
-    // pane's note counts what its evictions cost (and wears the ⚠ while a
-    // loss is in the window); otherwise a loss in the window is counted.
-    let note = if frame.evictions > 0 {
+    if let Some(note) = border_note(frame) {
+        b = b.title_bottom(Line::from(Span::styled(note, theme.warn())));
+    }
+    b
+}
+
+/// The note at the bottom left of a pane's border, if any; the ⚠ says it
+/// without colour too. An evicted pane's note counts what its evictions
+/// cost (and wears the ⚠ while a loss is in the window); otherwise a loss
+/// in the window is counted.
+pub fn border_note(frame: Frame) -> Option<String> {
+    if frame.evictions > 0 {
         Some(format!(
             " {}evicted {}×, lost {} events, resubscribed ",
             if frame.missed > 0 { "⚠ " } else { "" },
@@ -234,11 +266,7 @@ pub fn block<'a>(mut title: Line<'a>, theme: Theme, frame: Frame) -> Block<'a> {
         Some(format!(" ⚠ missed {} events ", crate::format::count(frame.missed)))
     } else {
         None
-    };
-    if let Some(note) = note {
-        b = b.title_bottom(Line::from(Span::styled(note, theme.warn())));
     }
-    b
 }
 
 /// A title line: the name in bold, then optional details.
@@ -248,6 +276,40 @@ pub fn title<'a>(name: &'a str, detail: String, theme: Theme) -> Line<'a> {
         spans.push(Span::styled(format!("{detail} "), theme.label()));
     }
     Line::from(spans)
+}
+
+/// A pane title's detail and right-hand note (a scroll position) that fit a
+/// pane `width` columns wide: the first of `details` (most informative
+/// first) that fits beside a form of the note (`notes`, longest first),
+/// else the first that fits alone, else neither.
+pub fn fit_title(
+    name: &str,
+    details: Vec<String>,
+    notes: Vec<String>,
+    width: u16,
+    focused: bool,
+) -> (String, Option<String>) {
+    // Corners, the focus marker and the name's padding; a note's padding
+    // and a column between the two.
+    let fixed = 2 + usize::from(focused) + name.chars().count() + 2;
+    let fits = |d: &String, note: usize| {
+        let detail = if d.is_empty() { 0 } else { d.chars().count() + 1 };
+        fixed + detail + if note > 0 { note + 3 } else { 0 } <= width as usize
+    };
+    for d in &details {
+        if let Some(n) = notes.iter().find(|n| fits(d, n.chars().count())) {
+            return (d.clone(), Some(n.clone()));
+        }
+    }
+    match details.into_iter().find(|d| fits(d, 0)) {
+        Some(d) => (d, None),
+        None => (String::new(), None),
+    }
+}
+
+/// A right-aligned title note (a scroll position), for [`Block::title`].
+pub fn right_note(note: &str, theme: Theme) -> Line<'static> {
+    Line::from(Span::styled(format!(" {note} "), theme.label())).right_aligned()
 }
 
 /// Whether an area can show anything inside a border.

@@ -12,7 +12,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 
-use super::{Ctx, PaneId, PaneView, block, has_room, title};
+use super::{Ctx, PaneId, PaneView, block, fit_title, has_room, right_note, title};
 use crate::broadcast::{Notice, NoticeKind, SubscriberId, SubscriberState, SubscriberStats};
 use crate::event::{Event, Nanos};
 use crate::format;
@@ -92,12 +92,44 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, pane: super::Frame, frame: &mut
     } else {
         String::new()
     };
-    let detail = format!(
-        "{live} live{evicted}  publish {} ev/s, {:.0} ns/ev",
-        format::compact(f.events_per_s),
-        f.ns_per_event
+    // Live subscribers first (in joining order), then ended ones, newest
+    // first. When they do not all fit, the ones in trouble (lagging, the
+    // newest ended: an eviction is news) come first, and the list scrolls.
+    let page = area.height.saturating_sub(3) as usize;
+    let live_rows: Vec<&SubscriberStats> = f.subscribers.iter().filter(|s| !s.state.is_ended()).collect();
+    let ended: Vec<&SubscriberStats> = f.subscribers.iter().rev().filter(|s| s.state.is_ended()).collect();
+    let order: Vec<&SubscriberStats> = if live_rows.len() + ended.len() <= page {
+        live_rows.iter().chain(&ended).copied().collect()
+    } else {
+        let lagging = live_rows.iter().filter(|s| s.state != SubscriberState::Healthy);
+        let healthy = live_rows.iter().filter(|s| s.state == SubscriberState::Healthy);
+        lagging
+            .chain(ended.iter().take(1))
+            .chain(healthy)
+            .chain(ended.iter().skip(1))
+            .copied()
+            .collect()
+    };
+    let scroll = ctx.scrolls.pane(PaneId::Subscribers);
+    let top = scroll.window(order.len(), page);
+    let (detail, note) = fit_title(
+        "Subscribers",
+        vec![
+            format!(
+                "{live} live{evicted}  publish {} ev/s, {:.0} ns/ev",
+                format::compact(f.events_per_s),
+                f.ns_per_event
+            ),
+            format!("{live} live{evicted}"),
+        ],
+        scroll.labels(),
+        area.width,
+        pane.focused,
     );
-    let block = block(title("Subscribers", detail, t), t, pane);
+    let mut block = block(title("Subscribers", detail, t), t, pane);
+    if let Some(p) = &note {
+        block = block.title(right_note(p, t));
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if !has_room(area) {
@@ -107,33 +139,10 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, pane: super::Frame, frame: &mut
     // Columns by priority; narrow panes drop the least important ones.
     let wide = inner.width >= 96;
     let medium = inner.width >= 72;
-    // Live subscribers first (in joining order), then ended ones, newest
-    // first. When they do not all fit, the last row counts what is not shown.
-    let room = inner.height.saturating_sub(1) as usize;
-    let live: Vec<&SubscriberStats> = f.subscribers.iter().filter(|s| !s.state.is_ended()).collect();
-    let ended: Vec<&SubscriberStats> = f.subscribers.iter().rev().filter(|s| s.state.is_ended()).collect();
-    let order: Vec<&SubscriberStats> = if live.len() + ended.len() <= room {
-        live.iter().chain(&ended).copied().collect()
-    } else {
-        let room = room.saturating_sub(1);
-        // The newest ended one keeps a row (an eviction is news); live ones
-        // come next; older ended ones get what is left.
-        let ended_n = ended.len().min(1).min(room);
-        let live_n = live.len().min(room - ended_n);
-        let ended_n = ended.len().min(room - live_n);
-        // Of the live ones, the lagging are kept first; shown in joining order.
-        let mut keep: Vec<usize> = (0..live.len()).collect();
-        keep.sort_by_key(|&i| (live[i].state == SubscriberState::Healthy, i));
-        keep.truncate(live_n);
-        keep.sort_unstable();
-        keep.iter()
-            .map(|&i| live[i])
-            .chain(ended[..ended_n].iter().copied())
-            .collect()
-    };
-    let hidden = f.subscribers.len() - order.len();
-    let mut rows: Vec<Row> = order
+    let rows: Vec<Row> = order
         .into_iter()
+        .skip(top)
+        .take(page)
         .map(|s| {
             let fill = if s.capacity > 0 {
                 s.queued as f64 / s.capacity as f64
@@ -183,12 +192,6 @@ pub fn render(view: &SubscribersView, ctx: &Ctx, pane: super::Frame, frame: &mut
             Row::new(cells)
         })
         .collect();
-    if hidden > 0 {
-        rows.push(Row::new(vec![Cell::from(Span::styled(
-            format!("… {hidden} more"),
-            t.dim(),
-        ))]));
-    }
     let name_w = f
         .subscribers
         .iter()

@@ -161,7 +161,7 @@ impl ThroughputView {
 
 pub fn render(view: &ThroughputView, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
     let t = ctx.theme;
-    let detail = format!("target {}/s", format::count(view.target().round() as u64));
+    let detail = format!("target {}", format::rate(view.target()));
     let block = block(title("Throughput", detail, t), t, pane);
     let inner = block.inner(area);
     frame.render_widget(block, area);

@@ -1,6 +1,14 @@
 //! Workers: the pool's size, who is busy, each worker's completions and
 //! health (alive / stalled / crashed), and the pipeline queue's depth.
 //!
+//! The title counts each state (`1,024: 656 busy, 1 stalled, 2 crashed`).
+//! The grid's cells are as wide as the widest id needs, and show less
+//! (state word, then completions) rather than get cramped. A pool that fits
+//! is listed by id, each worker keeping its place; one that does not lists
+//! faulted workers first, then busy, then idle — every faulted one in view
+//! at the top — and scrolls (`j`/`k`, PgUp/PgDn, Home/End, the wheel), its
+//! position in the title (`1-24 of 1,024`).
+//!
 //! After its stream lost events the view takes, from the collector's
 //! snapshot, the pool size, the queue's capacity and each worker's state
 //! and completions — for every worker it has heard nothing newer about.
@@ -10,7 +18,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{Ctx, PaneId, PaneView, block, has_room, title};
+use super::{Ctx, PaneId, PaneView, block, border_note, fit_title, has_room, right_note, title};
 use crate::collector::{Snapshot, WorkerState};
 use crate::event::{Event, EventKind, LoadChange, Nanos};
 use crate::format;
@@ -72,17 +80,6 @@ impl WorkersView {
             c.health = health;
             c.since = t;
         }
-    }
-
-    /// Workers present and not stopped: (live, busy).
-    pub fn counts(&self) -> (usize, usize) {
-        let live = self
-            .cells
-            .iter()
-            .filter(|c| c.present && matches!(c.health, Health::Alive | Health::Stalled));
-        // A stalled worker holding a request is stalled, not busy.
-        let busy = live.clone().filter(|c| c.busy && c.health == Health::Alive).count();
-        (live.count(), busy)
     }
 }
 
@@ -203,87 +200,193 @@ impl PaneView for WorkersView {
     }
 }
 
-/// Width of one worker cell: `w12  ● busy        12.3k  ` (id, symbol, state, count).
-const CELL_W: usize = 27;
-/// Width of a compact cell: `w12 ● 12.3k `.
-const COMPACT_W: usize = 12;
+/// How many workers are in each state (stopped ones are not counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Workers shown: present and not stopped.
+    pub shown: usize,
+    pub busy: usize,
+    pub stalled: usize,
+    pub crashed: usize,
+}
+
+impl WorkersView {
+    /// The workers shown (present, not stopped), by id; `by_state`: stalled
+    /// and crashed first, then busy, then idle, by id within each.
+    pub fn ordered(&self, by_state: bool) -> Vec<(usize, &WorkerCell)> {
+        let mut shown: Vec<(usize, &WorkerCell)> = self
+            .cells
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.present && c.health != Health::Stopped)
+            .collect();
+        let rank = |c: &WorkerCell| match c.health {
+            Health::Stalled => 0,
+            Health::Crashed => 1,
+            Health::Alive if c.busy => 2,
+            _ => 3,
+        };
+        if by_state {
+            shown.sort_by_key(|&(id, c)| (rank(c), id));
+        }
+        shown
+    }
+
+    pub fn tally(&self) -> Tally {
+        let mut t = Tally::default();
+        for c in self.cells.iter().filter(|c| c.present && c.health != Health::Stopped) {
+            t.shown += 1;
+            match c.health {
+                Health::Stalled => t.stalled += 1,
+                Health::Crashed => t.crashed += 1,
+                Health::Alive if c.busy => t.busy += 1,
+                _ => {}
+            }
+        }
+        t
+    }
+}
+
+/// How much a worker's cell shows, widest first: the first that fits every
+/// worker is used; when none does, [`Cells::Compact`] (or [`Cells::Bare`]
+/// where two compact ones do not fit side by side) and the list scrolls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cells {
+    /// `w12  ● busy        12.3k` (id, symbol, state, completions).
+    Full,
+    /// `w12  ● 12.3k`: the symbol alone tells the state.
+    Compact,
+    /// `w12  ●`.
+    Bare,
+}
+
+impl Cells {
+    /// Columns of one cell whose id column is `id_w` wide (a gap included).
+    fn width(self, id_w: usize) -> usize {
+        match self {
+            Cells::Full => id_w + 2 + 11 + 6 + 2,
+            Cells::Compact => id_w + 2 + 5 + 2,
+            Cells::Bare => id_w + 1 + 2,
+        }
+    }
+}
 
 pub fn render(view: &WorkersView, ctx: &Ctx, pane: super::Frame, frame: &mut Frame, area: Rect) {
     let t = ctx.theme;
-    let (live, busy) = view.counts();
-    // The pool's target, and how many are actually up when that differs
-    // (crashed workers without auto-restart).
-    let pool = if live == view.pool as usize {
-        view.pool.to_string()
+    let scroll = ctx.scrolls.pane(PaneId::Workers);
+    let mut shown = view.ordered(false);
+    let n = view.tally();
+    // An id column as wide as the widest id, and a space after it.
+    let id_w = shown
+        .iter()
+        .map(|(id, _)| id.to_string().len() + 2)
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let rows = area.height.saturating_sub(2) as usize;
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let fits = |c: Cells| (inner_w / c.width(id_w)).max(1) * rows >= shown.len();
+    let cells = [Cells::Full, Cells::Compact, Cells::Bare]
+        .into_iter()
+        .find(|&c| fits(c))
+        .unwrap_or(if inner_w >= 2 * Cells::Compact.width(id_w) {
+            Cells::Compact
+        } else {
+            Cells::Bare
+        });
+    let cols = (inner_w / cells.width(id_w)).max(1);
+    if cols * rows < shown.len() {
+        // It scrolls: the faulted first, so they are in view from the top.
+        shown = view.ordered(true);
+    }
+    // The columns share the width: spare columns go between cells.
+    let cell_w = (inner_w / cols).max(cells.width(id_w));
+    let top = scroll.window(shown.len().div_ceil(cols), rows);
+    let positions = crate::tui::scroll::positions(top * cols, rows * cols, shown.len());
+
+    // The pool's target, and how many are up when that differs (a pool
+    // being resized, crashed workers without auto-restart).
+    let pool = if n.shown == view.pool as usize {
+        format::count(view.pool as u64)
     } else {
-        format!("{live} of {}", view.pool)
+        format!(
+            "{} of {}",
+            format::count(n.shown as u64),
+            format::count(view.pool as u64)
+        )
     };
-    let detail = format!(
-        "{pool} ({busy} busy)  queue {}/{}",
+    let mut faults = String::new();
+    let mut short_faults = String::new();
+    for (k, word, sym) in [(n.stalled, "stalled", "◌"), (n.crashed, "crashed", "✖")] {
+        if k > 0 {
+            faults.push_str(&format!(", {} {word}", format::count(k as u64)));
+            short_faults.push_str(&format!(" {k}{sym}"));
+        }
+    }
+    let busy = format::count(n.busy as u64);
+    let queue = format!(
+        "queue {}/{}",
         format::count(view.queue_depth as u64),
         format::count(view.queue_capacity as u64)
     );
-    let block = block(title("Workers", detail, t), t, pane);
+    let (detail, note) = fit_title(
+        "Workers",
+        vec![
+            format!("{pool}: {busy} busy{faults}"),
+            format!("{pool}: {busy}●{short_faults}"),
+            pool.clone(),
+        ],
+        positions,
+        area.width,
+        pane.focused,
+    );
+    let mut block = block(title("Workers", detail, t), t, pane);
+    if let Some(p) = &note {
+        block = block.title(right_note(p, t));
+    }
+    // The queue at the bottom right, where it fits beside the border's note.
+    let beside = border_note(pane).map_or(0, |n| n.chars().count() + 1);
+    if beside + queue.chars().count() + 4 <= area.width as usize {
+        block = block.title_bottom(right_note(&queue, t));
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if !has_room(area) {
         return;
     }
-    let shown: Vec<(usize, &WorkerCell)> = view
-        .cells
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.present && c.health != Health::Stopped)
-        .collect();
-    let rows = inner.height as usize;
-    // Full cells (`w3 ● busy 1.2k`) when they all fit, else compact ones
-    // (`w3 ● 1.2k`, the symbol alone telling the state).
-    let full_cols = (inner.width as usize / CELL_W).max(1);
-    let compact = shown.len() > full_cols * rows;
-    let cell_w = if compact { COMPACT_W } else { CELL_W };
-    let cols = (inner.width as usize / cell_w).max(1);
-    let capacity = cols * rows;
-    let overflow = shown.len() > capacity;
-    let take = if overflow {
-        capacity.saturating_sub(1)
-    } else {
-        shown.len()
+    let cell = |(id, c): &(usize, &WorkerCell)| -> Vec<Span> {
+        let (sym, state, style) = match c.health {
+            Health::Crashed => ("✖", "CRASHED".to_string(), t.bad()),
+            Health::Stalled => (
+                "◌",
+                format!("STALLED {}", format::duration_s(view.now.saturating_sub(c.since))),
+                t.warn(),
+            ),
+            Health::Stopped => (" ", "stopped".to_string(), t.dim()),
+            Health::Alive if c.busy => ("●", "busy".to_string(), t.ok()),
+            Health::Alive => ("○", "idle".to_string(), t.dim()),
+        };
+        let count = format::compact(c.completed as f64);
+        let id = format!("w{id}");
+        let mut spans = vec![
+            Span::styled(format!("{id:<id_w$}"), t.label()),
+            Span::styled(sym, style),
+        ];
+        let pad = cell_w - cells.width(id_w);
+        spans.push(match cells {
+            Cells::Full => Span::styled(format!(" {state:<11}{count:>6}"), style),
+            Cells::Compact => Span::styled(format!(" {count:>5}"), style),
+            Cells::Bare => Span::raw(""),
+        });
+        spans.push(Span::raw(" ".repeat(pad + 2)));
+        spans
     };
-    let mut cells: Vec<Vec<Span>> = shown[..take]
-        .iter()
-        .map(|(id, c)| {
-            let (sym, state, style) = match c.health {
-                Health::Crashed => ("✖", "CRASHED".to_string(), t.bad()),
-                Health::Stalled => (
-                    "◌",
-                    format!("STALLED {}", format::duration_s(view.now.saturating_sub(c.since))),
-                    t.warn(),
-                ),
-                Health::Stopped => (" ", "stopped".to_string(), t.dim()),
-                Health::Alive if c.busy => ("●", "busy".to_string(), t.ok()),
-                Health::Alive => ("○", "idle".to_string(), t.dim()),
-            };
-            let count = format::compact(c.completed as f64);
-            let id = format!("w{id}");
-            if compact {
-                vec![
-                    Span::styled(format!("{id:<4}"), t.label()),
-                    Span::styled(format!("{sym} "), style),
-                    Span::styled(format!("{count:>5} "), style),
-                ]
-            } else {
-                vec![
-                    Span::styled(format!("{id:<5}"), t.label()),
-                    Span::styled(format!("{sym} "), style),
-                    Span::styled(format!("{state:<11}{count:>6}  "), style),
-                ]
-            }
-        })
+    let mut lines: Vec<Line> = shown
+        .chunks(cols)
+        .skip(top)
+        .take(rows)
+        .map(|row| Line::from(row.iter().flat_map(cell).collect::<Vec<_>>()))
         .collect();
-    if overflow {
-        cells.push(vec![Span::styled(format!("… {} more", shown.len() - take), t.dim())]);
-    }
-    let mut lines: Vec<Line> = cells.chunks(cols).map(|row| Line::from(row.concat())).collect();
     if shown.is_empty() {
         lines.push(Line::from(Span::styled("no workers running", t.dim())));
     }
@@ -339,6 +442,7 @@ mod tests {
         );
         assert_eq!(v.cells[1].health, Health::Crashed);
         assert_eq!((v.pool, v.queue_capacity), (2, 100));
-        assert_eq!(v.counts(), (1, 0));
+        let tally = v.tally();
+        assert_eq!((tally.shown, tally.busy, tally.stalled, tally.crashed), (2, 0, 1, 1));
     }
 }
