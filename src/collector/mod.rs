@@ -18,7 +18,12 @@
 //! (and when the stream ends) it builds an immutable [`Snapshot`] and swaps it
 //! into an [`ArcSwap`]; a query ([`SnapshotReader::load`]) is one atomic `Arc`
 //! load, tens of nanoseconds, not a request/response round trip. A snapshot
-//! never changes after it is handed out: the next one is a new `Arc`.
+//! never changes after it is handed out: the next one is a new `Arc`. When
+//! it applies a setting or overload announcement (a key's rate change, a
+//! pipeline falling short), it publishes one early, at most every
+//! [`ANNOUNCEMENT_SNAPSHOT_GAP`]: a pane whose own stream lost the
+//! announcement (at millions of events a second they lose most) shows it at
+//! its next frame rather than up to a quarter of a second later.
 //!
 //! Shutdown: when the publisher closes, the subscription delivers everything
 //! that was published and then ends; the thread applies it all, stores the
@@ -48,7 +53,7 @@ use arc_swap::ArcSwap;
 
 pub use metrics::{LATENCY_WINDOW_S, MAX_WORKERS, Metrics, RATE_HISTORY_S};
 pub use snapshot::{
-    LatencySummary, LoadSettings, RATE_WINDOWS_S, SecondCounts, Snapshot, Totals, WindowRates, WorkerState, WorkerStats,
+    LatencySummary, LoadSettings, Overload, RATE_WINDOWS_S, SecondCounts, Snapshot, Totals, WindowRates, WorkerState, WorkerStats,
 };
 pub use window::MAX_TRACKED_LATENCY;
 
@@ -75,10 +80,19 @@ pub struct CollectorOptions {
     pub publish_to: Option<SnapshotReader>,
 }
 
+/// The collector's subscriber name (the real-time pipeline keeps pace
+/// with the subscriber of this name, see `PipelineOptions::keep_pace_with`).
+pub const COLLECTOR_NAME: &str = "collector";
+
 /// Collector queue bound: as much of the broadcaster's ring as a queue may
 /// hold (`subscribe` keeps it within the ring; with the default ring,
 /// 261,872 events, under a second at 100,000 requests/s).
 pub const COLLECTOR_CAPACITY: usize = crate::broadcast::DEFAULT_RING_CAPACITY;
+
+/// Least time between two snapshots published early, for a setting or
+/// overload announcement (see [`Fold::announced_since_publish`]): at most
+/// 50 a second however fast settings change.
+pub const ANNOUNCEMENT_SNAPSHOT_GAP: Duration = Duration::from_millis(20);
 
 /// The live collector's drain interval.
 pub const DEFAULT_POLL_EVERY: Duration = Duration::from_millis(25);
@@ -87,7 +101,7 @@ impl Default for CollectorOptions {
     fn default() -> Self {
         CollectorOptions {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
-            subscribe: SubscribeOptions::new("collector").capacity(COLLECTOR_CAPACITY),
+            subscribe: SubscribeOptions::new(COLLECTOR_NAME).capacity(COLLECTOR_CAPACITY),
             poll_every: Some(DEFAULT_POLL_EVERY),
             publish_to: None,
         }
@@ -138,6 +152,8 @@ pub struct Fold {
     cell: Arc<ArcSwap<Snapshot>>,
     /// Applied something since the last published snapshot.
     dirty: bool,
+    /// [`Metrics::announcements`] in the last published snapshot.
+    announced: u64,
 }
 
 impl Fold {
@@ -152,6 +168,7 @@ impl Fold {
             dropped_seen: 0,
             cell: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             dirty: false,
+            announced: 0,
         }
     }
 
@@ -211,8 +228,16 @@ impl Fold {
     /// Publishes a new snapshot if anything changed since the last one.
     pub fn publish(&mut self) {
         if std::mem::take(&mut self.dirty) {
+            self.announced = self.metrics.announcements();
             self.cell.store(Arc::new(self.metrics.snapshot()));
         }
+    }
+
+    /// Whether a setting or overload announcement was applied since the
+    /// last published snapshot: a pane that lost it in its own stream takes
+    /// it from the next snapshot, so that one is worth publishing early.
+    pub fn announced_since_publish(&self) -> bool {
+        self.metrics.announcements() != self.announced
     }
 
     /// Publishes the final snapshot and returns it.
@@ -261,6 +286,7 @@ impl Collector {
 
 fn run(mut fold: Fold, opts: CollectorOptions) -> Arc<Snapshot> {
     let mut next_snapshot = Instant::now() + opts.snapshot_every;
+    let mut last_snapshot = Instant::now();
     loop {
         let received = match opts.poll_every {
             None => fold.wait(next_snapshot),
@@ -275,9 +301,17 @@ fn run(mut fold: Fold, opts: CollectorOptions) -> Arc<Snapshot> {
         if received.is_err() {
             break;
         }
-        if Instant::now() >= next_snapshot {
+        let now = Instant::now();
+        if now >= next_snapshot {
             fold.publish();
-            next_snapshot = Instant::now() + opts.snapshot_every;
+            next_snapshot = now + opts.snapshot_every;
+            last_snapshot = now;
+        } else if fold.announced_since_publish() && now >= last_snapshot + ANNOUNCEMENT_SNAPSHOT_GAP {
+            // A setting changed (a key, a scenario step): panes that lost
+            // it in their own stream see it at their next frame, not a
+            // quarter of a second later.
+            fold.publish();
+            last_snapshot = now;
         }
     }
     fold.finish()

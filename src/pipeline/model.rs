@@ -215,7 +215,25 @@ pub struct Sim {
     burst: Option<f64>,
     burst_generation: u32,
     started: bool,
+    /// No arrival is generated before this time: the real-time runner
+    /// skips pipeline time it could not simulate in time
+    /// ([`Sim::skip_arrivals_until`]).
+    arrivals_from: Nanos,
+    /// The rejection spell going on, if any.
+    rejecting: Option<RejectionSpell>,
 }
+
+/// Arrivals turned away by a full queue since the spell's first rejection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RejectionSpell {
+    rejected: u64,
+    last_at: Nanos,
+}
+
+/// A rejection spell ends at the first queue sample after this long without
+/// a rejection, with room in the queue: a queue at capacity turns arrivals
+/// away between completions, and the log shows such a spell once.
+pub const REJECTION_QUIET: Nanos = crate::event::SECONDS;
 
 impl Sim {
     pub fn new(cfg: SimConfig) -> Self {
@@ -235,6 +253,8 @@ impl Sim {
             burst: None,
             burst_generation: 0,
             started: false,
+            arrivals_from: 0,
+            rejecting: None,
         }
     }
 
@@ -315,6 +335,17 @@ impl Sim {
 
     /// Runs everything due at or before `until`, then sets the clock to `until`.
     pub fn advance_until(&mut self, until: Nanos, sink: &mut impl Sink) {
+        let mut unbounded = usize::MAX;
+        self.advance_within(until, &mut unbounded, sink);
+    }
+
+    /// [`Sim::advance_until`], running at most `budget` arrivals and timers
+    /// (each taken off `budget`). Returns whether it reached `until` (the
+    /// clock is then `until`); otherwise the clock stands at the last thing
+    /// it ran, and the next call goes on from there. Bounds the work of one
+    /// call, so a caller can look at its controls between calls whatever the
+    /// rate.
+    pub fn advance_within(&mut self, until: Nanos, budget: &mut usize, sink: &mut impl Sink) -> bool {
         self.start(sink);
         loop {
             let timer_at = self.timers.peek().map(|t| t.0.at);
@@ -325,7 +356,9 @@ impl Sim {
             };
             let next = if arrival_first { self.next_arrival } else { timer_at };
             match next {
+                Some(_) if *budget == 0 => return false,
                 Some(at) if at <= until => {
+                    *budget -= 1;
                     self.now = at;
                     if arrival_first {
                         self.arrive(sink);
@@ -337,6 +370,30 @@ impl Sim {
             }
         }
         self.now = self.now.max(until);
+        true
+    }
+
+    /// Generates no arrival before `t`: the pipeline time from now to `t`
+    /// runs (completions, heartbeats, samples) without arrivals. The
+    /// real-time runner calls it for time it could not simulate in time.
+    /// Exact for the arrivals after `t` (Poisson arrivals are memoryless).
+    /// Returns the arrival time skipped (0 if `t` is not later than what was
+    /// already skipped, or than now).
+    pub fn skip_arrivals_until(&mut self, t: Nanos) -> Nanos {
+        let from = self.now.max(self.arrivals_from);
+        if t <= from {
+            return 0;
+        }
+        self.arrivals_from = t;
+        if !self.paused {
+            self.schedule_arrival();
+        }
+        t - from
+    }
+
+    /// Arrivals generated so far.
+    pub fn arrivals(&self) -> u64 {
+        self.next_id
     }
 
     fn emit(&self, sink: &mut impl Sink, kind: EventKind) {
@@ -352,18 +409,23 @@ impl Sim {
         }));
     }
 
-    fn effective_rate(&self) -> f64 {
-        self.cfg.rate * self.burst.unwrap_or(1.0)
+    /// The arrival rate in force: rate × burst factor, never above
+    /// [`MAX_RATE`] (a burst, or a rate raised during one, stops at the
+    /// ceiling).
+    pub fn effective_rate(&self) -> f64 {
+        (self.cfg.rate * self.burst.unwrap_or(1.0)).min(MAX_RATE)
     }
 
-    /// Poisson arrivals: the next one an exponential gap from now. Called
-    /// afresh whenever the rate changes (memorylessness keeps this exact).
+    /// Poisson arrivals: the next one an exponential gap from now (or from
+    /// the end of skipped time). Called afresh whenever the rate changes
+    /// (memorylessness keeps this exact).
     fn schedule_arrival(&mut self) {
         self.next_arrival = if self.paused {
             None
         } else {
             let gap: f64 = self.rng.sample::<f64, _>(Exp1) / self.effective_rate() * 1e9;
-            Some(self.now.saturating_add((gap.round() as Nanos).max(1)))
+            let from = self.now.max(self.arrivals_from);
+            Some(from.saturating_add((gap.round() as Nanos).max(1)))
         };
     }
 
@@ -390,6 +452,19 @@ impl Sim {
         if let Some(w) = self.take_idle() {
             self.begin(w, id, self.now, sink);
         } else if self.queue.len() >= self.cfg.queue_capacity as usize {
+            let now = self.now;
+            let spell = match &mut self.rejecting {
+                Some(spell) => spell,
+                None => {
+                    self.emit(sink, EventKind::QueueFull);
+                    self.rejecting.insert(RejectionSpell {
+                        rejected: 0,
+                        last_at: now,
+                    })
+                }
+            };
+            spell.rejected += 1;
+            spell.last_at = now;
             self.emit(sink, EventKind::RequestRejected { id });
         } else {
             self.queue.push_back((id, self.now));
@@ -501,6 +576,18 @@ impl Sim {
                     },
                 );
                 self.peak = depth;
+                if let Some(spell) = self.rejecting
+                    && self.now - spell.last_at >= REJECTION_QUIET
+                    && depth < self.cfg.queue_capacity
+                {
+                    self.rejecting = None;
+                    self.emit(
+                        sink,
+                        EventKind::QueueHasRoom {
+                            rejected: spell.rejected,
+                        },
+                    );
+                }
                 self.schedule(self.cfg.queue_sample_every, TimerKind::QueueSample);
             }
             TimerKind::BurstEnd { generation } => {
@@ -690,6 +777,9 @@ impl Sim {
                 LoadChange::QueueCapacity { capacity: c }
             }
             Command::Burst { factor, duration } => {
+                // The ceiling bounds the burst: the factor announced (and
+                // applied) is at most what takes the rate to MAX_RATE.
+                let factor = factor.min(MAX_RATE / self.cfg.rate);
                 self.burst = Some(factor);
                 self.burst_generation += 1;
                 self.schedule(

@@ -1,6 +1,7 @@
 //! Events: a short log of what is worth noticing (evictions, lagging
 //! subscribers, stalls, crashes and restarts, bursts, control changes,
-//! scenario steps, recording on/off), newest first. Heartbeats and request
+//! scenario steps, recording on/off, a pipeline falling short of its rate
+//! and a full queue rejecting arrivals, each spell once), newest first. Heartbeats and request
 //! traffic are not notable. Keeps the last [`LOG_LEN`] entries.
 
 use std::collections::VecDeque;
@@ -16,6 +17,7 @@ use crate::broadcast::{EvictReason, Notice, NoticeKind, SubscriberId};
 use crate::collector::{LoadSettings, Snapshot};
 use crate::event::{Event, EventKind, LoadChange, Nanos, WorkerId};
 use crate::format;
+use crate::pipeline::control::MAX_RATE;
 use crate::tui::feed::View;
 use crate::tui::panes::header::service_text;
 use crate::tui::theme::Theme;
@@ -42,6 +44,27 @@ pub enum Notable {
     Stopped(WorkerId),
     Load(LoadChange),
     Step(u16),
+    /// A burst the pipeline held at its rate ceiling.
+    BurstAtCeiling {
+        factor: f64,
+        duration: Nanos,
+    },
+    /// The pipeline started falling short of `target` (arrivals/s): it
+    /// generates `achieved` per second of wall time.
+    FallingShort {
+        achieved: f64,
+        target: f64,
+    },
+    /// It keeps up again, after falling short for `for_ns` of pipeline time.
+    KeepsUp {
+        for_ns: Nanos,
+    },
+    /// The queue is full and turns arrivals away.
+    QueueFull,
+    /// The queue has room again after a spell that rejected `rejected`.
+    QueueHasRoom {
+        rejected: u64,
+    },
 }
 
 /// Entries kept for [`EventsView::take_fresh`] between two takes.
@@ -74,6 +97,13 @@ pub struct EventsView {
     /// evicted feed itself when this pane missed the notice), so it is
     /// logged once. At most [`MAX_LAGGING_TRACKED`].
     evicted: VecDeque<SubscriberId>,
+    /// Since when (pipeline time) the pipeline falls short, as far as this
+    /// pane knows: a spell is logged when it starts and when it ends.
+    short_since: Option<Nanos>,
+    /// The queue rejects arrivals, as far as this pane knows.
+    rejecting: bool,
+    /// Pipeline time of the newest pace or queue-spell event applied.
+    overload_at: Nanos,
 }
 
 /// Lagging subscribers the Events pane remembers, to log each spell once.
@@ -123,6 +153,49 @@ impl EventsView {
             _ => return true,
         }
         before != (self.settings, self.queue_capacity, self.auto_restart)
+    }
+
+    /// The target rate as announced: rate × burst factor, at most the
+    /// pipeline's ceiling.
+    fn target(&self) -> f64 {
+        (self.settings.rate * self.settings.burst.unwrap_or(1.0)).min(MAX_RATE)
+    }
+
+    /// A start or end of an overload spell (falling short, rejecting) that
+    /// the stream lost is logged late, at the snapshot's time.
+    fn resync_overload(&mut self, snapshot: &Snapshot) {
+        if snapshot.at < self.overload_at {
+            return;
+        }
+        let o = &snapshot.overload;
+        match (o.achieving, self.short_since) {
+            (Some(achieved), None) => {
+                self.short_since = Some(snapshot.at);
+                let target = (snapshot.load.rate * snapshot.load.burst.unwrap_or(1.0)).min(MAX_RATE);
+                self.push(snapshot.at, Notable::FallingShort { achieved, target });
+            }
+            (None, Some(since)) => {
+                self.short_since = None;
+                self.push(
+                    snapshot.at,
+                    Notable::KeepsUp {
+                        for_ns: snapshot.at.saturating_sub(since),
+                    },
+                );
+            }
+            _ => {}
+        }
+        if o.rejecting != self.rejecting {
+            self.rejecting = o.rejecting;
+            let n = if o.rejecting {
+                Notable::QueueFull
+            } else {
+                Notable::QueueHasRoom {
+                    rejected: o.spell_rejected,
+                }
+            };
+            self.push(snapshot.at, n);
+        }
     }
 
     /// Entries logged since the last take, oldest first.
@@ -181,9 +254,48 @@ impl View for EventsView {
                     // The settings at start are in the header; log changes only.
                     return;
                 }
-                Notable::Load(change)
+                if let LoadChange::BurstStarted { .. } | LoadChange::BurstEnded = change {
+                    // Kept for the target rate a shortfall is measured against.
+                    self.settings.apply(change);
+                }
+                match change {
+                    // The pipeline announces the factor it applies: one that
+                    // takes the rate to the ceiling was held there.
+                    LoadChange::BurstStarted { factor, duration } if self.settings.rate * factor >= MAX_RATE * 0.999_999 => {
+                        Notable::BurstAtCeiling { factor, duration }
+                    }
+                    _ => Notable::Load(change),
+                }
             }
             EventKind::ScenarioStep { step } => Notable::Step(step),
+            EventKind::ArrivalPace { achieved, short, .. } => {
+                self.overload_at = ev.t;
+                match (short, self.short_since) {
+                    (true, None) => {
+                        self.short_since = Some(ev.t);
+                        Notable::FallingShort {
+                            achieved,
+                            target: self.target(),
+                        }
+                    }
+                    (false, Some(since)) => {
+                        self.short_since = None;
+                        Notable::KeepsUp { for_ns: ev.t - since }
+                    }
+                    // The spell goes on, or there is none.
+                    _ => return,
+                }
+            }
+            EventKind::QueueFull => {
+                self.overload_at = ev.t;
+                self.rejecting = true;
+                Notable::QueueFull
+            }
+            EventKind::QueueHasRoom { rejected } => {
+                self.overload_at = ev.t;
+                self.rejecting = false;
+                Notable::QueueHasRoom { rejected }
+            }
             _ => return,
         };
         self.push(ev.t, n);
@@ -194,6 +306,7 @@ impl View for EventsView {
     /// time, and the settings it knows are brought up to date, so their next
     /// announcement is not taken for news.
     fn resync(&mut self, snapshot: &Snapshot) {
+        self.resync_overload(snapshot);
         if snapshot.at < self.settings_at {
             return;
         }
@@ -294,7 +407,39 @@ pub fn describe(n: &Notable, fanout: &Fanout, steps: &[String], t: Theme) -> (St
             t.accent(),
         ),
         Notable::Load(c) => (load_text(&c), t.text()),
+        Notable::BurstAtCeiling { factor, duration } => (
+            format!(
+                "burst ×{} for {}, held at the {}/s ceiling",
+                factor_text(factor),
+                format::duration(duration),
+                format::count(MAX_RATE as u64)
+            ),
+            t.warn(),
+        ),
+        Notable::FallingShort { achieved, target } => (
+            format!(
+                "pipeline falling short: achieving {}/s of {}/s",
+                format::compact(achieved),
+                format::count(target.round() as u64)
+            ),
+            t.warn(),
+        ),
+        Notable::KeepsUp { for_ns } => (
+            format!("pipeline keeps up again after {} short", format::duration(for_ns)),
+            t.ok(),
+        ),
+        Notable::QueueFull => ("queue full: rejecting arrivals".into(), t.warn()),
+        Notable::QueueHasRoom { rejected } => (
+            format!("queue has room again after {} rejected", format::compact(rejected as f64)),
+            t.ok(),
+        ),
     }
+}
+
+/// A factor with at most two decimals: `×1.68`, `×5`.
+fn factor_text(f: f64) -> String {
+    let s = format!("{f:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn load_text(c: &LoadChange) -> String {
