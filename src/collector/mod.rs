@@ -400,6 +400,49 @@ mod tests {
         assert!(s.totals.arrived > 1_900_000, "{:?}", s.totals);
     }
 
+    /// Overload announcements are folded into the snapshot (the pace while
+    /// short, skipped time, a rejection spell and what it rejected), and
+    /// they, like setting changes and unlike request traffic, make the next
+    /// snapshot worth publishing early.
+    #[test]
+    fn overload_announcements_are_folded_and_flagged_for_an_early_snapshot() {
+        use crate::event::{EventKind, SECONDS};
+        let (mut publisher, broadcaster) = crate::broadcast::channel(Default::default(), crate::clock::Clock::manual());
+        let mut fold = Fold::new(&broadcaster, CollectorOptions::default().subscribe);
+        let mut send = |fold: &mut Fold, kind| {
+            publisher.publish(Event::new(SECONDS, kind));
+            publisher.flush();
+            fold.poll().expect("open");
+        };
+        send(&mut fold, EventKind::RequestArrived { id: 0 });
+        assert!(!fold.announced_since_publish());
+        let pace = |achieved, short| EventKind::ArrivalPace {
+            achieved,
+            skipped: 300 * crate::event::MILLIS,
+            window_ms: 500,
+            short,
+        };
+        send(&mut fold, pace(2_000.0, true));
+        assert!(fold.announced_since_publish());
+        fold.publish();
+        assert!(!fold.announced_since_publish());
+        send(&mut fold, EventKind::QueueFull);
+        for id in 1..=3 {
+            send(&mut fold, EventKind::RequestRejected { id });
+        }
+        assert!(fold.announced_since_publish());
+        fold.publish();
+        let o = fold.reader().load().overload;
+        assert_eq!((o.achieving, o.short_ms, o.rejecting, o.spell_rejected), (Some(2_000.0), 500, true, 3));
+        assert_eq!(o.achieved_while_short(), Some(2_000.0));
+        send(&mut fold, pace(4_000.0, false));
+        send(&mut fold, EventKind::QueueHasRoom { rejected: 3 });
+        fold.publish();
+        let o = fold.reader().load().overload;
+        assert_eq!((o.achieving, o.short_ms, o.skipped_ns), (None, 500, 600 * crate::event::MILLIS));
+        assert_eq!((o.rejecting, o.spell_rejected, o.spells_ended), (false, 3, 1));
+    }
+
     /// A collector that falls a full queue behind says so: its snapshot
     /// counts exactly the events its subscription dropped.
     #[test]

@@ -1257,6 +1257,158 @@ mod tests {
             }));
     }
 
+    /// A full queue is announced once per spell (`QueueFull` before the
+    /// spell's first rejection), and the spell's end once, with exactly the
+    /// arrivals it turned away, a quiet second after the last of them; a
+    /// new spell is announced again.
+    #[test]
+    fn a_rejection_spell_is_announced_once_with_what_it_rejected() {
+        let cfg = SimConfig {
+            rate: 10_000.0,
+            workers: 1,
+            service: ServiceDist::Const { ns: 10 * MILLIS },
+            queue_capacity: 5,
+            ..SimConfig::default()
+        };
+        let mut sim = Sim::new(cfg);
+        let mut out = Vec::new();
+        sim.advance_until(SECONDS, &mut out);
+        let full = |evs: &[Event]| count(evs, |k| *k == EventKind::QueueFull);
+        let rejected = count(&out, |k| matches!(k, EventKind::RequestRejected { .. }));
+        assert!(rejected > 1_000, "{rejected}");
+        assert_eq!(full(&out), 1);
+        let first = out
+            .iter()
+            .position(|e| matches!(e.kind, EventKind::RequestRejected { .. }))
+            .unwrap();
+        assert_eq!(out[first - 1].kind, EventKind::QueueFull);
+        sim.apply(Command::Pause, &mut out).unwrap();
+        sim.advance_until(3 * SECONDS, &mut out);
+        let last_rejected = out
+            .iter()
+            .rev()
+            .find(|e| matches!(e.kind, EventKind::RequestRejected { .. }))
+            .unwrap()
+            .t;
+        let room: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::QueueHasRoom { rejected } => Some((e.t, rejected)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(room.len(), 1, "{room:?}");
+        assert_eq!(room[0].1, rejected as u64);
+        // At the first queue sample (every 10 ms) a quiet second after the last rejection.
+        let quiet_from = last_rejected + REJECTION_QUIET;
+        assert!((quiet_from..quiet_from + 10 * MILLIS).contains(&room[0].0), "{room:?} {last_rejected}");
+        sim.apply(Command::Resume, &mut out).unwrap();
+        sim.advance_until(4 * SECONDS, &mut out);
+        assert_eq!(full(&out), 2, "a new spell is announced");
+    }
+
+    /// A queue that never fills announces nothing.
+    #[test]
+    fn a_queue_with_room_announces_no_spell() {
+        let evs = run(SimConfig::default(), 2 * SECONDS);
+        assert!(!evs.iter().any(|e| matches!(e.kind, EventKind::QueueFull | EventKind::QueueHasRoom { .. })));
+    }
+
+    fn arrivals_between(evs: &[Event], from: Nanos, to: Nanos) -> usize {
+        evs.iter()
+            .filter(|e| matches!(e.kind, EventKind::RequestArrived { .. }) && e.t > from && e.t <= to)
+            .count()
+    }
+
+    /// A burst stops at the 100 M/s ceiling: the factor announced (and
+    /// applied) is the one that takes the rate there, and a rate raised
+    /// during the burst keeps it there.
+    #[test]
+    fn a_burst_stops_at_the_rate_ceiling() {
+        let mut sim = Sim::new(SimConfig {
+            rate: 60_000_000.0,
+            seed: 9,
+            ..SimConfig::default()
+        });
+        let mut out = Vec::new();
+        sim.advance_until(MILLIS, &mut out);
+        sim.apply(
+            Command::Burst {
+                factor: 5.0,
+                duration: SECONDS,
+            },
+            &mut out,
+        )
+        .unwrap();
+        let announced = out.iter().rev().find_map(|e| match e.kind {
+            EventKind::LoadChanged {
+                change: LoadChange::BurstStarted { factor, .. },
+            } => Some(factor),
+            _ => None,
+        });
+        assert_eq!(announced, Some(MAX_RATE / 60_000_000.0));
+        assert_eq!(sim.effective_rate(), MAX_RATE);
+        sim.apply(Command::ScaleRate(1.25), &mut out).unwrap();
+        assert_eq!(sim.effective_rate(), MAX_RATE);
+        let start = sim.now();
+        sim.advance_until(start + 100 * crate::event::MICROS, &mut out);
+        // 10,000 expected at the ceiling (the uncapped burst: 37,500).
+        let n = arrivals_between(&out, start, sim.now());
+        assert!((9_000..11_000).contains(&n), "{n}");
+    }
+
+    /// Skipped time has no arrivals; they resume at the rate after it, and
+    /// the skip reports the arrival time it took away (once).
+    #[test]
+    fn skipped_time_has_no_arrivals_and_they_resume_after_it() {
+        let mut sim = Sim::new(SimConfig {
+            rate: 1_000_000.0,
+            workers: 64,
+            seed: 2,
+            ..SimConfig::default()
+        });
+        let mut out = Vec::new();
+        sim.advance_until(10 * MILLIS, &mut out);
+        assert_eq!(sim.skip_arrivals_until(60 * MILLIS), 50 * MILLIS);
+        assert_eq!(sim.skip_arrivals_until(40 * MILLIS), 0, "already skipped");
+        assert_eq!(sim.skip_arrivals_until(70 * MILLIS), 10 * MILLIS);
+        sim.advance_until(110 * MILLIS, &mut out);
+        assert_eq!(arrivals_between(&out, 10 * MILLIS, 70 * MILLIS), 0);
+        let after = arrivals_between(&out, 70 * MILLIS, 110 * MILLIS);
+        assert!((38_000..42_000).contains(&after), "{after}");
+        // Timers ran through the skipped time: heartbeats and queue samples.
+        assert!(out.iter().any(|e| e.t > 10 * MILLIS
+            && e.t < 70 * MILLIS
+            && matches!(e.kind, EventKind::QueueDepth { .. })));
+    }
+
+    /// Advancing within a budget stops when it is spent and goes on from
+    /// there: in slices, the run is the same as in one go.
+    #[test]
+    fn a_bounded_advance_goes_on_where_it_stopped() {
+        let cfg = SimConfig {
+            rate: 100_000.0,
+            seed: 5,
+            ..SimConfig::default()
+        };
+        let whole = run(cfg, 100 * MILLIS);
+        let mut sim = Sim::new(cfg);
+        let mut sliced = Vec::new();
+        let mut slices = 0;
+        loop {
+            let mut budget = 500;
+            slices += 1;
+            let reached = sim.advance_within(100 * MILLIS, &mut budget, &mut sliced);
+            if reached {
+                break;
+            }
+            assert_eq!(budget, 0);
+            assert!(sim.now() < 100 * MILLIS);
+        }
+        assert!(slices > 10, "{slices}");
+        assert_eq!(sliced, whole);
+    }
+
     #[test]
     fn relative_steps_clamp_at_the_limits() {
         let mut sim = Sim::new(SimConfig {

@@ -430,7 +430,7 @@ pub fn describe(n: &Notable, fanout: &Fanout, steps: &[String], t: Theme) -> (St
         ),
         Notable::QueueFull => ("queue full: rejecting arrivals".into(), t.warn()),
         Notable::QueueHasRoom { rejected } => (
-            format!("queue has room again after {} rejected", format::compact(rejected as f64)),
+            format!("queue has room again after {} rejected", format::count(rejected)),
             t.ok(),
         ),
     }
@@ -544,6 +544,118 @@ mod tests {
         v.notice(&notice(7 * SECONDS, 7, lagging));
         v.notice(&notice(8 * SECONDS, 8, lagging));
         assert_eq!((logged(&v, 7), logged(&v, 8)), (2, 1), "{:?}", v.log);
+    }
+
+    fn pace(t: Nanos, achieved: f64, short: bool) -> Event {
+        Event::new(
+            t,
+            EventKind::ArrivalPace {
+                achieved,
+                skipped: 0,
+                window_ms: 1_000,
+                short,
+            },
+        )
+    }
+
+    fn described(v: &EventsView) -> Vec<String> {
+        let fanout = Fanout::default();
+        v.log
+            .iter()
+            .map(|(_, n)| describe(n, &fanout, &[], Theme::MONO).0)
+            .collect()
+    }
+
+    /// A pipeline falling short is logged once when the spell starts (with
+    /// what it achieves of what is set) and once when it ends, however many
+    /// short windows it reports; so is a full queue, with what it rejected.
+    #[test]
+    fn overload_spells_are_logged_once_each_way() {
+        let mut v = EventsView::default();
+        v.apply(&load(0, LoadChange::Rate { per_s: 1_000_000.0 }));
+        for s in 1..=3 {
+            v.apply(&pace(s * SECONDS, 655_000.0, true));
+        }
+        v.apply(&pace(4 * SECONDS, 999_000.0, false));
+        v.apply(&pace(5 * SECONDS, 999_000.0, false));
+        v.apply(&Event::new(5 * SECONDS, EventKind::QueueFull));
+        v.apply(&Event::new(7 * SECONDS, EventKind::QueueHasRoom { rejected: 12_345 }));
+        assert_eq!(
+            described(&v),
+            vec![
+                "queue has room again after 12,345 rejected",
+                "queue full: rejecting arrivals",
+                "pipeline keeps up again after 3s short",
+                "pipeline falling short: achieving 655k/s of 1,000,000/s",
+            ]
+        );
+    }
+
+    /// Spells whose announcements the pane's stream lost are logged from
+    /// the collector's snapshot, late and once; an older snapshot changes
+    /// nothing.
+    #[test]
+    fn overload_spells_the_stream_lost_are_logged_from_the_snapshot() {
+        let mut v = EventsView::default();
+        v.apply(&load(0, LoadChange::Rate { per_s: 1_000_000.0 }));
+        let mut snapshot = Snapshot {
+            at: 2 * SECONDS,
+            events: 1,
+            load: LoadSettings {
+                rate: 1_000_000.0,
+                ..LoadSettings::default()
+            },
+            overload: crate::collector::Overload {
+                achieving: Some(400_000.0),
+                rejecting: true,
+                spell_rejected: 10,
+                ..Default::default()
+            },
+            ..Snapshot::default()
+        };
+        v.resync(&snapshot);
+        v.resync(&snapshot);
+        snapshot.at = 6 * SECONDS;
+        snapshot.overload = crate::collector::Overload {
+            spell_rejected: 2_000,
+            spells_ended: 1,
+            ..Default::default()
+        };
+        v.resync(&snapshot);
+        v.apply(&pace(7 * SECONDS, 500_000.0, true));
+        let older = Snapshot {
+            at: 6 * SECONDS,
+            ..snapshot.clone()
+        };
+        v.resync(&older);
+        assert_eq!(
+            described(&v),
+            vec![
+                "pipeline falling short: achieving 500k/s of 1,000,000/s",
+                "queue has room again after 2,000 rejected",
+                "pipeline keeps up again after 4s short",
+                "queue full: rejecting arrivals",
+                "pipeline falling short: achieving 400k/s of 1,000,000/s",
+            ]
+        );
+    }
+
+    /// A burst the pipeline held at its ceiling says so.
+    #[test]
+    fn a_burst_at_the_ceiling_says_it_was_held_there() {
+        let mut v = EventsView::default();
+        v.apply(&load(0, LoadChange::Rate { per_s: 60_000_000.0 }));
+        v.apply(&load(
+            SECONDS,
+            LoadChange::BurstStarted {
+                factor: MAX_RATE / 60_000_000.0,
+                duration: 5 * SECONDS,
+            },
+        ));
+        assert_eq!(
+            described(&v),
+            vec!["burst ×1.67 for 5s, held at the 100,000,000/s ceiling"]
+        );
     }
 
     fn load(t: Nanos, change: LoadChange) -> Event {

@@ -201,3 +201,44 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
     }
     frame.render_widget(Paragraph::new(Line::from(left)).style(theme.header()), area);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::SECONDS;
+
+    /// The achieved rate the header shows comes from the newest of its own
+    /// stream and the collector's snapshot.
+    #[test]
+    fn the_achieved_rate_comes_from_the_newest_report() {
+        let mut v = HeaderView::default();
+        let pace = |t, short| {
+            Event::new(
+                t,
+                EventKind::ArrivalPace {
+                    achieved: 655_000.0,
+                    skipped: 0,
+                    window_ms: 1_000,
+                    short,
+                },
+            )
+        };
+        v.apply(&pace(SECONDS, true));
+        assert_eq!(v.achieving, Some(655_000.0));
+        let mut snapshot = Snapshot {
+            at: SECONDS / 2,
+            events: 1,
+            ..Snapshot::default()
+        };
+        v.resync(&snapshot);
+        assert_eq!(v.achieving, Some(655_000.0), "an older snapshot changes nothing");
+        snapshot.at = 2 * SECONDS;
+        v.resync(&snapshot);
+        assert_eq!(v.achieving, None, "the snapshot says it keeps up");
+        snapshot.overload.achieving = Some(1_000.0);
+        v.resync(&snapshot);
+        assert_eq!(v.achieving, Some(1_000.0));
+        v.apply(&pace(3 * SECONDS, false));
+        assert_eq!(v.achieving, None);
+    }
+}
