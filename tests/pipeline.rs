@@ -592,6 +592,7 @@ fn a_real_time_pipeline_holds_back_for_the_subscriber_it_keeps_pace_with() {
     let clock = Clock::manual();
     let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
     let stuck = broadcaster.subscribe_with(SubscribeOptions::new("collector").capacity(65_536));
+    let probe = broadcaster.subscribe_with(SubscribeOptions::new("probe").capacity(1 << 16));
     let (recorder, newest) = record_live(&broadcaster);
     let config = SimConfig {
         rate: 1_000_000.0,
@@ -607,15 +608,23 @@ fn a_real_time_pipeline_holds_back_for_the_subscriber_it_keeps_pace_with() {
     clock.set(2 * SECONDS);
     // A shortfall is published once the first window (1 s) is judged; the
     // stuck subscriber receives nothing meanwhile.
-    let probe = broadcaster.subscribe_with(SubscribeOptions::new("probe").capacity(1 << 16));
     let mut short = false;
     wait_until("a shortfall", || {
         let _ = probe.drain(|e| short |= matches!(e.kind, EventKind::ArrivalPace { short: true, .. }));
         short
     });
+    // Time enough to overrun the stuck queue many times over, were it not
+    // held (the assertion does not depend on how long this is).
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let held = stuck.stats();
     assert_eq!(held.dropped, 0, "{held:?}");
     assert!(held.queued > 0 && held.queued <= 65_536, "{held:?}");
+    // Once it receives, the pipeline goes on, and it still loses nothing.
+    wait_until("the pipeline to go on", || {
+        let _ = stuck.drain(|_| {});
+        newest.load(Ordering::SeqCst) >= 1_900 * MILLIS
+    });
+    assert_eq!(stuck.stats().dropped, 0, "{:?}", stuck.stats());
     control.apply(Command::Stop).unwrap();
     let report = pipeline.join();
     assert!(report.skipped_ns > SECONDS, "{report:?}");
