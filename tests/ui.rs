@@ -1305,8 +1305,8 @@ fn overload_is_stated_in_the_header_and_logged_once_per_spell() {
     assert!(!rows(&t)[0].contains("achieving"), "{}", rows(&t)[0]);
     let screen = text(&t);
     for line in [
-        "pipeline falling short: achieving 655k/s of 1,000,000/s",
-        "pipeline keeps up again after 3s short",
+        "rate falling short: 655k/s of 1,000,000/s",
+        "rate reached again after 3s short",
         "queue full: rejecting arrivals",
         "queue has room again after 12,345 rejected",
     ] {

@@ -418,14 +418,14 @@ pub fn describe(n: &Notable, fanout: &Fanout, steps: &[String], t: Theme) -> (St
         ),
         Notable::FallingShort { achieved, target } => (
             format!(
-                "pipeline falling short: achieving {}/s of {}/s",
+                "rate falling short: {}/s of {}/s",
                 format::compact(achieved),
                 format::count(target.round() as u64)
             ),
             t.warn(),
         ),
         Notable::KeepsUp { for_ns } => (
-            format!("pipeline keeps up again after {} short", format::duration(for_ns)),
+            format!("rate reached again after {} short", format::duration(for_ns)),
             t.ok(),
         ),
         Notable::QueueFull => ("queue full: rejecting arrivals".into(), t.warn()),
@@ -585,8 +585,8 @@ mod tests {
             vec![
                 "queue has room again after 12,345 rejected",
                 "queue full: rejecting arrivals",
-                "pipeline keeps up again after 3s short",
-                "pipeline falling short: achieving 655k/s of 1,000,000/s",
+                "rate reached again after 3s short",
+                "rate falling short: 655k/s of 1,000,000/s",
             ]
         );
     }
@@ -631,11 +631,11 @@ mod tests {
         assert_eq!(
             described(&v),
             vec![
-                "pipeline falling short: achieving 500k/s of 1,000,000/s",
+                "rate falling short: 500k/s of 1,000,000/s",
                 "queue has room again after 2,000 rejected",
-                "pipeline keeps up again after 4s short",
+                "rate reached again after 4s short",
                 "queue full: rejecting arrivals",
-                "pipeline falling short: achieving 400k/s of 1,000,000/s",
+                "rate falling short: 400k/s of 1,000,000/s",
             ]
         );
     }
