@@ -431,7 +431,15 @@ fn a_real_time_recording_window_holds_exactly_what_the_fast_one_does() {
 fn a_real_time_headless_run_that_falls_short_reports_an_honest_achieved_rate() {
     let dir = temp_dir("short");
     let out = fantop(
-        &["--headless", "--duration", "1500ms", "--seed", "1", "--rate", "100000000"],
+        &[
+            "--headless",
+            "--duration",
+            "1500ms",
+            "--seed",
+            "1",
+            "--rate",
+            "100000000",
+        ],
         &dir,
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -1282,8 +1282,18 @@ fn overload_is_stated_in_the_header_and_logged_once_per_spell() {
         draw(app, 120, 36)
     };
     let start = [
-        Event::new(0, EventKind::LoadChanged { change: LoadChange::Rate { per_s: 1_000_000.0 } }),
-        Event::new(0, EventKind::LoadChanged { change: LoadChange::Workers { count: 8 } }),
+        Event::new(
+            0,
+            EventKind::LoadChanged {
+                change: LoadChange::Rate { per_s: 1_000_000.0 },
+            },
+        ),
+        Event::new(
+            0,
+            EventKind::LoadChanged {
+                change: LoadChange::Workers { count: 8 },
+            },
+        ),
     ];
     let t = send(&mut app, &start);
     assert!(!rows(&t)[0].contains("achieving"), "{}", rows(&t)[0]);
@@ -1332,7 +1342,12 @@ fn the_live_monitor_at_the_highest_rate_takes_keys_and_quits() {
             ..SimConfig::default()
         };
         let mut stack = Stack::new(Time::Real).unwrap();
-        let mut app = App::new(&stack.broadcaster, stack.snapshots(), Theme::MONO, Mode::Live { seed: SEED });
+        let mut app = App::new(
+            &stack.broadcaster,
+            stack.snapshots(),
+            Theme::MONO,
+            Mode::Live { seed: SEED },
+        );
         let session = Session::new(
             &stack.broadcaster,
             SessionOptions {

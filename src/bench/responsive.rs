@@ -224,7 +224,12 @@ fn run_once(rate: f64, warm_up: Duration, presses: u32) -> anyhow::Result<RunFig
         ..SimConfig::default()
     };
     let mut stack = Stack::new(Time::Real)?;
-    let mut app = App::new(&stack.broadcaster, stack.snapshots(), Theme::MONO, Mode::Live { seed: 1 });
+    let mut app = App::new(
+        &stack.broadcaster,
+        stack.snapshots(),
+        Theme::MONO,
+        Mode::Live { seed: 1 },
+    );
     let session = Session::new(
         &stack.broadcaster,
         SessionOptions {
@@ -280,7 +285,11 @@ fn row(rate: f64, runs: u32, warm_up: Duration, presses: u32) -> anyhow::Result<
     let (mut keys, mut quits, mut missed) = (Vec::new(), Vec::new(), 0);
     let (mut achieved, mut lost) = (Vec::new(), 0);
     for i in 0..runs {
-        progress(&format!("responsive: {} requests/s, run {} of {runs}", rate_text(rate), i + 1));
+        progress(&format!(
+            "responsive: {} requests/s, run {} of {runs}",
+            rate_text(rate),
+            i + 1
+        ));
         let f = run_once(rate, warm_up, presses)?;
         keys.extend(f.keys_ms);
         quits.push(f.quit_ms);
@@ -288,7 +297,11 @@ fn row(rate: f64, runs: u32, warm_up: Duration, presses: u32) -> anyhow::Result<
         achieved.extend(f.achieved);
         lost += f.collector_lost;
     }
-    anyhow::ensure!(!keys.is_empty(), "no key press showed its effect at {}", rate_text(rate));
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "no key press showed its effect at {}",
+        rate_text(rate)
+    );
     Ok(ResponsiveRow {
         rate,
         achieved_per_s: (!achieved.is_empty()).then(|| achieved.iter().sum::<f64>() / achieved.len() as f64),

@@ -12,7 +12,8 @@
 use hdrhistogram::Histogram;
 
 use super::snapshot::{
-    LatencySummary, LoadSettings, Overload, RATE_WINDOWS_S, SecondCounts, Snapshot, Totals, WindowRates, WorkerState, WorkerStats,
+    LatencySummary, LoadSettings, Overload, RATE_WINDOWS_S, SecondCounts, Snapshot, Totals, WindowRates, WorkerState,
+    WorkerStats,
 };
 use super::window::{SecondRing, WindowedHistogram, latency_histogram, record_latency};
 use crate::event::{Event, EventKind, LoadChange, Nanos, SECONDS, WorkerId};

@@ -53,7 +53,8 @@ use arc_swap::ArcSwap;
 
 pub use metrics::{LATENCY_WINDOW_S, MAX_WORKERS, Metrics, RATE_HISTORY_S};
 pub use snapshot::{
-    LatencySummary, LoadSettings, Overload, RATE_WINDOWS_S, SecondCounts, Snapshot, Totals, WindowRates, WorkerState, WorkerStats,
+    LatencySummary, LoadSettings, Overload, RATE_WINDOWS_S, SecondCounts, Snapshot, Totals, WindowRates, WorkerState,
+    WorkerStats,
 };
 pub use window::MAX_TRACKED_LATENCY;
 
@@ -433,13 +434,19 @@ mod tests {
         assert!(fold.announced_since_publish());
         fold.publish();
         let o = fold.reader().load().overload;
-        assert_eq!((o.achieving, o.short_ms, o.rejecting, o.spell_rejected), (Some(2_000.0), 500, true, 3));
+        assert_eq!(
+            (o.achieving, o.short_ms, o.rejecting, o.spell_rejected),
+            (Some(2_000.0), 500, true, 3)
+        );
         assert_eq!(o.achieved_while_short(), Some(2_000.0));
         send(&mut fold, pace(4_000.0, false));
         send(&mut fold, EventKind::QueueHasRoom { rejected: 3 });
         fold.publish();
         let o = fold.reader().load().overload;
-        assert_eq!((o.achieving, o.short_ms, o.skipped_ns), (None, 500, 600 * crate::event::MILLIS));
+        assert_eq!(
+            (o.achieving, o.short_ms, o.skipped_ns),
+            (None, 500, 600 * crate::event::MILLIS)
+        );
         assert_eq!((o.rejecting, o.spell_rejected, o.spells_ended), (false, 3, 1));
     }
 

@@ -447,7 +447,9 @@ impl Stepper {
             let caught_up = !held && self.advance_handing_over(now, &mut { pace::SLICE_BUDGET });
             self.take_actions();
             // Time past the run's end is never simulated, so never skipped.
-            if let Some(behind) = now.checked_sub(pace::MAX_LAG).map(|b| self.duration.map_or(b, |d| b.min(d)))
+            if let Some(behind) = now
+                .checked_sub(pace::MAX_LAG)
+                .map(|b| self.duration.map_or(b, |d| b.min(d)))
                 && self.sim.now() < behind
             {
                 let skipped = self.sim.skip_arrivals_until(behind);

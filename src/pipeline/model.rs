@@ -1301,7 +1301,10 @@ mod tests {
         assert_eq!(room[0].1, rejected as u64);
         // At the first queue sample (every 10 ms) a quiet second after the last rejection.
         let quiet_from = last_rejected + REJECTION_QUIET;
-        assert!((quiet_from..quiet_from + 10 * MILLIS).contains(&room[0].0), "{room:?} {last_rejected}");
+        assert!(
+            (quiet_from..quiet_from + 10 * MILLIS).contains(&room[0].0),
+            "{room:?} {last_rejected}"
+        );
         sim.apply(Command::Resume, &mut out).unwrap();
         sim.advance_until(4 * SECONDS, &mut out);
         assert_eq!(full(&out), 2, "a new spell is announced");
@@ -1311,7 +1314,10 @@ mod tests {
     #[test]
     fn a_queue_with_room_announces_no_spell() {
         let evs = run(SimConfig::default(), 2 * SECONDS);
-        assert!(!evs.iter().any(|e| matches!(e.kind, EventKind::QueueFull | EventKind::QueueHasRoom { .. })));
+        assert!(
+            !evs.iter()
+                .any(|e| matches!(e.kind, EventKind::QueueFull | EventKind::QueueHasRoom { .. }))
+        );
     }
 
     fn arrivals_between(evs: &[Event], from: Nanos, to: Nanos) -> usize {
@@ -1377,9 +1383,10 @@ mod tests {
         let after = arrivals_between(&out, 70 * MILLIS, 110 * MILLIS);
         assert!((38_000..42_000).contains(&after), "{after}");
         // Timers ran through the skipped time: heartbeats and queue samples.
-        assert!(out.iter().any(|e| e.t > 10 * MILLIS
-            && e.t < 70 * MILLIS
-            && matches!(e.kind, EventKind::QueueDepth { .. })));
+        assert!(
+            out.iter()
+                .any(|e| e.t > 10 * MILLIS && e.t < 70 * MILLIS && matches!(e.kind, EventKind::QueueDepth { .. }))
+        );
     }
 
     /// Advancing within a budget stops when it is spent and goes on from

@@ -195,7 +195,10 @@ mod tests {
         let mut m = PaceMeter::new(0, 0);
         m.skipped(SECONDS);
         let e = m.tick(2 * SECONDS, 3_000);
-        assert!(matches!(e, Some(EventKind::ArrivalPace { window_ms: 2_000, .. })), "{e:?}");
+        assert!(
+            matches!(e, Some(EventKind::ArrivalPace { window_ms: 2_000, .. })),
+            "{e:?}"
+        );
         assert_eq!(pace(e), Some((1_500.0, SECONDS, true)));
     }
 
@@ -206,7 +209,10 @@ mod tests {
         assert_eq!(m.finish(SECONDS / 2, 10), None, "nothing skipped");
         m.skipped(400 * MILLIS);
         let e = m.finish(SECONDS / 2, 10);
-        assert!(matches!(e, Some(EventKind::ArrivalPace { window_ms: 500, .. })), "{e:?}");
+        assert!(
+            matches!(e, Some(EventKind::ArrivalPace { window_ms: 500, .. })),
+            "{e:?}"
+        );
         assert_eq!(pace(e), Some((20.0, 400 * MILLIS, true)));
     }
 }

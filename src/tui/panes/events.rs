@@ -261,7 +261,9 @@ impl View for EventsView {
                 match change {
                     // The pipeline announces the factor it applies: one that
                     // takes the rate to the ceiling was held there.
-                    LoadChange::BurstStarted { factor, duration } if self.settings.rate * factor >= MAX_RATE * 0.999_999 => {
+                    LoadChange::BurstStarted { factor, duration }
+                        if self.settings.rate * factor >= MAX_RATE * 0.999_999 =>
+                    {
                         Notable::BurstAtCeiling { factor, duration }
                     }
                     _ => Notable::Load(change),

@@ -101,7 +101,10 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
     let l = &view.load;
     let mut rate = match l.burst {
         // The pipeline holds a burst at its ceiling.
-        Some(f) => format!("{}/s ×{f} burst", format::count((l.rate * f).min(MAX_RATE).round() as u64)),
+        Some(f) => format!(
+            "{}/s ×{f} burst",
+            format::count((l.rate * f).min(MAX_RATE).round() as u64)
+        ),
         None => format!("{}/s", format::count(l.rate.round() as u64)),
     };
     if let Some(a) = view.achieving {
