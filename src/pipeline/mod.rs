@@ -7,9 +7,12 @@
 //! Pacing ([`Pace`]):
 //! - `RealTime`: simulated time follows the wall clock. Each scheduler tick
 //!   (default 5 ms, or sooner when a command arrives) the thread runs every
-//!   event due up to *now* and publishes them as one batch. Timestamps come
-//!   from the simulation, so a late wake-up delays delivery a little but
-//!   changes no figure: OS sleep precision does not matter.
+//!   event due up to *now* and publishes them. Timestamps come from the
+//!   simulation, so a late wake-up delays delivery a little but changes no
+//!   figure: OS sleep precision does not matter. It runs in bounded slices
+//!   and looks at its commands between them, skips what it cannot simulate
+//!   in time, holds back for the subscriber it keeps pace with, and reports
+//!   when it falls short of its rate: see [`pace`].
 //! - `Fast`: simulated time runs as fast as the CPU allows. Subscribers that
 //!   must not lose anything subscribe with [`crate::broadcast::Delivery::Wait`]
 //!   and the publisher waits for them.

@@ -13,10 +13,28 @@
 //! what lies further back is **skipped**, run without arrivals (timers still
 //! fire: completions, heartbeats, queue samples), and arrivals resume at
 //! the target rate after it. So pipeline time stays within [`MAX_LAG`] of
-//! the wall clock, every figure per second of pipeline time (the panes',
-//! the summary's) is also per second of wall time, and a hiccup shorter
-//! than [`MAX_LAG`] (the machine busy for a moment) is caught up, never
-//! skipped.
+//! the wall clock (but while it holds back for the subscriber it keeps pace
+//! with, when it simulates nothing at all), every figure per second of
+//! pipeline time (the panes', the summary's) is also per second of wall
+//! time, and a hiccup shorter than [`MAX_LAG`] (the machine busy for a
+//! moment) is caught up, never skipped. A longer one, a process stopped
+//! with Ctrl-Z and continued included, is skipped and reported as a
+//! shortfall: arrivals were not generated in real time then.
+//!
+//! # Keeping pace with the collector
+//!
+//! Live runs name the collector in
+//! [`super::PipelineOptions::keep_pace_with`]: before each slice the
+//! pipeline looks at the collector's backlog ([`Publisher::backlog`], one
+//! read of its cursor) and, while it is over half the collector's queue,
+//! generates nothing and looks again after [`HOLD_WAIT`]. A slice publishes
+//! at most about three events per arrival or timer (some 25,000, plus a
+//! heartbeat's one per worker), far less than the other half of the
+//! collector's 261,872-event queue, so the collector never loses an event to
+//! the pipeline's speed; the time it costs is skipped and reported like any
+//! other shortfall.
+//!
+//! [`Publisher::backlog`]: crate::broadcast::Publisher::backlog
 //!
 //! # Falling short, stated
 //!
