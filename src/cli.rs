@@ -101,6 +101,11 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "quick")]
     pub memory: bool,
 
+    /// Instead: the live monitor's answer to keys at 100,000,000 requests/s against 2,000/s,
+    /// key to effect on screen and q to exit (with --quick: fewer presses).
+    #[arg(long, conflicts_with_all = ["scale", "memory"])]
+    pub responsive: bool,
+
     /// With --memory: how long to run, in minutes (default 10).
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_minutes)]
     pub minutes: Option<f64>,

@@ -112,6 +112,30 @@ pub enum EventKind {
     ScenarioStep {
         step: u16,
     },
+
+    /// An arrival found the queue full: the first rejection of a spell
+    /// (its `RequestRejected` follows). Once per spell, however many follow.
+    QueueFull,
+    /// A rejection spell ended: no arrival was rejected for a second of
+    /// pipeline time and the queue has room. `rejected`: arrivals the spell
+    /// turned away.
+    QueueHasRoom {
+        rejected: u64,
+    },
+    /// The real-time pipeline's pace over one window of wall time
+    /// (`window_ms`, about a second; the run's last one may be shorter),
+    /// published for every window in which it skipped pipeline time and for
+    /// the one that ends a spell of falling short. `achieved`: arrivals it
+    /// generated per second of wall time in the window; `skipped`: pipeline
+    /// time (ns) it left without arrivals because it could not simulate it
+    /// in time; `short`: the window fell short of the target rate (see
+    /// `crate::pipeline::pace`).
+    ArrivalPace {
+        achieved: f64,
+        skipped: Nanos,
+        window_ms: u32,
+        short: bool,
+    },
 }
 
 /// A change to the simulated load, as applied.

@@ -42,7 +42,7 @@ use crate::broadcast::{
     self, BroadcastConfig, Broadcaster, Delivery, Publisher, PublisherStats, SubscribeOptions, SubscriberStats,
 };
 use crate::clock::Clock;
-use crate::collector::{Collector, CollectorOptions, Snapshot, SnapshotReader};
+use crate::collector::{COLLECTOR_NAME, Collector, CollectorOptions, Snapshot, SnapshotReader};
 use crate::event::{Event, MILLIS, Nanos, SECONDS};
 use crate::parse::dist_text;
 use crate::pipeline::{
@@ -127,7 +127,7 @@ pub fn config_summary(sim: &SimConfig, duration: Option<Nanos>, fast: bool) -> C
 pub fn collector_options(fast: bool) -> CollectorOptions {
     let delivery = if fast { Delivery::Wait } else { Delivery::Drop };
     CollectorOptions {
-        subscribe: SubscribeOptions::new("collector")
+        subscribe: SubscribeOptions::new(COLLECTOR_NAME)
             .capacity(COLLECTOR_CAPACITY)
             .delivery(delivery),
         poll_every: if fast {
@@ -260,14 +260,18 @@ impl Stack {
     }
 
     /// Starts the pipeline on its thread (real time: `opts.pace` should be
-    /// `RealTime`). With `steps`, app-level steps are handed over on a
-    /// channel bounded by [`STEPS_QUEUE`], returned here.
+    /// `RealTime`), keeping pace with the collector (see
+    /// [`PipelineOptions::keep_pace_with`]). With `steps`, app-level steps
+    /// are handed over on a channel bounded by [`STEPS_QUEUE`], returned here.
     pub fn start_pipeline(
         &mut self,
         mut opts: PipelineOptions,
         steps: bool,
     ) -> anyhow::Result<(Control, Option<Receiver<StepDue>>)> {
         let publisher = self.take_publisher()?;
+        if self.time == Time::Real {
+            opts.keep_pace_with.get_or_insert_with(|| COLLECTOR_NAME.to_string());
+        }
         let steps_rx = steps.then(|| {
             let (tx, rx) = crossbeam_channel::bounded(STEPS_QUEUE);
             opts.steps_tx = Some(tx);

@@ -69,6 +69,9 @@ mod tag {
     pub const LOAD_CHANGED: u8 = 12;
     pub const SCENARIO_STEP: u8 = 13;
     // 14..=17 were the subscriber announcements, now the broadcaster's notices.
+    pub const QUEUE_FULL: u8 = 18;
+    pub const QUEUE_HAS_ROOM: u8 = 19;
+    pub const ARRIVAL_PACE: u8 = 20;
 }
 
 /// `LoadChange` sub-tags (word 1, bits 8..16).
@@ -199,6 +202,18 @@ pub fn encode(e: &Event) -> [u64; WORDS] {
             }
         }
         K::ScenarioStep { step } => (u64::from(tag::SCENARIO_STEP) | u16_at8(step), 0, 0),
+        K::QueueFull => (u64::from(tag::QUEUE_FULL), 0, 0),
+        K::QueueHasRoom { rejected } => (u64::from(tag::QUEUE_HAS_ROOM), rejected, 0),
+        K::ArrivalPace {
+            achieved,
+            skipped,
+            window_ms,
+            short,
+        } => (
+            u64::from(tag::ARRIVAL_PACE) | flag_at24(short) | hi32(window_ms),
+            achieved.to_bits(),
+            skipped,
+        ),
     };
     [e.t, w1, w2, w3]
 }
@@ -363,6 +378,19 @@ fn decode_other(w: [u64; WORDS]) -> Option<Event> {
             (K::LoadChanged { change }, M_SUB | m1, m2, m3)
         }
         tag::SCENARIO_STEP => (K::ScenarioStep { step: u16_8 }, M_U16, UNUSED, UNUSED),
+        tag::QUEUE_FULL => (K::QueueFull, 0, UNUSED, UNUSED),
+        tag::QUEUE_HAS_ROOM => (K::QueueHasRoom { rejected: w2 }, 0, ALL, UNUSED),
+        tag::ARRIVAL_PACE => (
+            K::ArrivalPace {
+                achieved: f64::from_bits(w2),
+                skipped: w3,
+                window_ms: hi32,
+                short: flag,
+            },
+            M_FLAG | M_HI32,
+            ALL,
+            ALL,
+        ),
         _ => return None,
     };
     if (w1 & !(M_TAG | m1)) | (w2 & !m2) | (w3 & !m3) != 0 {
@@ -438,6 +466,16 @@ mod tests {
             }),
             any_load_change().prop_map(|change| K::LoadChanged { change }),
             any::<u16>().prop_map(|step| K::ScenarioStep { step }),
+            Just(K::QueueFull),
+            any::<u64>().prop_map(|rejected| K::QueueHasRoom { rejected }),
+            (any_f64_bits(), any::<u64>(), any::<u32>(), any::<bool>()).prop_map(
+                |(achieved, skipped, window_ms, short)| K::ArrivalPace {
+                    achieved,
+                    skipped,
+                    window_ms,
+                    short
+                }
+            ),
         ]
     }
 
@@ -489,7 +527,7 @@ mod tests {
         // Tag 0 is reserved: a never-written (all-zero) slot is not an event.
         assert_eq!(decode([0; WORDS]), None);
         assert_eq!(decode([5, 0, 7, 9]), None);
-        for t in [0xFF, 14, 15, 16, 17, 18, 0x80] {
+        for t in [0xFF, 14, 15, 16, 17, 21, 0x80] {
             assert_eq!(decode([1, t, 0, 0]), None, "tag {t:#x}");
         }
         // LoadChanged with an unknown LoadChange sub-tag, and Service with an unknown ServiceDist sub-tag.
@@ -624,6 +662,14 @@ mod tests {
                 change: L::Recording { on: true },
             },
             K::ScenarioStep { step: 19 },
+            K::QueueFull,
+            K::QueueHasRoom { rejected: 20 },
+            K::ArrivalPace {
+                achieved: 21.5,
+                skipped: 22,
+                window_ms: 23,
+                short: true,
+            },
         ];
         let mut tags = Vec::new();
         for (i, kind) in kinds.into_iter().enumerate() {
@@ -642,7 +688,7 @@ mod tests {
             );
             tags.push(key);
         }
-        // 13 kinds, + 13 more LoadChange, + 2 more ServiceDist, + WorkerCrashed's None.
-        assert_eq!(tags.len(), 13 + 13 + 2 + 1);
+        // 16 kinds, + 13 more LoadChange, + 2 more ServiceDist, + WorkerCrashed's None.
+        assert_eq!(tags.len(), 16 + 13 + 2 + 1);
     }
 }

@@ -238,3 +238,53 @@ fn a_full_stdout_fails_the_bench_with_exit_1_not_a_panic() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.trim(), "fantop: error: stdout: No space left on device");
 }
+
+/// `fantop bench --responsive --quick --json` drives the live monitor at
+/// the default rate and at 100 M/s and reports, for each, key-to-effect and
+/// q-to-exit spreads (finite, positive, ordered), the collector's losses
+/// (none: the pipeline keeps pace with it) and the achieved rate (none at
+/// the default rate, which it keeps up with). No timing assertions.
+#[test]
+fn responsive_quick_json_has_the_documented_shape() {
+    let out = fantop(&["bench", "--responsive", "--quick", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["schema"], "fantop-bench-responsive/1");
+    assert_eq!(
+        keys(&v),
+        sorted(&[
+            "schema",
+            "machine",
+            "build",
+            "command",
+            "date",
+            "quick",
+            "runs",
+            "presses_per_run",
+            "warm_up_s",
+            "fps",
+            "rows",
+            "ratio",
+            "targets",
+        ])
+    );
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0]["rate"].as_f64(), rows[1]["rate"].as_f64()),
+        (Some(2_000.0), Some(1e8))
+    );
+    for r in rows {
+        for spread in ["key_to_effect_ms", "q_to_exit_ms"] {
+            let s = &r[spread];
+            let f = |k: &str| s[k].as_f64().unwrap_or_else(|| panic!("{spread}.{k}: {s}"));
+            assert!(
+                f("min") > 0.0 && f("min") <= f("median") && f("median") <= f("max"),
+                "{s}"
+            );
+        }
+        assert_eq!(r["collector_lost_events"], 0, "{r}");
+    }
+    assert_eq!(rows[0]["achieved_per_s"], Value::Null, "2,000/s is kept up with");
+    assert!(v["targets"]["met"].is_boolean());
+}

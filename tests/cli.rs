@@ -115,6 +115,7 @@ fn headless_summary_has_exactly_the_documented_schema() {
             "simulated_s",
             "requests",
             "throughput_per_s",
+            "pace",
             "latency_us",
             "queue",
             "workers",
@@ -142,6 +143,7 @@ fn headless_summary_has_exactly_the_documented_schema() {
         sorted(&["arrived", "succeeded", "failed", "rejected", "in_flight_at_end"])
     );
     assert_eq!(keys(&v["throughput_per_s"]), sorted(&["arrived", "completed"]));
+    assert_eq!(keys(&v["pace"]), sorted(&["short_s", "achieved_per_s", "skipped_s"]));
     assert_eq!(
         keys(&v["latency_us"]),
         sorted(&["mean", "p50", "p90", "p99", "p999", "max"])

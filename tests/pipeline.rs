@@ -1,11 +1,15 @@
 //! The simulated pipeline over the library API, in fast (virtual-time) mode:
 //! overload behaves like an overloaded queue, scripted actions happen at
-//! their exact simulated times, and refused actions change nothing.
+//! their exact simulated times, and refused actions change nothing. And in
+//! real time on a manual clock: a pipeline that cannot keep up skips what it
+//! cannot simulate and says so, stops when told, and holds back for the
+//! subscriber it keeps pace with.
 //!
 //! Events are observed through a lossless ([`Delivery::Wait`]) subscription
 //! drained on its own thread until the publisher closes; nothing waits on
 //! wall time and nothing asserts on it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use fantop::broadcast::{self, BroadcastConfig, Broadcaster, Delivery, RecvError, SubscribeOptions};
@@ -439,4 +443,200 @@ fn a_fast_pipeline_waits_for_an_app_step_to_be_applied() {
             }
         )
     );
+}
+
+// ---------------------------------------------------------------------------
+// Real time, overloaded: the wall clock here is a manual clock the test
+// moves, so what the pipeline can and cannot simulate "in time" is decided
+// by the test, not by the machine's speed.
+
+/// Waits (at most a minute: a hang is a failure, not a slow machine) until
+/// `cond` holds.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "still waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// A lossless recorder of every event that also keeps the newest
+/// timestamp where the test can read it while the run goes on.
+fn record_live(broadcaster: &Broadcaster<Event>) -> (JoinHandle<Vec<Event>>, std::sync::Arc<AtomicU64>) {
+    let newest = std::sync::Arc::new(AtomicU64::new(0));
+    let seen = newest.clone();
+    let sub = broadcaster.subscribe_with(
+        SubscribeOptions::new("test-recorder")
+            .capacity(1 << 20)
+            .delivery(Delivery::Wait),
+    );
+    let thread = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        loop {
+            match sub.recv() {
+                Ok(batch) => {
+                    out.extend(batch.iter().copied());
+                    if let Some(e) = out.last() {
+                        seen.fetch_max(e.t, Ordering::SeqCst);
+                    }
+                }
+                Err(RecvError::Closed) => return out,
+                Err(e) => panic!("a waiting subscriber ended early: {e}"),
+            }
+        }
+    });
+    (thread, newest)
+}
+
+fn paces(events: &[Event]) -> Vec<(Nanos, f64, Nanos, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ArrivalPace {
+                achieved,
+                skipped,
+                short,
+                ..
+            } => Some((e.t, achieved, skipped, short)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A real-time pipeline whose wall clock runs ten seconds ahead of what it
+/// can simulate skips all but the last 250 ms (no arrivals in the skipped
+/// time), says it fell short (arrivals it generated per second of wall
+/// time, far below the rate), and once it keeps up for a whole window,
+/// says so once.
+#[test]
+fn a_real_time_pipeline_that_cannot_keep_up_says_so_and_says_when_it_does() {
+    let clock = Clock::manual();
+    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
+    let (recorder, newest) = record_live(&broadcaster);
+    let rate = 100_000.0;
+    let config = SimConfig {
+        rate,
+        workers: 64,
+        seed: 3,
+        ..SimConfig::default()
+    };
+    let pipeline = Pipeline::start(PipelineOptions::new(config, Pace::RealTime), publisher, clock.clone()).unwrap();
+    // Started (its first pace window runs from before 1 ms)...
+    clock.set(MILLIS);
+    wait_until("the pipeline to start", || newest.load(Ordering::SeqCst) > 0);
+    // ...then the wall clock leaps. Caught up when the queue sample at
+    // 10 s (one every 10 ms) is out.
+    clock.set(10 * SECONDS);
+    wait_until("the pipeline to reach 10 s", || {
+        newest.load(Ordering::SeqCst) >= 10 * SECONDS
+    });
+    // Then the clock moves in steps it can keep up with.
+    for step in 1..=11 {
+        let t = 10 * SECONDS + step * 100 * MILLIS;
+        clock.set(t);
+        wait_until("the pipeline to keep up", || newest.load(Ordering::SeqCst) >= t);
+    }
+    let report = pipeline.stop();
+    let events = recorder.join().unwrap();
+    let p = paces(&events);
+    assert_eq!(p.len(), 2, "{p:?}");
+    // The first window, judged as soon as the clock leapt: the first
+    // slice's arrivals over 10 s of wall time.
+    let (_, achieved, skipped, short) = p[0];
+    assert!(short, "{p:?}");
+    assert!((9_500 * MILLIS..=9_750 * MILLIS).contains(&skipped), "{p:?}");
+    assert!(achieved > 0.0 && achieved < rate * 0.05, "{p:?}");
+    let (_, _, skipped, short) = p[1];
+    assert!(!short && skipped == 0, "{p:?}");
+    assert!(
+        report.skipped_ns >= 9_500 * MILLIS && report.short_windows == 1,
+        "{report:?}"
+    );
+    let arrivals_in = |from: Nanos, to: Nanos| {
+        events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::RequestArrived { .. }) && e.t > from && e.t < to)
+            .count()
+    };
+    assert_eq!(arrivals_in(SECONDS, 9_700 * MILLIS), 0, "skipped time has no arrivals");
+    let last = arrivals_in(9_750 * MILLIS, 10 * SECONDS) as f64;
+    assert!(
+        (last - rate * 0.25).abs() < rate * 0.25 * 0.05,
+        "{last} arrivals in the last 250 ms"
+    );
+}
+
+/// Stopped while its wall clock is far ahead at the highest rate, the
+/// pipeline ends (it never runs a batch it cannot finish in a slice).
+#[test]
+fn a_real_time_pipeline_at_the_highest_rate_stops_when_told() {
+    let clock = Clock::manual();
+    let (publisher, _broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
+    let config = SimConfig {
+        rate: fantop::pipeline::control::MAX_RATE,
+        seed: 4,
+        ..SimConfig::default()
+    };
+    let pipeline = Pipeline::start(PipelineOptions::new(config, Pace::RealTime), publisher, clock.clone()).unwrap();
+    clock.set(1_000 * SECONDS);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = done_tx.send(pipeline.stop());
+    });
+    let report = done_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the pipeline stopped");
+    assert!(report.simulated_ns < 1_000 * SECONDS);
+}
+
+/// In real time the pipeline keeps pace with the subscriber it is told to
+/// (the live runs name the collector): while that one has more than half
+/// its queue to receive it generates nothing, so it loses nothing however
+/// far the clock runs ahead, and the time it could not simulate is skipped
+/// and reported as a shortfall.
+#[test]
+fn a_real_time_pipeline_holds_back_for_the_subscriber_it_keeps_pace_with() {
+    let clock = Clock::manual();
+    let (publisher, broadcaster) = broadcast::channel(BroadcastConfig::default(), clock.clone());
+    let stuck = broadcaster.subscribe_with(SubscribeOptions::new("collector").capacity(65_536));
+    let probe = broadcaster.subscribe_with(SubscribeOptions::new("probe").capacity(1 << 16));
+    let (recorder, newest) = record_live(&broadcaster);
+    let config = SimConfig {
+        rate: 1_000_000.0,
+        seed: 6,
+        ..SimConfig::default()
+    };
+    let mut opts = PipelineOptions::new(config, Pace::RealTime);
+    opts.keep_pace_with = Some("collector".into());
+    let pipeline = Pipeline::start(opts, publisher, clock.clone()).unwrap();
+    let control = pipeline.control();
+    clock.set(MILLIS);
+    wait_until("the pipeline to start", || newest.load(Ordering::SeqCst) > 0);
+    clock.set(2 * SECONDS);
+    // A shortfall is published once the first window (1 s) is judged; the
+    // stuck subscriber receives nothing meanwhile.
+    let mut short = false;
+    wait_until("a shortfall", || {
+        let _ = probe.drain(|e| short |= matches!(e.kind, EventKind::ArrivalPace { short: true, .. }));
+        short
+    });
+    // Time enough to overrun the stuck queue many times over, were it not
+    // held (the assertion does not depend on how long this is).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let held = stuck.stats();
+    assert_eq!(held.dropped, 0, "{held:?}");
+    assert!(held.queued > 0 && held.queued <= 65_536, "{held:?}");
+    // Once it receives, the pipeline goes on, and it still loses nothing.
+    wait_until("the pipeline to go on", || {
+        let _ = stuck.drain(|_| {});
+        newest.load(Ordering::SeqCst) >= 1_900 * MILLIS
+    });
+    assert_eq!(stuck.stats().dropped, 0, "{:?}", stuck.stats());
+    control.apply(Command::Stop).unwrap();
+    let report = pipeline.join();
+    assert!(report.skipped_ns > SECONDS, "{report:?}");
+    drop(stuck);
+    drop(probe);
+    recorder.join().unwrap();
 }

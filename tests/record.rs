@@ -59,6 +59,7 @@ fn replay_of_a_headless_recording_reproduces_its_figures_exactly() {
         "simulated_s",
         "requests",
         "throughput_per_s",
+        "pace",
         "latency_us",
         "queue",
         "workers",

@@ -614,5 +614,62 @@ fn the_r_key_never_waits_for_a_fifo_reader() {
         other => panic!("{other:?}"),
     }
     assert_eq!(failures.len(), 1, "{failures:?}");
+}
+
+/// A real-time headless run at the highest rate (beyond what any machine
+/// simulates in time) reports its shortfall honestly: the achieved rate is
+/// far below the target, and the arrivals add up with the pipeline time it
+/// skipped: arrived ≈ rate × (simulated − skipped). The collector, which the
+/// pipeline keeps pace with, lost nothing.
+#[test]
+fn a_real_time_headless_run_that_falls_short_reports_an_honest_achieved_rate() {
+    let dir = temp_dir("short");
+    let out = fantop(
+        &[
+            "--headless",
+            "--duration",
+            "1500ms",
+            "--seed",
+            "1",
+            "--rate",
+            "100000000",
+        ],
+        &dir,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pace = &v["pace"];
+    let rate = 100_000_000.0;
+    assert!(pace["short_s"].as_f64().unwrap() >= 1.0, "{pace}");
+    let achieved = pace["achieved_per_s"].as_f64().expect("it fell short");
+    assert!(achieved > 0.0 && achieved < rate * 0.95, "{pace}");
+    let skipped = pace["skipped_s"].as_f64().unwrap();
+    let simulated = v["simulated_s"].as_f64().unwrap();
+    let arrived = v["requests"]["arrived"].as_f64().unwrap();
+    let expected = rate * (simulated - skipped);
+    assert!(
+        (arrived - expected).abs() <= expected * 0.02 + 1_000.0,
+        "arrived {arrived}, rate × unskipped time {expected}: {v}"
+    );
+    assert_eq!(v["collector_lost_events"], 0, "{v}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A run that keeps up reports no shortfall (and, with `--fast`, where time
+/// is simulated, none ever).
+#[test]
+fn a_run_that_keeps_up_reports_no_shortfall() {
+    let dir = temp_dir("keeps-up");
+    for args in [
+        &["--headless", "--duration", "1200ms", "--seed", "1", "--rate", "500"][..],
+        &["--headless", "--fast", "--duration", "3s", "--seed", "1"][..],
+    ] {
+        let out = fantop(args, &dir);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            v["pace"],
+            serde_json::json!({ "short_s": 0.0, "achieved_per_s": null, "skipped_s": 0.0 }),
+            "{args:?}"
+        );
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1691,3 +1691,147 @@ fn a_key_is_drawn_at_once_whatever_the_frame_rate() {
         "the help was not drawn:\n{screen}"
     );
 }
+
+// Overload, stated
+// ---------------------------------------------------------------------------
+
+/// While the pipeline falls short of the rate set, the header says what it
+/// achieves, and the Events pane logs the spell once when it starts and
+/// once when it ends; a full queue is logged once when it starts rejecting
+/// and once when it has room again, with what it rejected.
+#[test]
+fn overload_is_stated_in_the_header_and_logged_once_per_spell() {
+    use fantop::event::{EventKind, LoadChange};
+    let (mut app, mut publisher) = bare_app(Mode::Live { seed: SEED });
+    let pace = |t, achieved, short| {
+        Event::new(
+            t,
+            EventKind::ArrivalPace {
+                achieved,
+                skipped: if short { 300 * MILLIS } else { 0 },
+                window_ms: 1_000,
+                short,
+            },
+        )
+    };
+    let mut send = |app: &mut App, events: &[Event]| {
+        publisher.publish_all(events);
+        publisher.flush();
+        app.pump();
+        draw(app, 120, 36)
+    };
+    let start = [
+        Event::new(
+            0,
+            EventKind::LoadChanged {
+                change: LoadChange::Rate { per_s: 1_000_000.0 },
+            },
+        ),
+        Event::new(
+            0,
+            EventKind::LoadChanged {
+                change: LoadChange::Workers { count: 8 },
+            },
+        ),
+    ];
+    let t = send(&mut app, &start);
+    assert!(!rows(&t)[0].contains("achieving"), "{}", rows(&t)[0]);
+    let short: Vec<Event> = (1..=3).map(|s| pace(s * SECONDS, 655_000.0, true)).collect();
+    let t = send(&mut app, &short);
+    assert!(
+        rows(&t)[0].contains("rate 1,000,000/s (achieving 655k/s)  workers 8"),
+        "{}",
+        rows(&t)[0]
+    );
+    let t = send(
+        &mut app,
+        &[
+            Event::new(3 * SECONDS, EventKind::QueueFull),
+            pace(4 * SECONDS, 1_000_000.0, false),
+            Event::new(5 * SECONDS, EventKind::QueueHasRoom { rejected: 12_345 }),
+        ],
+    );
+    assert!(!rows(&t)[0].contains("achieving"), "{}", rows(&t)[0]);
+    let screen = text(&t);
+    for line in [
+        "rate falling short: 655k/s of 1,000,000/s",
+        "rate reached again after 3s short",
+        "queue full: rejecting arrivals",
+        "queue has room again after 12,345 rejected",
+    ] {
+        assert_eq!(screen.matches(line).count(), 1, "{line:?} once in\n{screen}");
+    }
+}
+
+/// At `--rate 100000000` the live monitor (real pipeline, collector and
+/// panes, on a test screen) takes a key and quits on `q`: the key's rate is
+/// the last one the collector saw, and the collector lost nothing (the
+/// pipeline keeps pace with it). Time only bounds a hang.
+#[test]
+fn the_live_monitor_at_the_highest_rate_takes_keys_and_quits() {
+    use fantop::pipeline::Pace;
+    use fantop::run::{self, Stack, Time};
+    use fantop::session::{RecordingSetup, Session, SessionOptions};
+    use fantop::tui::{DEFAULT_FPS, Input, LiveDriver, LoopIo, event_loop};
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let sim = SimConfig {
+            rate: fantop::pipeline::control::MAX_RATE,
+            seed: SEED,
+            ..SimConfig::default()
+        };
+        let mut stack = Stack::new(Time::Real).unwrap();
+        let mut app = App::new(
+            &stack.broadcaster,
+            stack.snapshots(),
+            Theme::MONO,
+            Mode::Live { seed: SEED },
+        );
+        let session = Session::new(
+            &stack.broadcaster,
+            SessionOptions {
+                recording: RecordingSetup {
+                    seed: SEED,
+                    config: run::config_summary(&sim, None, false),
+                    scenario: None,
+                    path: None,
+                },
+                steps: Vec::new(),
+                virtual_time: false,
+            },
+        );
+        let (control, steps) = stack
+            .start_pipeline(run::pipeline_options(sim, Pace::RealTime, None, &[]), true)
+            .unwrap();
+        let (input_tx, input) = crossbeam_channel::bounded(8);
+        let io = LoopIo {
+            input,
+            signals: crossbeam_channel::never(),
+            steps: steps.unwrap(),
+            fps: DEFAULT_FPS,
+            job_control: false,
+        };
+        let mut driver = LiveDriver {
+            stack,
+            control,
+            session,
+        };
+        let mut terminal = Terminal::new(TestBackend::new(120, 36)).unwrap();
+        std::thread::spawn(move || {
+            // Well into overload, then a key and a quit.
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            input_tx.send(Input::Key(key('-'))).unwrap();
+            input_tx.send(Input::Key(key('q'))).unwrap();
+        });
+        let exit = event_loop(&mut terminal, &mut app, &mut driver, &io, None).unwrap();
+        let LiveDriver { stack, mut session, .. } = driver;
+        let finished = stack.finish(&mut session, app);
+        let _ = done_tx.send((exit, finished.snapshot));
+    });
+    let (exit, snapshot) = done_rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the monitor quit");
+    assert_eq!(exit, fantop::tui::Exit::Quit);
+    assert_eq!(snapshot.load.rate, 80_000_000.0, "the key's rate");
+    assert_eq!(snapshot.lost_events, 0, "the collector kept up");
+}

@@ -83,6 +83,7 @@ pub mod baseline;
 pub mod claims;
 pub mod memory;
 pub mod report;
+pub mod responsive;
 pub mod scale;
 
 pub use claims::{CountArrivals, measure, pipeline_load, sim_events};
@@ -92,9 +93,12 @@ use std::io::Write;
 use crate::cli::BenchArgs;
 
 /// Runs the benchmark and prints the report (a table, or JSON with `--json`):
-/// `--memory`, `--scale`, or the headline claims.
+/// `--memory`, `--scale`, `--responsive`, or the headline claims.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    if args.memory {
+    if args.responsive {
+        let r = responsive::measure_responsive(args.quick)?;
+        print_report(args.json, &r, || r.table())
+    } else if args.memory {
         let r = memory::memory(args.minutes.unwrap_or(10.0))?;
         print_report(args.json, &r, || r.table())
     } else if args.scale {

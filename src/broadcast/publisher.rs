@@ -210,6 +210,18 @@ impl<T: Slot> Publisher<T> {
         (self.seq - self.head) as usize
     }
 
+    /// What the live subscriber named `name` has still to receive, written
+    /// or published, and its capacity: `(backlog, capacity)`, the backlog
+    /// counting what it already lost (it can exceed the capacity). `None`
+    /// when no subscriber of that name has been taken on. One read of its
+    /// cursor: cheap enough for a producer that chooses to hold back while
+    /// one subscriber catches up (the real-time pipeline does so for the
+    /// collector); publishing itself never looks.
+    pub fn backlog(&self, name: &str) -> Option<(u64, u64)> {
+        let w = self.watches.iter().find(|w| w.shared.name == name)?;
+        Some((self.seq.saturating_sub(w.shared.progress.cursor()), w.shared.capacity))
+    }
+
     /// Subscribers currently receiving.
     pub fn subscriber_count(&self) -> usize {
         self.watches.len()

@@ -12,7 +12,8 @@
 use hdrhistogram::Histogram;
 
 use super::snapshot::{
-    LatencySummary, LoadSettings, RATE_WINDOWS_S, SecondCounts, Snapshot, Totals, WindowRates, WorkerState, WorkerStats,
+    LatencySummary, LoadSettings, Overload, RATE_WINDOWS_S, SecondCounts, Snapshot, Totals, WindowRates, WorkerState,
+    WorkerStats,
 };
 use super::window::{SecondRing, WindowedHistogram, latency_histogram, record_latency};
 use crate::event::{Event, EventKind, LoadChange, Nanos, SECONDS, WorkerId};
@@ -41,7 +42,11 @@ pub struct Metrics {
     queue_capacity: u32,
     queue_max_depth: u32,
     load: LoadSettings,
+    overload: Overload,
     lost_events: u64,
+    /// Bumped at each setting or overload announcement applied (what the
+    /// panes take from a snapshot when their own stream lost it).
+    announcements: u64,
 }
 
 impl Default for Metrics {
@@ -66,7 +71,9 @@ impl Metrics {
             queue_capacity: 0,
             queue_max_depth: 0,
             load: LoadSettings::default(),
+            overload: Overload::default(),
             lost_events: 0,
+            announcements: 0,
         }
     }
 
@@ -115,6 +122,35 @@ impl Metrics {
             EventKind::RequestRejected { .. } => {
                 self.totals.rejected += 1;
                 self.bucket(sec).rejected += 1;
+                if self.overload.rejecting {
+                    self.overload.spell_rejected += 1;
+                }
+            }
+            EventKind::QueueFull => {
+                self.announcements += 1;
+                self.overload.rejecting = true;
+                self.overload.spell_rejected = 0;
+            }
+            EventKind::QueueHasRoom { rejected } => {
+                self.announcements += 1;
+                self.overload.rejecting = false;
+                self.overload.spell_rejected = rejected;
+                self.overload.spells_ended += 1;
+            }
+            EventKind::ArrivalPace {
+                achieved,
+                skipped,
+                window_ms,
+                short,
+            } => {
+                self.announcements += 1;
+                let o = &mut self.overload;
+                o.achieving = short.then_some(achieved);
+                o.skipped_ns += skipped;
+                if short {
+                    o.short_ms += u64::from(window_ms);
+                    o.short_arrivals += achieved * f64::from(window_ms) / 1e3;
+                }
             }
             EventKind::WorkerSpawned { worker } => self.set_health(worker, ev.t, WorkerState::Idle),
             EventKind::WorkerStopped { worker } => self.set_health(worker, ev.t, WorkerState::Stopped),
@@ -133,6 +169,7 @@ impl Metrics {
                 self.queue_max_depth = self.queue_max_depth.max(peak).max(depth);
             }
             EventKind::LoadChanged { change } => {
+                self.announcements += 1;
                 self.apply_load(change);
                 self.bucket(sec).target = self.target();
             }
@@ -140,9 +177,10 @@ impl Metrics {
         }
     }
 
-    /// The target arrival rate now: rate × burst factor.
+    /// The target arrival rate now: rate × burst factor, at most the
+    /// pipeline's ceiling (as the pipeline applies it).
     fn target(&self) -> f64 {
-        self.load.rate * self.load.burst.unwrap_or(1.0)
+        (self.load.rate * self.load.burst.unwrap_or(1.0)).min(crate::pipeline::control::MAX_RATE)
     }
 
     fn apply_load(&mut self, change: LoadChange) {
@@ -150,6 +188,13 @@ impl Metrics {
             self.queue_capacity = capacity;
         }
         self.load.apply(change);
+    }
+
+    /// How many setting and overload announcements were applied so far: a
+    /// reader that sees it change knows a snapshot taken now carries news
+    /// the panes may need at once.
+    pub fn announcements(&self) -> u64 {
+        self.announcements
     }
 
     /// Counts events this collector never saw.
@@ -257,6 +302,7 @@ impl Metrics {
                 .arrived
                 .saturating_sub(self.totals.rejected + self.totals.completed()),
             load: self.load,
+            overload: self.overload,
             lost_events: self.lost_events,
         }
     }

@@ -18,7 +18,12 @@
 //! (and when the stream ends) it builds an immutable [`Snapshot`] and swaps it
 //! into an [`ArcSwap`]; a query ([`SnapshotReader::load`]) is one atomic `Arc`
 //! load, tens of nanoseconds, not a request/response round trip. A snapshot
-//! never changes after it is handed out: the next one is a new `Arc`.
+//! never changes after it is handed out: the next one is a new `Arc`. When
+//! it applies a setting or overload announcement (a key's rate change, a
+//! pipeline falling short), it publishes one early, at most every
+//! [`ANNOUNCEMENT_SNAPSHOT_GAP`]: a pane whose own stream lost the
+//! announcement (at millions of events a second they lose most) shows it at
+//! its next frame rather than up to a quarter of a second later.
 //!
 //! Shutdown: when the publisher closes, the subscription delivers everything
 //! that was published and then ends; the thread applies it all, stores the
@@ -48,7 +53,8 @@ use arc_swap::ArcSwap;
 
 pub use metrics::{LATENCY_WINDOW_S, MAX_WORKERS, Metrics, RATE_HISTORY_S};
 pub use snapshot::{
-    LatencySummary, LoadSettings, RATE_WINDOWS_S, SecondCounts, Snapshot, Totals, WindowRates, WorkerState, WorkerStats,
+    LatencySummary, LoadSettings, Overload, RATE_WINDOWS_S, SecondCounts, Snapshot, Totals, WindowRates, WorkerState,
+    WorkerStats,
 };
 pub use window::MAX_TRACKED_LATENCY;
 
@@ -75,10 +81,19 @@ pub struct CollectorOptions {
     pub publish_to: Option<SnapshotReader>,
 }
 
+/// The collector's subscriber name (the real-time pipeline keeps pace
+/// with the subscriber of this name, see `PipelineOptions::keep_pace_with`).
+pub const COLLECTOR_NAME: &str = "collector";
+
 /// Collector queue bound: as much of the broadcaster's ring as a queue may
 /// hold (`subscribe` keeps it within the ring; with the default ring,
 /// 261,872 events, under a second at 100,000 requests/s).
 pub const COLLECTOR_CAPACITY: usize = crate::broadcast::DEFAULT_RING_CAPACITY;
+
+/// Least time between two snapshots published early, for a setting or
+/// overload announcement (see [`Fold::announced_since_publish`]): at most
+/// 50 a second however fast settings change.
+pub const ANNOUNCEMENT_SNAPSHOT_GAP: Duration = Duration::from_millis(20);
 
 /// The live collector's drain interval.
 pub const DEFAULT_POLL_EVERY: Duration = Duration::from_millis(25);
@@ -87,7 +102,7 @@ impl Default for CollectorOptions {
     fn default() -> Self {
         CollectorOptions {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
-            subscribe: SubscribeOptions::new("collector").capacity(COLLECTOR_CAPACITY),
+            subscribe: SubscribeOptions::new(COLLECTOR_NAME).capacity(COLLECTOR_CAPACITY),
             poll_every: Some(DEFAULT_POLL_EVERY),
             publish_to: None,
         }
@@ -138,6 +153,8 @@ pub struct Fold {
     cell: Arc<ArcSwap<Snapshot>>,
     /// Applied something since the last published snapshot.
     dirty: bool,
+    /// [`Metrics::announcements`] in the last published snapshot.
+    announced: u64,
 }
 
 impl Fold {
@@ -152,6 +169,7 @@ impl Fold {
             dropped_seen: 0,
             cell: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             dirty: false,
+            announced: 0,
         }
     }
 
@@ -211,8 +229,16 @@ impl Fold {
     /// Publishes a new snapshot if anything changed since the last one.
     pub fn publish(&mut self) {
         if std::mem::take(&mut self.dirty) {
+            self.announced = self.metrics.announcements();
             self.cell.store(Arc::new(self.metrics.snapshot()));
         }
+    }
+
+    /// Whether a setting or overload announcement was applied since the
+    /// last published snapshot: a pane that lost it in its own stream takes
+    /// it from the next snapshot, so that one is worth publishing early.
+    pub fn announced_since_publish(&self) -> bool {
+        self.metrics.announcements() != self.announced
     }
 
     /// Publishes the final snapshot and returns it.
@@ -261,6 +287,7 @@ impl Collector {
 
 fn run(mut fold: Fold, opts: CollectorOptions) -> Arc<Snapshot> {
     let mut next_snapshot = Instant::now() + opts.snapshot_every;
+    let mut last_snapshot = Instant::now();
     loop {
         let received = match opts.poll_every {
             None => fold.wait(next_snapshot),
@@ -275,9 +302,17 @@ fn run(mut fold: Fold, opts: CollectorOptions) -> Arc<Snapshot> {
         if received.is_err() {
             break;
         }
-        if Instant::now() >= next_snapshot {
+        let now = Instant::now();
+        if now >= next_snapshot {
             fold.publish();
-            next_snapshot = Instant::now() + opts.snapshot_every;
+            next_snapshot = now + opts.snapshot_every;
+            last_snapshot = now;
+        } else if fold.announced_since_publish() && now >= last_snapshot + ANNOUNCEMENT_SNAPSHOT_GAP {
+            // A setting changed (a key, a scenario step): panes that lost
+            // it in their own stream see it at their next frame, not a
+            // quarter of a second later.
+            fold.publish();
+            last_snapshot = now;
         }
     }
     fold.finish()
@@ -364,6 +399,55 @@ mod tests {
         assert_eq!(s.workers.len(), 8);
         assert!(s.queue_capacity > 0);
         assert!(s.totals.arrived > 1_900_000, "{:?}", s.totals);
+    }
+
+    /// Overload announcements are folded into the snapshot (the pace while
+    /// short, skipped time, a rejection spell and what it rejected), and
+    /// they, like setting changes and unlike request traffic, make the next
+    /// snapshot worth publishing early.
+    #[test]
+    fn overload_announcements_are_folded_and_flagged_for_an_early_snapshot() {
+        use crate::event::{EventKind, SECONDS};
+        let (mut publisher, broadcaster) = crate::broadcast::channel(Default::default(), crate::clock::Clock::manual());
+        let mut fold = Fold::new(&broadcaster, CollectorOptions::default().subscribe);
+        let mut send = |fold: &mut Fold, kind| {
+            publisher.publish(Event::new(SECONDS, kind));
+            publisher.flush();
+            fold.poll().expect("open");
+        };
+        send(&mut fold, EventKind::RequestArrived { id: 0 });
+        assert!(!fold.announced_since_publish());
+        let pace = |achieved, short| EventKind::ArrivalPace {
+            achieved,
+            skipped: 300 * crate::event::MILLIS,
+            window_ms: 500,
+            short,
+        };
+        send(&mut fold, pace(2_000.0, true));
+        assert!(fold.announced_since_publish());
+        fold.publish();
+        assert!(!fold.announced_since_publish());
+        send(&mut fold, EventKind::QueueFull);
+        for id in 1..=3 {
+            send(&mut fold, EventKind::RequestRejected { id });
+        }
+        assert!(fold.announced_since_publish());
+        fold.publish();
+        let o = fold.reader().load().overload;
+        assert_eq!(
+            (o.achieving, o.short_ms, o.rejecting, o.spell_rejected),
+            (Some(2_000.0), 500, true, 3)
+        );
+        assert_eq!(o.achieved_while_short(), Some(2_000.0));
+        send(&mut fold, pace(4_000.0, false));
+        send(&mut fold, EventKind::QueueHasRoom { rejected: 3 });
+        fold.publish();
+        let o = fold.reader().load().overload;
+        assert_eq!(
+            (o.achieving, o.short_ms, o.skipped_ns),
+            (None, 500, 600 * crate::event::MILLIS)
+        );
+        assert_eq!((o.rejecting, o.spell_rejected, o.spells_ended), (false, 3, 1));
     }
 
     /// A collector that falls a full queue behind says so: its snapshot

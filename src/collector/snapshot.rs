@@ -134,6 +134,38 @@ impl LoadSettings {
     }
 }
 
+/// Overload as the stream announced it: the real-time pipeline's pace
+/// ([`crate::event::EventKind::ArrivalPace`]) and the queue's rejection
+/// spells ([`crate::event::EventKind::QueueFull`],
+/// [`crate::event::EventKind::QueueHasRoom`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Overload {
+    /// While the pipeline falls short of its target rate: the arrivals per
+    /// second of wall time it achieved in its last pace window.
+    pub achieving: Option<f64>,
+    /// Wall time in pace windows that fell short, ms.
+    pub short_ms: u64,
+    /// Arrivals generated in those windows (their achieved rate × length).
+    pub short_arrivals: f64,
+    /// Pipeline time left without arrivals because the pipeline could not
+    /// simulate it in time, ns.
+    pub skipped_ns: Nanos,
+    /// A rejection spell is going on (the queue is full and turns arrivals away).
+    pub rejecting: bool,
+    /// Arrivals rejected in the spell going on, or else in the last one.
+    pub spell_rejected: u64,
+    /// Rejection spells that ended.
+    pub spells_ended: u64,
+}
+
+impl Overload {
+    /// Arrivals per second of wall time over the windows that fell short,
+    /// if any did.
+    pub fn achieved_while_short(&self) -> Option<f64> {
+        (self.short_ms > 0).then(|| self.short_arrivals * 1e3 / self.short_ms as f64)
+    }
+}
+
 /// An immutable view of the metrics at one moment.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Snapshot {
@@ -164,6 +196,7 @@ pub struct Snapshot {
     /// queued or in service.
     pub in_flight: u64,
     pub load: LoadSettings,
+    pub overload: Overload,
     /// Events the collector never saw: dropped while it lagged, or lost to
     /// an eviction (0 when the figures are complete).
     pub lost_events: u64,

@@ -17,7 +17,8 @@ use crossbeam_channel::{Sender, TrySendError};
 use crate::event::{LoadChange, MICROS, Nanos, ServiceDist, WorkerId};
 use crate::format;
 
-/// Highest arrival rate accepted, requests/s.
+/// Highest arrival rate accepted, requests/s, and the ceiling of the rate in
+/// force (rate × burst factor): a burst or a rate step never takes it higher.
 pub const MAX_RATE: f64 = 100_000_000.0;
 /// Lowest rate a relative step goes down to, requests/s.
 pub const MIN_STEP_RATE: f64 = 0.1;
@@ -48,7 +49,9 @@ pub enum Command {
     /// Add to the error fraction, clamped to `0..=1`.
     AddErrorRate(f64),
     SetQueueCapacity(u32),
-    /// Arrivals at `factor` × rate for `duration`.
+    /// Arrivals at `factor` × rate for `duration`, never above [`MAX_RATE`]:
+    /// the factor applied (and announced) is at most the one that takes the
+    /// rate to the ceiling, and a rate raised during the burst stays at it.
     Burst {
         factor: f64,
         duration: Nanos,

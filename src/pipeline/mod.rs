@@ -7,9 +7,12 @@
 //! Pacing ([`Pace`]):
 //! - `RealTime`: simulated time follows the wall clock. Each scheduler tick
 //!   (default 5 ms, or sooner when a command arrives) the thread runs every
-//!   event due up to *now* and publishes them as one batch. Timestamps come
-//!   from the simulation, so a late wake-up delays delivery a little but
-//!   changes no figure: OS sleep precision does not matter.
+//!   event due up to *now* and publishes them. Timestamps come from the
+//!   simulation, so a late wake-up delays delivery a little but changes no
+//!   figure: OS sleep precision does not matter. It runs in bounded slices
+//!   and looks at its commands between them, skips what it cannot simulate
+//!   in time, holds back for the subscriber it keeps pace with, and reports
+//!   when it falls short of its rate: see [`pace`].
 //! - `Fast`: simulated time runs as fast as the CPU allows. Subscribers that
 //!   must not lose anything subscribe with [`crate::broadcast::Delivery::Wait`]
 //!   and the publisher waits for them.
@@ -36,6 +39,7 @@
 
 pub mod control;
 pub mod model;
+pub mod pace;
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -44,6 +48,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
 pub use control::{Command, Control, ControlError};
 pub use model::{Sim, SimConfig, Sink, WorkerReport};
+pub use pace::PaceMeter;
 
 use crate::broadcast::Publisher;
 use crate::clock::Clock;
@@ -109,6 +114,13 @@ pub struct PipelineOptions {
     /// Where the pipeline thread hands over [`Command::AppStep`]s (`None`:
     /// they are skipped). Unused by a [`Stepper`] driven by its caller.
     pub steps_tx: Option<Sender<StepDue>>,
+    /// In real time, the subscriber (by name) the pipeline keeps pace with:
+    /// while it has more than half its queue still to receive, the pipeline
+    /// generates nothing, and the time it cannot make up is skipped and
+    /// reported like any shortfall ([`pace`]). The live runs name the
+    /// collector, so the owner of every figure never loses an event to a
+    /// rate the machine cannot carry. `None`: nobody.
+    pub keep_pace_with: Option<String>,
 }
 
 impl PipelineOptions {
@@ -120,6 +132,7 @@ impl PipelineOptions {
             timeline: Vec::new(),
             tick: DEFAULT_TICK,
             steps_tx: None,
+            keep_pace_with: None,
         }
     }
 }
@@ -133,6 +146,11 @@ pub struct PipelineReport {
     /// Requests queued or in service when the run stopped.
     pub in_flight_at_end: u64,
     pub config: SimConfig,
+    /// Real time: pace windows ([`pace::PACE_WINDOW`]) that fell short of
+    /// the target rate, and pipeline time skipped because it could not be
+    /// simulated in time (both 0 in `Fast` pace).
+    pub short_windows: u64,
+    pub skipped_ns: Nanos,
 }
 
 /// The running pipeline thread. Dropping it stops the run and joins the thread.
@@ -203,7 +221,21 @@ pub struct Stepper {
     next_step: Option<Scheduled>,
     tick: Duration,
     steps_tx: Option<Sender<StepDue>>,
+    keep_pace_with: Option<String>,
     stopped: bool,
+    /// Real time: the pace windows judged so far; pipeline time skipped.
+    meter: Option<PaceMeter>,
+    skipped_ns: Nanos,
+}
+
+/// How far one bounded advance got.
+enum Advanced {
+    /// An app-level step is due: carry it out, then advance again.
+    Step(StepDue),
+    /// The target was reached (or the run stopped on the way).
+    Reached,
+    /// The budget ran out first.
+    OutOfBudget,
 }
 
 impl Stepper {
@@ -230,7 +262,10 @@ impl Stepper {
             next_step,
             tick: opts.tick,
             steps_tx: opts.steps_tx,
+            keep_pace_with: opts.keep_pace_with,
             stopped: false,
+            meter: None,
+            skipped_ns: 0,
         }
     }
 
@@ -259,6 +294,8 @@ impl Stepper {
                     .count() as u64,
             workers: self.sim.worker_report(),
             config: *self.sim.config(),
+            short_windows: self.meter.as_ref().map_or(0, PaceMeter::short_windows),
+            skipped_ns: self.skipped_ns,
         };
         self.publisher.close();
         report
@@ -270,32 +307,53 @@ impl Stepper {
     /// carry it out, then call `advance` again to go on.
     #[must_use = "an app-level step is due: carry it out, then advance again"]
     pub fn advance(&mut self, target: Nanos) -> Option<StepDue> {
+        let mut unbounded = usize::MAX;
+        match self.advance_within(target, &mut unbounded) {
+            Advanced::Step(due) => Some(due),
+            Advanced::Reached | Advanced::OutOfBudget => None,
+        }
+    }
+
+    /// [`Stepper::advance`] running at most `budget` arrivals and timers.
+    fn advance_within(&mut self, target: Nanos, budget: &mut usize) -> Advanced {
         let target = self.duration.map_or(target, |d| target.min(d));
         while let Some(step) = self.next_step.filter(|s| s.at <= target) {
-            self.sim.advance_until(step.at, &mut self.publisher);
+            if !self.sim.advance_within(step.at, budget, &mut self.publisher) {
+                return Advanced::OutOfBudget;
+            }
             self.next_step = self.timeline.next();
             if let Command::AppStep(i) = step.action {
                 self.publisher.flush();
-                return Some(StepDue::new(i, step.at));
+                return Advanced::Step(StepDue::new(i, step.at));
             }
             self.apply(step.action);
             if self.stopped {
-                return None;
+                return Advanced::Reached;
             }
         }
-        self.sim.advance_until(target, &mut self.publisher);
-        None
+        if self.sim.advance_within(target, budget, &mut self.publisher) {
+            Advanced::Reached
+        } else {
+            Advanced::OutOfBudget
+        }
     }
 
-    /// [`Stepper::advance`] on the pipeline thread: hands app-level steps
+    /// [`Stepper::advance`] on the pipeline thread, running at most `budget`
+    /// arrivals and timers: hands app-level steps
     /// over on `steps_tx` and waits until each is applied (its [`StepDue`]
     /// dropped), in either pace, so a step takes effect at its exact
     /// simulated time: nothing after it is published before the session has
     /// carried it out, and the commands the session sent meanwhile are
     /// applied first. The wait ends early on a `Stop` (or when the receiver
-    /// is gone), so a run that ends mid-step never hangs.
-    fn advance_handing_over(&mut self, target: Nanos) {
-        while let Some(mut due) = self.advance(target) {
+    /// is gone), so a run that ends mid-step never hangs. Returns whether it
+    /// reached `target` (or the run ended on the way).
+    fn advance_handing_over(&mut self, target: Nanos, budget: &mut usize) -> bool {
+        loop {
+            let mut due = match self.advance_within(target, budget) {
+                Advanced::Step(due) => due,
+                Advanced::Reached => return true,
+                Advanced::OutOfBudget => return false,
+            };
             let Some(tx) = self.steps_tx.clone() else { continue };
             let (applied_tx, applied_rx) = crossbeam_channel::bounded::<()>(0);
             due._applied = Some(applied_tx);
@@ -303,12 +361,12 @@ impl Stepper {
             loop {
                 match tx.send_timeout(due, self.tick) {
                     Ok(()) => break,
-                    Err(SendTimeoutError::Disconnected(_)) => return,
+                    Err(SendTimeoutError::Disconnected(_)) => return true,
                     Err(SendTimeoutError::Timeout(d)) => due = d,
                 }
                 self.take_actions();
                 if self.stopped {
-                    return;
+                    return true;
                 }
             }
             // Ends when the receiver drops the step (nothing is sent on it).
@@ -320,7 +378,7 @@ impl Stepper {
                         Ok(c) => {
                             self.apply(c);
                             if self.stopped {
-                                return;
+                                return true;
                             }
                         }
                         Err(_) => {
@@ -372,24 +430,61 @@ impl Stepper {
         }
     }
 
+    /// Whether the subscriber it keeps pace with has more than half its
+    /// queue still to receive.
+    fn held_back(&self) -> bool {
+        self.keep_pace_with
+            .as_deref()
+            .and_then(|name| self.publisher.backlog(name))
+            .is_some_and(|(backlog, capacity)| backlog * 2 > capacity)
+    }
+
+    /// The real-time loop: one bounded slice at a time (see [`pace`]), the
+    /// controls looked at between slices, time beyond [`pace::MAX_LAG`]
+    /// skipped, and the pace judged and published window by window.
     fn run_real_time(&mut self) {
+        let mut meter = PaceMeter::new(self.clock.now(), self.sim.arrivals());
         loop {
-            self.advance_handing_over(self.clock.now());
+            let now = self.clock.now();
+            let held = self.held_back();
+            let caught_up = !held && self.advance_handing_over(now, &mut { pace::SLICE_BUDGET });
             self.take_actions();
+            // Time past the run's end is never simulated, so never skipped.
+            if let Some(behind) = now
+                .checked_sub(pace::MAX_LAG)
+                .map(|b| self.duration.map_or(b, |d| b.min(d)))
+                && self.sim.now() < behind
+            {
+                let skipped = self.sim.skip_arrivals_until(behind);
+                self.skipped_ns += skipped;
+                meter.skipped(skipped);
+            }
+            if let Some(kind) = meter.tick(now, self.sim.arrivals()) {
+                self.publisher.publish(Event::new(self.sim.now(), kind));
+            }
             self.publisher.flush();
             if self.ended() {
-                return;
+                break;
             }
-            // Sleep until the next tick, or a command. How late we wake
-            // changes when events are delivered, never their timestamps.
-            let wait = self.tick;
+            // Caught up: sleep until the next tick, or a command. How late
+            // we wake changes when events are delivered, never their
+            // timestamps. Behind: go on at once, or, held back, shortly.
+            let wait = if caught_up {
+                self.tick
+            } else if held {
+                pace::HOLD_WAIT
+            } else {
+                continue;
+            };
             let Some(rx) = self.actions_rx.clone() else {
                 std::thread::sleep(wait);
                 continue;
             };
             match rx.recv_timeout(wait) {
                 Ok(a) => {
-                    self.advance_handing_over(self.clock.now());
+                    if !self.held_back() {
+                        self.advance_handing_over(self.clock.now(), &mut { pace::SLICE_BUDGET });
+                    }
                     self.apply(a);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -398,12 +493,17 @@ impl Stepper {
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
             }
         }
+        if let Some(kind) = meter.finish(self.clock.now(), self.sim.arrivals()) {
+            self.publisher.publish(Event::new(self.sim.now(), kind));
+        }
+        self.meter = Some(meter);
     }
 
     fn run_fast(&mut self) {
         loop {
             let target = self.sim.now() + FAST_CHUNK;
-            self.advance_handing_over(target);
+            let mut unbounded = usize::MAX;
+            self.advance_handing_over(target, &mut unbounded);
             self.take_actions();
             self.publisher.tick();
             if self.ended() {

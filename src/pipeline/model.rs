@@ -27,7 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Exp1, StandardNormal};
 
 use super::control::{
-    Command, ControlError, MAX_QUEUE_CAPACITY, scale_service, step_error_rate, step_rate, step_workers,
+    Command, ControlError, MAX_QUEUE_CAPACITY, MAX_RATE, scale_service, step_error_rate, step_rate, step_workers,
 };
 use crate::broadcast::Publisher;
 use crate::event::{Event, EventKind, LoadChange, MILLIS, Nanos, RequestId, ServiceDist, WorkerId};
@@ -215,7 +215,25 @@ pub struct Sim {
     burst: Option<f64>,
     burst_generation: u32,
     started: bool,
+    /// No arrival is generated before this time: the real-time runner
+    /// skips pipeline time it could not simulate in time
+    /// ([`Sim::skip_arrivals_until`]).
+    arrivals_from: Nanos,
+    /// The rejection spell going on, if any.
+    rejecting: Option<RejectionSpell>,
 }
+
+/// Arrivals turned away by a full queue since the spell's first rejection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RejectionSpell {
+    rejected: u64,
+    last_at: Nanos,
+}
+
+/// A rejection spell ends at the first queue sample after this long without
+/// a rejection, with room in the queue: a queue at capacity turns arrivals
+/// away between completions, and the log shows such a spell once.
+pub const REJECTION_QUIET: Nanos = crate::event::SECONDS;
 
 impl Sim {
     pub fn new(cfg: SimConfig) -> Self {
@@ -235,6 +253,8 @@ impl Sim {
             burst: None,
             burst_generation: 0,
             started: false,
+            arrivals_from: 0,
+            rejecting: None,
         }
     }
 
@@ -315,6 +335,17 @@ impl Sim {
 
     /// Runs everything due at or before `until`, then sets the clock to `until`.
     pub fn advance_until(&mut self, until: Nanos, sink: &mut impl Sink) {
+        let mut unbounded = usize::MAX;
+        self.advance_within(until, &mut unbounded, sink);
+    }
+
+    /// [`Sim::advance_until`], running at most `budget` arrivals and timers
+    /// (each taken off `budget`). Returns whether it reached `until` (the
+    /// clock is then `until`); otherwise the clock stands at the last thing
+    /// it ran, and the next call goes on from there. Bounds the work of one
+    /// call, so a caller can look at its controls between calls whatever the
+    /// rate.
+    pub fn advance_within(&mut self, until: Nanos, budget: &mut usize, sink: &mut impl Sink) -> bool {
         self.start(sink);
         loop {
             let timer_at = self.timers.peek().map(|t| t.0.at);
@@ -325,7 +356,9 @@ impl Sim {
             };
             let next = if arrival_first { self.next_arrival } else { timer_at };
             match next {
+                Some(_) if *budget == 0 => return false,
                 Some(at) if at <= until => {
+                    *budget -= 1;
                     self.now = at;
                     if arrival_first {
                         self.arrive(sink);
@@ -337,6 +370,30 @@ impl Sim {
             }
         }
         self.now = self.now.max(until);
+        true
+    }
+
+    /// Generates no arrival before `t`: the pipeline time from now to `t`
+    /// runs (completions, heartbeats, samples) without arrivals. The
+    /// real-time runner calls it for time it could not simulate in time.
+    /// Exact for the arrivals after `t` (Poisson arrivals are memoryless).
+    /// Returns the arrival time skipped (0 if `t` is not later than what was
+    /// already skipped, or than now).
+    pub fn skip_arrivals_until(&mut self, t: Nanos) -> Nanos {
+        let from = self.now.max(self.arrivals_from);
+        if t <= from {
+            return 0;
+        }
+        self.arrivals_from = t;
+        if !self.paused {
+            self.schedule_arrival();
+        }
+        t - from
+    }
+
+    /// Arrivals generated so far.
+    pub fn arrivals(&self) -> u64 {
+        self.next_id
     }
 
     fn emit(&self, sink: &mut impl Sink, kind: EventKind) {
@@ -352,18 +409,23 @@ impl Sim {
         }));
     }
 
-    fn effective_rate(&self) -> f64 {
-        self.cfg.rate * self.burst.unwrap_or(1.0)
+    /// The arrival rate in force: rate × burst factor, never above
+    /// [`MAX_RATE`] (a burst, or a rate raised during one, stops at the
+    /// ceiling).
+    pub fn effective_rate(&self) -> f64 {
+        (self.cfg.rate * self.burst.unwrap_or(1.0)).min(MAX_RATE)
     }
 
-    /// Poisson arrivals: the next one an exponential gap from now. Called
-    /// afresh whenever the rate changes (memorylessness keeps this exact).
+    /// Poisson arrivals: the next one an exponential gap from now (or from
+    /// the end of skipped time). Called afresh whenever the rate changes
+    /// (memorylessness keeps this exact).
     fn schedule_arrival(&mut self) {
         self.next_arrival = if self.paused {
             None
         } else {
             let gap: f64 = self.rng.sample::<f64, _>(Exp1) / self.effective_rate() * 1e9;
-            Some(self.now.saturating_add((gap.round() as Nanos).max(1)))
+            let from = self.now.max(self.arrivals_from);
+            Some(from.saturating_add((gap.round() as Nanos).max(1)))
         };
     }
 
@@ -390,6 +452,19 @@ impl Sim {
         if let Some(w) = self.take_idle() {
             self.begin(w, id, self.now, sink);
         } else if self.queue.len() >= self.cfg.queue_capacity as usize {
+            let now = self.now;
+            let spell = match &mut self.rejecting {
+                Some(spell) => spell,
+                None => {
+                    self.emit(sink, EventKind::QueueFull);
+                    self.rejecting.insert(RejectionSpell {
+                        rejected: 0,
+                        last_at: now,
+                    })
+                }
+            };
+            spell.rejected += 1;
+            spell.last_at = now;
             self.emit(sink, EventKind::RequestRejected { id });
         } else {
             self.queue.push_back((id, self.now));
@@ -501,6 +576,18 @@ impl Sim {
                     },
                 );
                 self.peak = depth;
+                if let Some(spell) = self.rejecting
+                    && self.now - spell.last_at >= REJECTION_QUIET
+                    && depth < self.cfg.queue_capacity
+                {
+                    self.rejecting = None;
+                    self.emit(
+                        sink,
+                        EventKind::QueueHasRoom {
+                            rejected: spell.rejected,
+                        },
+                    );
+                }
                 self.schedule(self.cfg.queue_sample_every, TimerKind::QueueSample);
             }
             TimerKind::BurstEnd { generation } => {
@@ -678,6 +765,9 @@ impl Sim {
                 LoadChange::QueueCapacity { capacity: c }
             }
             Command::Burst { factor, duration } => {
+                // The ceiling bounds the burst: the factor announced (and
+                // applied) is at most what takes the rate to MAX_RATE.
+                let factor = factor.min(MAX_RATE / self.cfg.rate);
                 self.burst = Some(factor);
                 self.burst_generation += 1;
                 self.schedule(
@@ -1186,6 +1276,165 @@ mod tests {
         let down = press(1.0 / 1.5, 80);
         assert_eq!(down.0, MIN_STEP_SERVICE);
         assert!((ratio(down) - 10.0).abs() < 1e-2, "{down:?}");
+    }
+
+    /// A full queue is announced once per spell (`QueueFull` before the
+    /// spell's first rejection), and the spell's end once, with exactly the
+    /// arrivals it turned away, a quiet second after the last of them; a
+    /// new spell is announced again.
+    #[test]
+    fn a_rejection_spell_is_announced_once_with_what_it_rejected() {
+        let cfg = SimConfig {
+            rate: 10_000.0,
+            workers: 1,
+            service: ServiceDist::Const { ns: 10 * MILLIS },
+            queue_capacity: 5,
+            ..SimConfig::default()
+        };
+        let mut sim = Sim::new(cfg);
+        let mut out = Vec::new();
+        sim.advance_until(SECONDS, &mut out);
+        let full = |evs: &[Event]| count(evs, |k| *k == EventKind::QueueFull);
+        let rejected = count(&out, |k| matches!(k, EventKind::RequestRejected { .. }));
+        assert!(rejected > 1_000, "{rejected}");
+        assert_eq!(full(&out), 1);
+        let first = out
+            .iter()
+            .position(|e| matches!(e.kind, EventKind::RequestRejected { .. }))
+            .unwrap();
+        assert_eq!(out[first - 1].kind, EventKind::QueueFull);
+        sim.apply(Command::Pause, &mut out).unwrap();
+        sim.advance_until(3 * SECONDS, &mut out);
+        let last_rejected = out
+            .iter()
+            .rev()
+            .find(|e| matches!(e.kind, EventKind::RequestRejected { .. }))
+            .unwrap()
+            .t;
+        let room: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::QueueHasRoom { rejected } => Some((e.t, rejected)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(room.len(), 1, "{room:?}");
+        assert_eq!(room[0].1, rejected as u64);
+        // At the first queue sample (every 10 ms) a quiet second after the last rejection.
+        let quiet_from = last_rejected + REJECTION_QUIET;
+        assert!(
+            (quiet_from..quiet_from + 10 * MILLIS).contains(&room[0].0),
+            "{room:?} {last_rejected}"
+        );
+        sim.apply(Command::Resume, &mut out).unwrap();
+        sim.advance_until(4 * SECONDS, &mut out);
+        assert_eq!(full(&out), 2, "a new spell is announced");
+    }
+
+    /// A queue that never fills announces nothing.
+    #[test]
+    fn a_queue_with_room_announces_no_spell() {
+        let evs = run(SimConfig::default(), 2 * SECONDS);
+        assert!(
+            !evs.iter()
+                .any(|e| matches!(e.kind, EventKind::QueueFull | EventKind::QueueHasRoom { .. }))
+        );
+    }
+
+    fn arrivals_between(evs: &[Event], from: Nanos, to: Nanos) -> usize {
+        evs.iter()
+            .filter(|e| matches!(e.kind, EventKind::RequestArrived { .. }) && e.t > from && e.t <= to)
+            .count()
+    }
+
+    /// A burst stops at the 100 M/s ceiling: the factor announced (and
+    /// applied) is the one that takes the rate there, and a rate raised
+    /// during the burst keeps it there.
+    #[test]
+    fn a_burst_stops_at_the_rate_ceiling() {
+        let mut sim = Sim::new(SimConfig {
+            rate: 60_000_000.0,
+            seed: 9,
+            ..SimConfig::default()
+        });
+        let mut out = Vec::new();
+        sim.advance_until(MILLIS, &mut out);
+        sim.apply(
+            Command::Burst {
+                factor: 5.0,
+                duration: SECONDS,
+            },
+            &mut out,
+        )
+        .unwrap();
+        let announced = out.iter().rev().find_map(|e| match e.kind {
+            EventKind::LoadChanged {
+                change: LoadChange::BurstStarted { factor, .. },
+            } => Some(factor),
+            _ => None,
+        });
+        assert_eq!(announced, Some(MAX_RATE / 60_000_000.0));
+        assert_eq!(sim.effective_rate(), MAX_RATE);
+        sim.apply(Command::ScaleRate(1.25), &mut out).unwrap();
+        assert_eq!(sim.effective_rate(), MAX_RATE);
+        let start = sim.now();
+        sim.advance_until(start + 100 * crate::event::MICROS, &mut out);
+        // 10,000 expected at the ceiling (the uncapped burst: 37,500).
+        let n = arrivals_between(&out, start, sim.now());
+        assert!((9_000..11_000).contains(&n), "{n}");
+    }
+
+    /// Skipped time has no arrivals; they resume at the rate after it, and
+    /// the skip reports the arrival time it took away (once).
+    #[test]
+    fn skipped_time_has_no_arrivals_and_they_resume_after_it() {
+        let mut sim = Sim::new(SimConfig {
+            rate: 1_000_000.0,
+            workers: 64,
+            seed: 2,
+            ..SimConfig::default()
+        });
+        let mut out = Vec::new();
+        sim.advance_until(10 * MILLIS, &mut out);
+        assert_eq!(sim.skip_arrivals_until(60 * MILLIS), 50 * MILLIS);
+        assert_eq!(sim.skip_arrivals_until(40 * MILLIS), 0, "already skipped");
+        assert_eq!(sim.skip_arrivals_until(70 * MILLIS), 10 * MILLIS);
+        sim.advance_until(110 * MILLIS, &mut out);
+        assert_eq!(arrivals_between(&out, 10 * MILLIS, 70 * MILLIS), 0);
+        let after = arrivals_between(&out, 70 * MILLIS, 110 * MILLIS);
+        assert!((38_000..42_000).contains(&after), "{after}");
+        // Timers ran through the skipped time: heartbeats and queue samples.
+        assert!(
+            out.iter()
+                .any(|e| e.t > 10 * MILLIS && e.t < 70 * MILLIS && matches!(e.kind, EventKind::QueueDepth { .. }))
+        );
+    }
+
+    /// Advancing within a budget stops when it is spent and goes on from
+    /// there: in slices, the run is the same as in one go.
+    #[test]
+    fn a_bounded_advance_goes_on_where_it_stopped() {
+        let cfg = SimConfig {
+            rate: 100_000.0,
+            seed: 5,
+            ..SimConfig::default()
+        };
+        let whole = run(cfg, 100 * MILLIS);
+        let mut sim = Sim::new(cfg);
+        let mut sliced = Vec::new();
+        let mut slices = 0;
+        loop {
+            let mut budget = 500;
+            slices += 1;
+            let reached = sim.advance_within(100 * MILLIS, &mut budget, &mut sliced);
+            if reached {
+                break;
+            }
+            assert_eq!(budget, 0);
+            assert!(sim.now() < 100 * MILLIS);
+        }
+        assert!(slices > 10, "{slices}");
+        assert_eq!(sliced, whole);
     }
 
     #[test]

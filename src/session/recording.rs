@@ -493,7 +493,17 @@ impl Checks {
                     return Err(format!("scenario step {step} is beyond the header's {n} steps"));
                 }
             }
-            EventKind::RequestRejected { .. } => {}
+            EventKind::ArrivalPace {
+                achieved, window_ms, ..
+            } => {
+                if !(achieved.is_finite() && achieved >= 0.0) {
+                    return Err(format!("achieved rate must be a number of at least 0, got {achieved}"));
+                }
+                if window_ms == 0 {
+                    return Err("a pace window must last at least 1 ms".into());
+                }
+            }
+            EventKind::RequestRejected { .. } | EventKind::QueueFull | EventKind::QueueHasRoom { .. } => {}
         }
         Ok(())
     }

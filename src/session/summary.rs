@@ -89,6 +89,24 @@ pub struct SlowSummary {
     pub evicted_s: Option<f64>,
 }
 
+/// How the real-time pipeline kept pace with its target rate (see
+/// [`crate::pipeline::pace`]), from its pace reports in the stream: all
+/// zero (and `achieved_per_s` null) when it kept up, and with `--fast`,
+/// where time is simulated and nothing is skipped.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PaceSummary {
+    /// Seconds of wall time in which it fell short: pace windows (about a
+    /// second each) in which more than 5 % of the pipeline time had to be
+    /// skipped.
+    pub short_s: f64,
+    /// Arrivals it generated per second of wall time in those windows: the
+    /// achieved rate while short. Null if it never was.
+    pub achieved_per_s: Option<f64>,
+    /// Pipeline seconds left without arrivals because the pipeline could not
+    /// simulate them in time (a run keeps within 250 ms of the wall clock).
+    pub skipped_s: f64,
+}
+
 /// The summary object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -99,6 +117,9 @@ pub struct Summary {
     pub simulated_s: f64,
     pub requests: Requests,
     pub throughput_per_s: Throughput,
+    /// Whether the real-time pipeline reached its target rate.
+    #[serde(default)]
+    pub pace: PaceSummary,
     pub latency_us: LatencyUs,
     pub queue: QueueSummary,
     pub workers: Vec<WorkerSummary>,
@@ -148,6 +169,11 @@ impl Summary {
             throughput_per_s: Throughput {
                 arrived: per_s(t.arrived),
                 completed: per_s(t.completed()),
+            },
+            pace: PaceSummary {
+                short_s: snapshot.overload.short_ms as f64 / 1e3,
+                achieved_per_s: snapshot.overload.achieved_while_short(),
+                skipped_s: snapshot.overload.skipped_ns as f64 / SECONDS as f64,
             },
             latency_us: LatencyUs {
                 mean: l.mean / 1e3,

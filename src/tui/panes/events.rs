@@ -1,8 +1,10 @@
 //! Events: a short log of what is worth noticing (evictions, lagging
 //! subscribers, stalls, crashes and restarts, bursts, control changes,
-//! scenario steps, recording on/off), newest first. Heartbeats and request
-//! traffic are not notable. Keeps the last [`LOG_LEN`] entries, all of
-//! which can be scrolled to (the position shows in the title).
+//! scenario steps, recording on/off, a pipeline falling short of its rate
+//! and a full queue rejecting arrivals, each spell once), newest first.
+//! Heartbeats and request traffic are not notable. Keeps the last
+//! [`LOG_LEN`] entries, all of which can be scrolled to (the position shows
+//! in the title).
 
 use std::collections::VecDeque;
 
@@ -17,6 +19,7 @@ use crate::broadcast::{EvictReason, Notice, NoticeKind, SubscriberId};
 use crate::collector::{LoadSettings, Snapshot};
 use crate::event::{Event, EventKind, LoadChange, Nanos, WorkerId};
 use crate::format;
+use crate::pipeline::control::MAX_RATE;
 use crate::tui::feed::View;
 use crate::tui::panes::header::service_text;
 use crate::tui::theme::Theme;
@@ -51,6 +54,27 @@ pub enum Notable {
     },
     /// A file the run writes failed: what, and the error naming the file.
     Failed(String),
+    /// A burst the pipeline held at its rate ceiling.
+    BurstAtCeiling {
+        factor: f64,
+        duration: Nanos,
+    },
+    /// The pipeline started falling short of `target` (arrivals/s): it
+    /// generates `achieved` per second of wall time.
+    FallingShort {
+        achieved: f64,
+        target: f64,
+    },
+    /// It keeps up again, after falling short for `for_ns` of pipeline time.
+    KeepsUp {
+        for_ns: Nanos,
+    },
+    /// The queue is full and turns arrivals away.
+    QueueFull,
+    /// The queue has room again after a spell that rejected `rejected`.
+    QueueHasRoom {
+        rejected: u64,
+    },
 }
 
 /// Entries kept for [`EventsView::take_fresh`] between two takes.
@@ -83,6 +107,13 @@ pub struct EventsView {
     /// evicted feed itself when this pane missed the notice), so it is
     /// logged once. At most [`MAX_LAGGING_TRACKED`].
     evicted: VecDeque<SubscriberId>,
+    /// Since when (pipeline time) the pipeline falls short, as far as this
+    /// pane knows: a spell is logged when it starts and when it ends.
+    short_since: Option<Nanos>,
+    /// The queue rejects arrivals, as far as this pane knows.
+    rejecting: bool,
+    /// Pipeline time of the newest pace or queue-spell event applied.
+    overload_at: Nanos,
 }
 
 /// Lagging subscribers the Events pane remembers, to log each spell once.
@@ -146,6 +177,49 @@ impl EventsView {
         self.push(t, Notable::Failed(what));
     }
 
+    /// The target rate as announced: rate × burst factor, at most the
+    /// pipeline's ceiling.
+    fn target(&self) -> f64 {
+        (self.settings.rate * self.settings.burst.unwrap_or(1.0)).min(MAX_RATE)
+    }
+
+    /// A start or end of an overload spell (falling short, rejecting) that
+    /// the stream lost is logged late, at the snapshot's time.
+    fn resync_overload(&mut self, snapshot: &Snapshot) {
+        if snapshot.at < self.overload_at {
+            return;
+        }
+        let o = &snapshot.overload;
+        match (o.achieving, self.short_since) {
+            (Some(achieved), None) => {
+                self.short_since = Some(snapshot.at);
+                let target = (snapshot.load.rate * snapshot.load.burst.unwrap_or(1.0)).min(MAX_RATE);
+                self.push(snapshot.at, Notable::FallingShort { achieved, target });
+            }
+            (None, Some(since)) => {
+                self.short_since = None;
+                self.push(
+                    snapshot.at,
+                    Notable::KeepsUp {
+                        for_ns: snapshot.at.saturating_sub(since),
+                    },
+                );
+            }
+            _ => {}
+        }
+        if o.rejecting != self.rejecting {
+            self.rejecting = o.rejecting;
+            let n = if o.rejecting {
+                Notable::QueueFull
+            } else {
+                Notable::QueueHasRoom {
+                    rejected: o.spell_rejected,
+                }
+            };
+            self.push(snapshot.at, n);
+        }
+    }
+
     /// Entries logged since the last take, oldest first.
     pub fn take_fresh(&mut self) -> Vec<(Nanos, Notable)> {
         self.fresh.drain(..).collect()
@@ -202,9 +276,50 @@ impl View for EventsView {
                     // The settings at start are in the header; log changes only.
                     return;
                 }
-                Notable::Load(change)
+                if let LoadChange::BurstStarted { .. } | LoadChange::BurstEnded = change {
+                    // Kept for the target rate a shortfall is measured against.
+                    self.settings.apply(change);
+                }
+                match change {
+                    // The pipeline announces the factor it applies: one that
+                    // takes the rate to the ceiling was held there.
+                    LoadChange::BurstStarted { factor, duration }
+                        if self.settings.rate * factor >= MAX_RATE * 0.999_999 =>
+                    {
+                        Notable::BurstAtCeiling { factor, duration }
+                    }
+                    _ => Notable::Load(change),
+                }
             }
             EventKind::ScenarioStep { step } => Notable::Step(step),
+            EventKind::ArrivalPace { achieved, short, .. } => {
+                self.overload_at = ev.t;
+                match (short, self.short_since) {
+                    (true, None) => {
+                        self.short_since = Some(ev.t);
+                        Notable::FallingShort {
+                            achieved,
+                            target: self.target(),
+                        }
+                    }
+                    (false, Some(since)) => {
+                        self.short_since = None;
+                        Notable::KeepsUp { for_ns: ev.t - since }
+                    }
+                    // The spell goes on, or there is none.
+                    _ => return,
+                }
+            }
+            EventKind::QueueFull => {
+                self.overload_at = ev.t;
+                self.rejecting = true;
+                Notable::QueueFull
+            }
+            EventKind::QueueHasRoom { rejected } => {
+                self.overload_at = ev.t;
+                self.rejecting = false;
+                Notable::QueueHasRoom { rejected }
+            }
             _ => return,
         };
         self.push(ev.t, n);
@@ -215,6 +330,7 @@ impl View for EventsView {
     /// time, and the settings it knows are brought up to date, so their next
     /// announcement is not taken for news.
     fn resync(&mut self, snapshot: &Snapshot) {
+        self.resync_overload(snapshot);
         if snapshot.at < self.settings_at {
             return;
         }
@@ -320,7 +436,39 @@ pub fn describe(n: &Notable, fanout: &Fanout, steps: &[String], t: Theme) -> (St
             format!("skipped {} of a {} idle gap", format::span(skipped), format::span(gap)),
             t.dim(),
         ),
+        Notable::BurstAtCeiling { factor, duration } => (
+            format!(
+                "burst ×{} for {}, held at the {}/s ceiling",
+                factor_text(factor),
+                format::duration(duration),
+                format::count(MAX_RATE as u64)
+            ),
+            t.warn(),
+        ),
+        Notable::FallingShort { achieved, target } => (
+            format!(
+                "rate falling short: {}/s of {}/s",
+                format::compact(achieved),
+                format::count(target.round() as u64)
+            ),
+            t.warn(),
+        ),
+        Notable::KeepsUp { for_ns } => (
+            format!("rate reached again after {} short", format::duration(for_ns)),
+            t.ok(),
+        ),
+        Notable::QueueFull => ("queue full: rejecting arrivals".into(), t.warn()),
+        Notable::QueueHasRoom { rejected } => (
+            format!("queue has room again after {} rejected", format::count(rejected)),
+            t.ok(),
+        ),
     }
+}
+
+/// A factor with at most two decimals: `×1.68`, `×5`.
+fn factor_text(f: f64) -> String {
+    let s = format!("{f:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn load_text(c: &LoadChange) -> String {
@@ -433,6 +581,118 @@ mod tests {
         v.notice(&notice(7 * SECONDS, 7, lagging));
         v.notice(&notice(8 * SECONDS, 8, lagging));
         assert_eq!((logged(&v, 7), logged(&v, 8)), (2, 1), "{:?}", v.log);
+    }
+
+    fn pace(t: Nanos, achieved: f64, short: bool) -> Event {
+        Event::new(
+            t,
+            EventKind::ArrivalPace {
+                achieved,
+                skipped: 0,
+                window_ms: 1_000,
+                short,
+            },
+        )
+    }
+
+    fn described(v: &EventsView) -> Vec<String> {
+        let fanout = Fanout::default();
+        v.log
+            .iter()
+            .map(|(_, n)| describe(n, &fanout, &[], Theme::MONO).0)
+            .collect()
+    }
+
+    /// A pipeline falling short is logged once when the spell starts (with
+    /// what it achieves of what is set) and once when it ends, however many
+    /// short windows it reports; so is a full queue, with what it rejected.
+    #[test]
+    fn overload_spells_are_logged_once_each_way() {
+        let mut v = EventsView::default();
+        v.apply(&load(0, LoadChange::Rate { per_s: 1_000_000.0 }));
+        for s in 1..=3 {
+            v.apply(&pace(s * SECONDS, 655_000.0, true));
+        }
+        v.apply(&pace(4 * SECONDS, 999_000.0, false));
+        v.apply(&pace(5 * SECONDS, 999_000.0, false));
+        v.apply(&Event::new(5 * SECONDS, EventKind::QueueFull));
+        v.apply(&Event::new(7 * SECONDS, EventKind::QueueHasRoom { rejected: 12_345 }));
+        assert_eq!(
+            described(&v),
+            vec![
+                "queue has room again after 12,345 rejected",
+                "queue full: rejecting arrivals",
+                "rate reached again after 3s short",
+                "rate falling short: 655k/s of 1,000,000/s",
+            ]
+        );
+    }
+
+    /// Spells whose announcements the pane's stream lost are logged from
+    /// the collector's snapshot, late and once; an older snapshot changes
+    /// nothing.
+    #[test]
+    fn overload_spells_the_stream_lost_are_logged_from_the_snapshot() {
+        let mut v = EventsView::default();
+        v.apply(&load(0, LoadChange::Rate { per_s: 1_000_000.0 }));
+        let mut snapshot = Snapshot {
+            at: 2 * SECONDS,
+            events: 1,
+            load: LoadSettings {
+                rate: 1_000_000.0,
+                ..LoadSettings::default()
+            },
+            overload: crate::collector::Overload {
+                achieving: Some(400_000.0),
+                rejecting: true,
+                spell_rejected: 10,
+                ..Default::default()
+            },
+            ..Snapshot::default()
+        };
+        v.resync(&snapshot);
+        v.resync(&snapshot);
+        snapshot.at = 6 * SECONDS;
+        snapshot.overload = crate::collector::Overload {
+            spell_rejected: 2_000,
+            spells_ended: 1,
+            ..Default::default()
+        };
+        v.resync(&snapshot);
+        v.apply(&pace(7 * SECONDS, 500_000.0, true));
+        let older = Snapshot {
+            at: 6 * SECONDS,
+            ..snapshot.clone()
+        };
+        v.resync(&older);
+        assert_eq!(
+            described(&v),
+            vec![
+                "rate falling short: 500k/s of 1,000,000/s",
+                "queue has room again after 2,000 rejected",
+                "rate reached again after 4s short",
+                "queue full: rejecting arrivals",
+                "rate falling short: 400k/s of 1,000,000/s",
+            ]
+        );
+    }
+
+    /// A burst the pipeline held at its ceiling says so.
+    #[test]
+    fn a_burst_at_the_ceiling_says_it_was_held_there() {
+        let mut v = EventsView::default();
+        v.apply(&load(0, LoadChange::Rate { per_s: 60_000_000.0 }));
+        v.apply(&load(
+            SECONDS,
+            LoadChange::BurstStarted {
+                factor: MAX_RATE / 60_000_000.0,
+                duration: 5 * SECONDS,
+            },
+        ));
+        assert_eq!(
+            described(&v),
+            vec!["burst ×1.67 for 5s, held at the 100,000,000/s ceiling"]
+        );
     }
 
     fn load(t: Nanos, change: LoadChange) -> Event {

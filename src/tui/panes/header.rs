@@ -3,7 +3,10 @@
 //! like a pane, and takes them from the collector's snapshot when its stream
 //! lost events (see [`super::super::feed`]), so the rate and workers it shows
 //! are always the ones set. When the collector itself lost events, the
-//! header says so: every figure is then incomplete.
+//! header says so: every figure is then incomplete. While the pipeline
+//! falls short of the rate set (it cannot generate arrivals that fast in
+//! real time, see [`crate::pipeline::pace`]), the rate says what it
+//! achieves: `rate 1,000,000/s (achieving 655k/s)`.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -13,6 +16,7 @@ use ratatui::widgets::Paragraph;
 use crate::collector::{LoadSettings, Snapshot};
 use crate::event::{Event, EventKind, Nanos, ServiceDist};
 use crate::format;
+use crate::pipeline::control::MAX_RATE;
 use crate::tui::feed::View;
 use crate::tui::theme::Theme;
 
@@ -22,20 +26,35 @@ pub struct HeaderView {
     pub now: Nanos,
     /// Pipeline time of the newest setting change applied from the stream.
     load_at: Nanos,
+    /// While the pipeline falls short of its target rate: the arrivals per
+    /// second of wall time it achieved in its last pace window.
+    pub achieving: Option<f64>,
+    /// Pipeline time of the newest pace report applied from the stream.
+    pace_at: Nanos,
 }
 
 impl View for HeaderView {
     fn apply(&mut self, ev: &Event) {
         self.now = self.now.max(ev.t);
-        if let EventKind::LoadChanged { change } = ev.kind {
-            self.load.apply(change);
-            self.load_at = ev.t;
+        match ev.kind {
+            EventKind::LoadChanged { change } => {
+                self.load.apply(change);
+                self.load_at = ev.t;
+            }
+            EventKind::ArrivalPace { achieved, short, .. } => {
+                self.achieving = short.then_some(achieved);
+                self.pace_at = ev.t;
+            }
+            _ => {}
         }
     }
 
     fn resync(&mut self, snapshot: &Snapshot) {
         if snapshot.at >= self.load_at {
             self.load = snapshot.load;
+        }
+        if snapshot.at >= self.pace_at {
+            self.achieving = snapshot.overload.achieving;
         }
         // Time has reached at least what the collector has seen.
         self.now = self.now.max(snapshot.at);
@@ -85,10 +104,14 @@ pub fn service_text(d: &ServiceDist) -> String {
 
 pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Frame, area: Rect) {
     let l = &view.load;
-    let rate = match l.burst {
-        Some(f) => format!("{} ×{f} burst", format::rate(l.rate * f)),
+    let mut rate = match l.burst {
+        // The pipeline holds a burst at its ceiling.
+        Some(f) => format!("{} ×{f} burst", format::rate((l.rate * f).min(MAX_RATE))),
         None => format::rate(l.rate),
     };
+    if let Some(a) = view.achieving {
+        rate.push_str(&format!(" (achieving {}/s)", format::compact(a)));
+    }
     let state = match &info.state {
         RunState::Running if l.paused => ("PAUSED".to_string(), theme.warn()),
         RunState::Running => ("RUNNING".to_string(), theme.ok()),
@@ -191,4 +214,45 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
         left.push(Span::raw(right));
     }
     frame.render_widget(Paragraph::new(Line::from(left)).style(theme.header()), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::SECONDS;
+
+    /// The achieved rate the header shows comes from the newest of its own
+    /// stream and the collector's snapshot.
+    #[test]
+    fn the_achieved_rate_comes_from_the_newest_report() {
+        let mut v = HeaderView::default();
+        let pace = |t, short| {
+            Event::new(
+                t,
+                EventKind::ArrivalPace {
+                    achieved: 655_000.0,
+                    skipped: 0,
+                    window_ms: 1_000,
+                    short,
+                },
+            )
+        };
+        v.apply(&pace(SECONDS, true));
+        assert_eq!(v.achieving, Some(655_000.0));
+        let mut snapshot = Snapshot {
+            at: SECONDS / 2,
+            events: 1,
+            ..Snapshot::default()
+        };
+        v.resync(&snapshot);
+        assert_eq!(v.achieving, Some(655_000.0), "an older snapshot changes nothing");
+        snapshot.at = 2 * SECONDS;
+        v.resync(&snapshot);
+        assert_eq!(v.achieving, None, "the snapshot says it keeps up");
+        snapshot.overload.achieving = Some(1_000.0);
+        v.resync(&snapshot);
+        assert_eq!(v.achieving, Some(1_000.0));
+        v.apply(&pace(3 * SECONDS, false));
+        assert_eq!(v.achieving, None);
+    }
 }
