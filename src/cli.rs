@@ -9,8 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::event::{Nanos, ServiceDist};
 use crate::pipeline::SimConfig;
 use crate::pipeline::control::{check_error_rate, check_queue, check_rate, check_workers};
+use crate::tui::theme::ThemeName;
 
 #[derive(Parser, Debug, Clone)]
+#[command(group = clap::ArgGroup::new("offscreen_output").args(["cast", "screenshot"]).multiple(true))]
 #[command(
     name = "fantop",
     version,
@@ -48,8 +50,8 @@ pub struct Cli {
     #[arg(long, value_name = "FILE.cast", conflicts_with = "headless")]
     pub cast: Option<PathBuf>,
 
-    /// Render without a terminal, in simulated time, straight into --cast.
-    #[arg(long, requires = "cast", conflicts_with = "headless")]
+    /// Render without a terminal, in simulated time, straight into --cast (and/or --screenshot).
+    #[arg(long, requires = "offscreen_output", conflicts_with = "headless")]
     pub offscreen: bool,
 
     /// Screen size for --offscreen, COLSxROWS (e.g. 120x36).
@@ -141,6 +143,32 @@ pub struct UiArgs {
     /// Monochrome (also when NO_COLOR is set); states stay readable in words.
     #[arg(long)]
     pub no_color: bool,
+
+    /// Colours for a dark or a light terminal background (default dark; also FANTOP_THEME).
+    #[arg(long, value_name = "dark|light", value_parser = ThemeName::parse, conflicts_with = "headless")]
+    pub theme: Option<ThemeName>,
+
+    /// At the end (quit, or the end of --offscreen), write the screen to FILE.svg; never overwrites.
+    #[arg(long, value_name = "FILE.svg", conflicts_with = "headless")]
+    pub screenshot: Option<PathBuf>,
+}
+
+impl UiArgs {
+    /// The palette: `--theme`, else `FANTOP_THEME`, else dark. A bad
+    /// `FANTOP_THEME` is an error that names it.
+    pub fn theme_name(&self) -> Result<ThemeName, String> {
+        if let Some(t) = self.theme {
+            return Ok(t);
+        }
+        match std::env::var(ThemeName::ENV) {
+            Ok(v) if v.trim().is_empty() => Ok(ThemeName::Dark),
+            Ok(v) => ThemeName::parse(&v).map_err(|e| format!("invalid value '{v}' for {}: {e}", ThemeName::ENV)),
+            Err(std::env::VarError::NotPresent) => Ok(ThemeName::Dark),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(format!("invalid value for {}: expected dark or light", ThemeName::ENV))
+            }
+        }
+    }
 }
 
 /// The simulated load.

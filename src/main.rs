@@ -16,6 +16,8 @@ use fantop::run::{self, HeadlessOptions};
 use fantop::session::RecordingSetup;
 use fantop::session::record::{Recording, ScenarioInfo};
 use fantop::session::scenario::{self, Scenario, StepAction};
+use fantop::cli::UiArgs;
+use fantop::tui::svg::Screenshot;
 use fantop::tui::{self, Exit, MonitorOptions, Outcome, theme::Theme};
 
 fn main() -> ExitCode {
@@ -131,13 +133,16 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    let theme = ui_theme(&cli.ui);
+    // Taken now, so a run never ends to find its screenshot's name taken.
+    let screenshot = cli.ui.screenshot.as_deref().map(Screenshot::create).transpose()?;
     // With `record_start` steps, `--record FILE` only names the files.
     let record_at_start = cli.record.is_some() && !steps.contains(&StepAction::RecordStart);
     let opts = MonitorOptions {
         sim,
         fps: cli.ui.fps,
         mouse: !cli.ui.no_mouse,
-        theme: Theme::from_env(cli.ui.no_color),
+        theme,
         duration,
         timeline,
         steps,
@@ -150,6 +155,7 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
         },
         record_at_start,
         cast: cli.cast.clone(),
+        keep_frame: screenshot.is_some(),
     };
     let outcome = if cli.offscreen {
         tui::run_offscreen(opts, cli.size.0, cli.size.1)?
@@ -157,6 +163,24 @@ fn run(cli: &Cli, m: &ArgMatches) -> anyhow::Result<()> {
         tui::run_live(opts)?
     };
     report(&outcome, Some(sim.seed));
+    write_screenshot(screenshot, &outcome, theme)
+}
+
+/// The theme of `--theme` (else `FANTOP_THEME`) and `--no-color`; a bad
+/// `FANTOP_THEME` is a usage error naming it.
+fn ui_theme(ui: &UiArgs) -> Theme {
+    match ui.theme_name() {
+        Ok(name) => Theme::from_env(ui.no_color).named(name),
+        Err(e) => usage(ErrorKind::InvalidValue, &e),
+    }
+}
+
+/// Writes the run's final frame to its `--screenshot` file, if any.
+fn write_screenshot(shot: Option<Screenshot>, outcome: &Outcome, theme: Theme) -> anyhow::Result<()> {
+    if let (Some(shot), Some(frame)) = (shot, &outcome.frame) {
+        let note = shot.write(frame, theme)?;
+        let _ = writeln!(std::io::stdout(), "fantop: {note}");
+    }
     Ok(())
 }
 
@@ -220,13 +244,16 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         warn_collector_loss(summary.collector_lost_events);
         return Ok(());
     }
+    let theme = ui_theme(&args.ui);
+    let screenshot = args.ui.screenshot.as_deref().map(Screenshot::create).transpose()?;
     let outcome = tui::run_replay(
         recording,
         args.speed,
         args.ui.fps,
         !args.ui.no_mouse,
-        Theme::from_env(args.ui.no_color),
+        theme,
+        screenshot.is_some(),
     )?;
     report(&outcome, None);
-    Ok(())
+    write_screenshot(screenshot, &outcome, theme)
 }

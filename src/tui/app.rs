@@ -71,6 +71,8 @@ pub struct App {
     pub frozen: bool,
     pub help: bool,
     pub window: usize,
+    /// The latency-over-time chart's y axis is logarithmic (`y`).
+    pub log_latency: bool,
     /// A one-line message under the header (refused actions, notices).
     pub flash: Option<(String, Instant)>,
     broadcaster: Broadcaster<Event>,
@@ -116,6 +118,7 @@ impl App {
             frozen: false,
             help: false,
             window: 1,
+            log_latency: false,
             flash: None,
             broadcaster: broadcaster.clone(),
             snapshots,
@@ -328,6 +331,10 @@ impl App {
                 self.window = (self.window + 1) % WINDOWS_S.len();
                 Effect::Redraw
             }
+            Action::ToggleLogScale => {
+                self.log_latency = !self.log_latency;
+                Effect::Redraw
+            }
             Action::Control(a) => Effect::Control(a),
             Action::AddSlowSubscriber => Effect::AddSlowSubscriber,
             Action::RemoveSlowSubscriber => Effect::RemoveSlowSubscriber,
@@ -427,6 +434,7 @@ impl App {
             fanout: scene.fanout,
             clock_now: scene.clock_now,
             step_labels: &self.step_labels,
+            log_latency: self.log_latency,
         };
         for (i, pane) in scene.panes.iter().enumerate() {
             let area = areas.panes[i];

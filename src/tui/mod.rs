@@ -25,6 +25,7 @@ pub mod keys;
 pub mod layout;
 pub mod output;
 pub mod panes;
+pub mod svg;
 pub mod term;
 pub mod theme;
 
@@ -38,6 +39,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, never, select, tick};
 use ratatui::backend::{Backend, CrosstermBackend};
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
@@ -188,6 +190,8 @@ pub struct MonitorOptions {
     pub record_at_start: bool,
     /// `--cast FILE`.
     pub cast: Option<PathBuf>,
+    /// Keep the final frame in [`Outcome::frame`] (for `--screenshot`).
+    pub keep_frame: bool,
 }
 
 /// How a monitor run ended and what it leaves.
@@ -197,6 +201,8 @@ pub struct Outcome {
     /// Messages for the user (recordings written, ...), printed after the
     /// terminal is restored.
     pub notes: Vec<String>,
+    /// The screen as it was at the end, when asked for (`keep_frame`).
+    pub frame: Option<Buffer>,
 }
 
 fn cast_title(opts: &MonitorOptions) -> String {
@@ -239,6 +245,7 @@ fn shut_down(
         snapshot: finished.snapshot,
         exit: exit?,
         notes: finished.notes,
+        frame: None,
     })
 }
 
@@ -292,8 +299,17 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
     };
     let cast = driver.session.cast();
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, cast.as_ref());
+    let frame = final_frame(opts.keep_frame, &guard, &app);
     let LiveDriver { stack, session, .. } = driver;
-    shut_down(guard, io, input_thread, stack, session, app, exit)
+    let outcome = shut_down(guard, io, input_thread, stack, session, app, exit)?;
+    Ok(Outcome { frame, ..outcome })
+}
+
+/// The screen at the end of a run on the terminal, drawn again at the
+/// terminal's size, when asked for.
+fn final_frame(keep: bool, guard: &TerminalGuard, app: &App) -> Option<Buffer> {
+    let size = guard.terminal.size().ok().filter(|_| keep)?;
+    Some(svg::frame_of(app, size.width, size.height))
 }
 
 /// Renders the monitor without a terminal, at a fixed size, in simulated
@@ -354,17 +370,27 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
             break;
         }
     }
+    let frame = opts.keep_frame.then(|| svg::frame_of(&app, width, height));
     let finished = stack.finish(&mut session, app);
     Ok(Outcome {
         snapshot: finished.snapshot,
         exit: Exit::Finished,
         notes: finished.notes,
+        frame,
     })
 }
 
 /// Replays a recording on the terminal, at `speed` × the original pace,
-/// from its first event.
-pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme: Theme) -> anyhow::Result<Outcome> {
+/// from its first event. With `keep_frame`, the outcome holds the final
+/// frame.
+pub fn run_replay(
+    recording: Recording,
+    speed: f64,
+    fps: u32,
+    mouse: bool,
+    theme: Theme,
+    keep_frame: bool,
+) -> anyhow::Result<Outcome> {
     let mut stack = Stack::for_replay();
     let start = recording.events.first().map_or(0, |e| e.t);
     let mut app = App::new(
@@ -398,6 +424,8 @@ pub fn run_replay(recording: Recording, speed: f64, fps: u32, mouse: bool, theme
         fps,
     };
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, None);
+    let frame = final_frame(keep_frame, &guard, &app);
     let ReplayDriver { stack, session, .. } = driver;
-    shut_down(guard, io, input_thread, stack, session, app, exit)
+    let outcome = shut_down(guard, io, input_thread, stack, session, app, exit)?;
+    Ok(Outcome { frame, ..outcome })
 }
