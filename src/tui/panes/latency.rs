@@ -310,7 +310,8 @@ impl LatencyView {
         if rows == 0 {
             return Vec::new();
         }
-        let (lo, hi) = (self.merged.min().max(1), self.merged.max().max(1));
+        // Bucket values as counted: each bucket at its highest value.
+        let (lo, hi) = (self.recorded[0].0.max(1), self.recorded[self.recorded.len() - 1].0.max(1));
         let edges = bin_edges(lo, hi, rows);
         // Values below `e`: the running count of the last bucket under it.
         let below = |e: Nanos| {
@@ -412,10 +413,11 @@ fn render_histogram(view: &LatencyView, ctx: &Ctx, frame: &mut Frame, area: Rect
     let lines: Vec<Line> = bins
         .iter()
         .map(|(label, n)| {
-            let pct = if total > 0 {
-                *n as f64 * 100.0 / total as f64
-            } else {
-                0.0
+            // A bin that holds anything never reads 0%.
+            let pct = match *n as f64 * 100.0 / total.max(1) as f64 {
+                _ if *n == 0 => "0%".to_string(),
+                p if p < 0.5 => "<1%".to_string(),
+                p => format!("{p:.0}%"),
             };
             let b = bar(*n as f64 / peak as f64, bar_w.saturating_sub(1));
             let pad = bar_w.saturating_sub(b.chars().count());
@@ -423,7 +425,7 @@ fn render_histogram(view: &LatencyView, ctx: &Ctx, frame: &mut Frame, area: Rect
                 Span::styled(format!("{label:>label_w$} "), t.label()),
                 Span::styled(b, t.accent()),
                 Span::raw(" ".repeat(pad)),
-                Span::styled(format!("{pct:>3.0}%"), t.dim()),
+                Span::styled(format!("{pct:>4}"), t.dim()),
             ])
         })
         .collect();
@@ -536,6 +538,95 @@ mod tests {
         assert_eq!(bar(0.0, 4), "");
         assert_eq!(bar(1.0, 4), "████");
         assert_eq!(bar(0.5, 1), "▌");
+    }
+
+    /// A view whose window holds `values` (ns), all completed in second 0.
+    fn holding(values: impl IntoIterator<Item = u64>) -> LatencyView {
+        let mut v = LatencyView::default();
+        for (i, latency) in values.into_iter().enumerate() {
+            v.apply(&Event::new(
+                i as u64,
+                EventKind::RequestCompleted {
+                    id: i as u64,
+                    worker: 0,
+                    latency,
+                    ok: true,
+                },
+            ));
+        }
+        v.settle();
+        v
+    }
+
+    fn populated(bins: &[(String, u64)]) -> usize {
+        bins.iter().filter(|b| b.1 > 0).count()
+    }
+
+    /// Values spread (log-uniformly) over just more than a decade fill
+    /// every row from 6 up, counting each value once; before, the 1-2-5
+    /// edges inside the range gave 4 bins whatever the height.
+    #[test]
+    fn values_over_more_than_a_decade_fill_at_least_six_rows() {
+        let values: Vec<u64> = (0..=400).map(|i| (1e6 * 10f64.powf(1.1 * i as f64 / 400.0)) as u64).collect();
+        let v = holding(values);
+        for rows in 6..=24 {
+            let bins = v.bins(rows);
+            assert_eq!(bins.len(), rows, "{rows}: {bins:?}");
+            assert_eq!(bins.iter().map(|b| b.1).sum::<u64>(), 401, "{rows}: {bins:?}");
+            assert!(populated(&bins) >= 6, "{rows}: {bins:?}");
+        }
+    }
+
+    /// Under saturation every latency is about 4 s (within a few percent):
+    /// the bins still split that range into rows that show its shape,
+    /// where the 1-2-5 edges put everything in one bar.
+    #[test]
+    fn saturated_latencies_near_four_seconds_do_not_collapse_to_one_bar() {
+        let values: Vec<u64> = (0..1000u64).map(|i| 3_900 * MILLIS + i * 200_000).collect();
+        let v = holding(values);
+        for rows in [3, 6, 10, 17] {
+            let bins = v.bins(rows);
+            assert!(populated(&bins) >= rows.min(6), "{rows}: {bins:?}");
+            assert_eq!(bins.iter().map(|b| b.1).sum::<u64>(), 1000);
+        }
+        let labels: Vec<String> = v.bins(10).into_iter().map(|b| b.0).collect();
+        assert!(labels.iter().any(|l| l.starts_with("<3.9")), "{labels:?}");
+        assert!(labels.iter().any(|l| l.starts_with("<4.0") || l.starts_with("<4s")), "{labels:?}");
+    }
+
+    /// The bins go from the window's minimum (the first bin holds it) to
+    /// its maximum (the last one holds it), and where the range is wide
+    /// the edges are on the 1-2-5 sequence.
+    #[test]
+    fn bins_span_the_window_from_its_minimum_to_its_maximum_on_1_2_5_edges() {
+        let v = holding([3_000, 40_000, 700_000, 2 * MILLIS, 90 * MILLIS, 1_300 * MILLIS]);
+        let bins = v.bins(10);
+        assert!(bins.first().unwrap().1 > 0 && bins.last().unwrap().1 > 0, "{bins:?}");
+        let edges = bin_edges(3_000, 1_300 * MILLIS, 10);
+        assert!(edges.iter().all(|e| on_125(*e)), "{edges:?}");
+        assert!(edges.len() == 9 && edges[0] > 3_000 && *edges.last().unwrap() <= 1_300 * MILLIS);
+    }
+
+    #[test]
+    fn edges_are_labelled_exactly() {
+        assert_eq!(edge_label(2 * MILLIS), "2ms");
+        assert_eq!(edge_label(3_950 * MILLIS), "3.95s");
+        assert_eq!(edge_label(1_250_000), "1.25ms");
+        assert_eq!(edge_label(500), "500ns");
+        assert_eq!(edge_label(10_600 * MILLIS), "10.6s");
+    }
+
+    /// The log axis runs from a 1-2-5 value below the data to one above,
+    /// labelled in between at the right height.
+    #[test]
+    fn the_log_axis_brackets_the_values_on_1_2_5_bounds() {
+        let y = log_axis(3.0 * MILLIS as f64, 400.0 * MILLIS as f64, 8);
+        assert_eq!(y.labels, ["2ms", "32ms", "500ms"]);
+        assert!((y.bounds[0] - (2e6f64).log10()).abs() < 1e-9);
+        assert!((y.bounds[1] - (5e8f64).log10()).abs() < 1e-9);
+        let empty = log_axis(f64::INFINITY, 0.0, 2);
+        assert_eq!(empty.labels.len(), 2);
+        assert!(empty.bounds[1] > empty.bounds[0]);
     }
 
     #[test]
