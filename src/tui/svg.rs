@@ -35,7 +35,7 @@ pub const CELL_W: f64 = 8.4;
 pub const CELL_H: f64 = 17.0;
 pub const FONT_SIZE: f64 = 14.0;
 /// Baseline of a row's text below the row's top.
-const BASELINE: f64 = 13.0;
+pub const BASELINE: f64 = 13.0;
 /// Locally installed monospace fonts, in order; nothing is fetched.
 pub const FONT_FAMILY: &str = "ui-monospace, 'DejaVu Sans Mono', 'Cascadia Mono', Menlo, Consolas, monospace";
 
