@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, error::ErrorKind};
+use fantop::cli::UiArgs;
 use fantop::cli::{Cli, Command, ReplayArgs};
 use fantop::format;
 use fantop::pipeline::SimConfig;
@@ -16,7 +17,6 @@ use fantop::run::{self, HeadlessOptions};
 use fantop::session::RecordingSetup;
 use fantop::session::record::{Recording, ScenarioInfo};
 use fantop::session::scenario::{self, Scenario, StepAction};
-use fantop::cli::UiArgs;
 use fantop::tui::svg::Screenshot;
 use fantop::tui::{self, Exit, MonitorOptions, Outcome, theme::Theme};
 

@@ -78,7 +78,11 @@ fn screenshot_svg_parses_and_holds_the_frames_text_cell_by_cell() {
         for title in TITLES {
             assert!(text.contains(title), "{title} missing:\n{text}");
         }
-        assert!(rows[0].contains("seed 7") && rows[0].contains("00:00:06"), "{}", rows[0]);
+        assert!(
+            rows[0].contains("seed 7") && rows[0].contains("00:00:06"),
+            "{}",
+            rows[0]
+        );
         assert!(!svg.contains("<script") && !svg.contains("@font-face") && !svg.contains("href"));
     }
 }
@@ -88,7 +92,10 @@ fn screenshot_svg_parses_and_holds_the_frames_text_cell_by_cell() {
 #[test]
 fn screenshot_svg_keeps_colours_attributes_and_the_themes_background() {
     let buf = frame(Theme::LIGHT);
-    assert!(buf[(1, 0)].modifier.contains(Modifier::BOLD), "the header's name is bold");
+    assert!(
+        buf[(1, 0)].modifier.contains(Modifier::BOLD),
+        "the header's name is bold"
+    );
     let svg = to_svg(&buf, Theme::LIGHT);
     let (doc, _) = svg_rows(&svg);
     let page = doc
@@ -102,7 +109,10 @@ fn screenshot_svg_keeps_colours_attributes_and_the_themes_background() {
         .expect("the header's name");
     assert_eq!(name.attribute("font-weight"), Some("bold"));
     // The header bar (#eeeeee in the light palette) is one rectangle across.
-    assert!(svg.contains("width=\"1008.0\" height=\"17.0\" fill=\"#eeeeee\""), "{svg}");
+    assert!(
+        svg.contains("width=\"1008.0\" height=\"17.0\" fill=\"#eeeeee\""),
+        "{svg}"
+    );
     let mono = to_svg(&frame(Theme::MONO), Theme::MONO);
     assert!(
         mono.contains("<rect x=\"0.0\" y=\"0.0\" width=\"1008.0\" height=\"17.0\" fill=\"#e5e5e5\"/>"),
@@ -156,13 +166,19 @@ fn offscreen_screenshot_writes_the_last_frame_and_never_overwrites() {
     for title in TITLES {
         assert!(text.contains(title), "{title} missing:\n{text}");
     }
-    assert!(rows[0].contains("rate 2,000/s") && rows[0].contains("seed 3  00:00:04"), "{text}");
+    assert!(
+        rows[0].contains("rate 2,000/s") && rows[0].contains("seed 3  00:00:04"),
+        "{text}"
+    );
     assert!(svg.contains("fill=\"#ffffff\""), "the light theme's page");
 
     let again = fantop(&args);
     assert_eq!(again.status.code(), Some(1));
     let err = String::from_utf8_lossy(&again.stderr);
-    assert!(err.contains("--screenshot") && err.contains("shot.svg: the file exists"), "{err}");
+    assert!(
+        err.contains("--screenshot") && err.contains("shot.svg: the file exists"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&path).expect("still there"), svg);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -202,12 +218,19 @@ fn theme_flag_and_environment_are_checked_and_the_flag_wins() {
 
     // The flag wins over a bad environment value; the environment alone works.
     let flag_wins = run(Some("purple"), &offscreen("b.svg", &["--theme", "light"]));
-    assert!(flag_wins.status.success(), "{}", String::from_utf8_lossy(&flag_wins.stderr));
+    assert!(
+        flag_wins.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flag_wins.stderr)
+    );
     let env_light = run(Some("light"), &offscreen("c.svg", &[]));
     assert!(env_light.status.success());
     for f in ["b.svg", "c.svg"] {
         let svg = std::fs::read_to_string(dir.join(f)).expect("written");
-        assert!(svg.contains("<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"), "{f}");
+        assert!(
+            svg.contains("<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>"),
+            "{f}"
+        );
     }
 
     for args in [

@@ -1461,8 +1461,18 @@ fn light_theme_keeps_every_label_readable_on_white() {
                     bg = dbg;
                 }
                 let r = contrast(fg, bg);
-                let need = if sym.chars().any(char::is_alphanumeric) { 4.5 } else { 3.0 };
-                assert!(r >= need, "{:?}: '{sym}' {:?} on {:?}: {r:.2}:1", theme.name, cell.fg, cell.bg);
+                let need = if sym.chars().any(char::is_alphanumeric) {
+                    4.5
+                } else {
+                    3.0
+                };
+                assert!(
+                    r >= need,
+                    "{:?}: '{sym}' {:?} on {:?}: {r:.2}:1",
+                    theme.name,
+                    cell.fg,
+                    cell.bg
+                );
             }
         }
     }

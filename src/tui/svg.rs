@@ -187,11 +187,7 @@ pub fn to_svg(buf: &Buffer, theme: Theme) -> String {
             let _ = write!(row, "<tspan x=\"{xs}\"{attrs}>{text}</tspan>");
         }
         if !row.is_empty() {
-            let _ = writeln!(
-                out,
-                "<text y=\"{:.1}\">{row}</text>",
-                f64::from(y) * CELL_H + BASELINE
-            );
+            let _ = writeln!(out, "<text y=\"{:.1}\">{row}</text>", f64::from(y) * CELL_H + BASELINE);
         }
     }
     out.push_str("</svg>\n");
@@ -272,10 +268,20 @@ mod tests {
     #[test]
     fn reversed_cells_swap_their_colours_and_defaults_are_the_themes() {
         let mut buf = Buffer::empty(Rect::new(0, 0, 2, 1));
-        buf[(0, 0)].set_symbol("x").set_style(Style::new().add_modifier(Modifier::REVERSED));
-        buf[(1, 0)].set_symbol("y").set_style(Style::new().fg(Color::Indexed(25)));
-        assert_eq!(colours(&buf[(0, 0)], Theme::LIGHT), ("#ffffff".into(), "#000000".into()));
-        assert_eq!(colours(&buf[(1, 0)], Theme::LIGHT), ("#005faf".into(), "#ffffff".into()));
+        buf[(0, 0)]
+            .set_symbol("x")
+            .set_style(Style::new().add_modifier(Modifier::REVERSED));
+        buf[(1, 0)]
+            .set_symbol("y")
+            .set_style(Style::new().fg(Color::Indexed(25)));
+        assert_eq!(
+            colours(&buf[(0, 0)], Theme::LIGHT),
+            ("#ffffff".into(), "#000000".into())
+        );
+        assert_eq!(
+            colours(&buf[(1, 0)], Theme::LIGHT),
+            ("#005faf".into(), "#ffffff".into())
+        );
         let svg = to_svg(&buf, Theme::LIGHT);
         assert!(svg.contains("<rect x=\"0.0\" y=\"0.0\" width=\"8.4\" height=\"17.0\" fill=\"#000000\"/>"));
         assert!(svg.contains("fill=\"#005faf\">y</tspan>"), "{svg}");

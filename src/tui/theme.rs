@@ -81,11 +81,11 @@ pub const LIGHT: Palette = Palette {
     canvas_bg: Color::White,
     dim: Color::Indexed(242),       // #6c6c6c
     label: Color::Indexed(239),     // #4e4e4e
-    ok: Color::Indexed(22),        // #005f00
-    warn: Color::Indexed(94),      // #875f00
-    bad: Color::Indexed(124),      // #af0000
-    accent: Color::Indexed(25),    // #005faf
-    header_fg: Color::Indexed(16), // #000000
+    ok: Color::Indexed(22),         // #005f00
+    warn: Color::Indexed(94),       // #875f00
+    bad: Color::Indexed(124),       // #af0000
+    accent: Color::Indexed(25),     // #005faf
+    header_fg: Color::Indexed(16),  // #000000
     header_bg: Color::Indexed(255), // #eeeeee
     series: [
         Color::Indexed(28),

@@ -26,6 +26,9 @@ pub fn svg_rows(svg: &str) -> (roxmltree::Document<'_>, Vec<String>) {
             }
         }
     }
-    let rows = grid.into_iter().map(|r| r.into_iter().collect::<String>().trim_end().to_string()).collect();
+    let rows = grid
+        .into_iter()
+        .map(|r| r.into_iter().collect::<String>().trim_end().to_string())
+        .collect();
     (doc, rows)
 }

@@ -136,10 +136,10 @@ impl PaneView for LatencyView {
 /// each about 2.9% above the one before. Every second one is R40, every
 /// fourth R20, every eighth R10; all of them hold 1, 2 and 5.
 const R80: [u64; 80] = [
-    100, 103, 106, 109, 112, 115, 118, 122, 125, 128, 132, 136, 140, 145, 150, 155, 160, 165, 170, 175, 180, 185,
-    190, 195, 200, 206, 212, 218, 224, 230, 236, 243, 250, 258, 265, 272, 280, 290, 300, 307, 315, 325, 335, 345,
-    355, 365, 375, 387, 400, 412, 425, 437, 450, 462, 475, 487, 500, 515, 530, 545, 560, 580, 600, 615, 630, 650,
-    670, 690, 710, 730, 750, 775, 800, 825, 850, 875, 900, 925, 950, 975,
+    100, 103, 106, 109, 112, 115, 118, 122, 125, 128, 132, 136, 140, 145, 150, 155, 160, 165, 170, 175, 180, 185, 190,
+    195, 200, 206, 212, 218, 224, 230, 236, 243, 250, 258, 265, 272, 280, 290, 300, 307, 315, 325, 335, 345, 355, 365,
+    375, 387, 400, 412, 425, 437, 450, 462, 475, 487, 500, 515, 530, 545, 560, 580, 600, 615, 630, 650, 670, 690, 710,
+    730, 750, 775, 800, 825, 850, 875, 900, 925, 950, 975,
 ];
 
 /// The log-spaced ladders bin edges are taken from, coarsest first, as
@@ -311,7 +311,10 @@ impl LatencyView {
             return Vec::new();
         }
         // Bucket values as counted: each bucket at its highest value.
-        let (lo, hi) = (self.recorded[0].0.max(1), self.recorded[self.recorded.len() - 1].0.max(1));
+        let (lo, hi) = (
+            self.recorded[0].0.max(1),
+            self.recorded[self.recorded.len() - 1].0.max(1),
+        );
         let edges = bin_edges(lo, hi, rows);
         // Values below `e`: the running count of the last bucket under it.
         let below = |e: Nanos| {
@@ -508,7 +511,9 @@ pub fn log_axis(lo: f64, hi: f64, rows: u16) -> YAxis {
         if up {
             cands.filter(|c| *c >= v.log10() - 1e-9).fold(f64::INFINITY, f64::min)
         } else {
-            cands.filter(|c| *c <= v.log10() + 1e-9).fold(f64::NEG_INFINITY, f64::max)
+            cands
+                .filter(|c| *c <= v.log10() + 1e-9)
+                .fold(f64::NEG_INFINITY, f64::max)
         }
     };
     let bottom = snap(lo, false);
@@ -567,7 +572,9 @@ mod tests {
     /// edges inside the range gave 4 bins whatever the height.
     #[test]
     fn values_over_more_than_a_decade_fill_at_least_six_rows() {
-        let values: Vec<u64> = (0..=400).map(|i| (1e6 * 10f64.powf(1.1 * i as f64 / 400.0)) as u64).collect();
+        let values: Vec<u64> = (0..=400)
+            .map(|i| (1e6 * 10f64.powf(1.1 * i as f64 / 400.0)) as u64)
+            .collect();
         let v = holding(values);
         for rows in 6..=24 {
             let bins = v.bins(rows);
@@ -591,7 +598,10 @@ mod tests {
         }
         let labels: Vec<String> = v.bins(10).into_iter().map(|b| b.0).collect();
         assert!(labels.iter().any(|l| l.starts_with("<3.9")), "{labels:?}");
-        assert!(labels.iter().any(|l| l.starts_with("<4.0") || l.starts_with("<4s")), "{labels:?}");
+        assert!(
+            labels.iter().any(|l| l.starts_with("<4.0") || l.starts_with("<4s")),
+            "{labels:?}"
+        );
     }
 
     /// The bins go from the window's minimum (the first bin holds it) to

@@ -325,7 +325,10 @@ pub fn draw_time_chart(
         return;
     }
     let [legend_area, chart_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-    frame.render_widget(Paragraph::new(legend(series, note, legend_area.width, theme)), legend_area);
+    frame.render_widget(
+        Paragraph::new(legend(series, note, legend_area.width, theme)),
+        legend_area,
+    );
     let datasets = series
         .iter()
         .rev()
