@@ -12,17 +12,17 @@
 //! coarse (values within a few percent of each other, as a saturated
 //! pipeline's 4 s latencies) even steps of 1, 2 or 5 in a lower digit
 //! (3.90s, 3.95s, 4.00s ...). Of these, the coarsest that gives at least
-//! one bin per row is taken, and edges are dropped (those off the 1-2-5
-//! sequence first, where two bins together are narrowest) until the bins
-//! fit the rows. So the histogram never
+//! one bin per row is taken, and of its edges those nearest (in log) to an
+//! even log spacing from the minimum to the maximum are kept, one fewer
+//! than the rows. So the histogram never
 //! collapses to one bar while the values differ, and values spread over
 //! more than a decade fill every row the pane has.
 //!
 //! Cost: the window's histogram is reduced to its recorded buckets with
 //! running counts when it is merged (four times a second of pipeline
 //! time, bounded by the histogram's bucket count); a frame then tries at
-//! most six ladders over at most 13 decades (then even steps), prunes at
-//! most a few times [`MAX_BINS`] edges, and counts each bin with a binary
+//! most six ladders over at most 13 decades (then even steps), picks from
+//! at most a few times [`MAX_BINS`] edges, and counts each bin with a binary
 //! search.
 
 use hdrhistogram::Histogram;
@@ -213,14 +213,6 @@ fn linear_edges(lo: Nanos, hi: Nanos, rows: usize) -> Vec<Nanos> {
     }
 }
 
-/// Whether `e` is 1, 2 or 5 times a power of ten.
-fn on_125(mut e: u64) -> bool {
-    while e >= 10 && e.is_multiple_of(10) {
-        e /= 10;
-    }
-    matches!(e, 1 | 2 | 5)
-}
-
 /// Bin edges for values from `lo` to `hi` in at most `rows` bins (see the
 /// module doc): the edges between bins, ascending, each above `lo` and at
 /// most `hi`.
@@ -249,21 +241,22 @@ pub fn bin_edges(lo: Nanos, hi: Nanos, rows: usize) -> Vec<Nanos> {
             best = even;
         }
     }
-    // Too many: drop edges, those off the 1-2-5 sequence first, each time
-    // the one whose two neighbouring bins together are narrowest (in log).
-    while best.len() + 1 > rows {
-        let bound = |i: usize| -> f64 {
-            match i {
-                0 => lo.max(1) as f64,
-                i if i > best.len() => hi as f64,
-                i => best[i - 1] as f64,
-            }
-        };
-        let cost = |i: usize| (on_125(best[i]), (bound(i + 2) / bound(i)).ln());
-        let drop = (0..best.len())
-            .min_by(|a, b| cost(*a).partial_cmp(&cost(*b)).unwrap_or(std::cmp::Ordering::Equal))
-            .unwrap_or(0);
-        best.remove(drop);
+    // Too many: keep those nearest (in log) to an even log spacing from
+    // `lo` to `hi`, in order.
+    if best.len() + 1 > rows {
+        let (l, h) = ((lo.max(1) as f64).ln(), (hi.max(1) as f64).ln());
+        let mut kept = Vec::with_capacity(rows - 1);
+        let mut from = 0;
+        for k in 1..rows {
+            let ideal = l + (h - l) * k as f64 / rows as f64;
+            let off = |i: &usize| ((best[*i] as f64).ln() - ideal).abs();
+            // Leave room for the picks still to come.
+            let until = best.len() - (rows - 1 - k);
+            let i = (from..until).min_by(|a, b| off(a).total_cmp(&off(b))).unwrap_or(from);
+            kept.push(best[i]);
+            from = i + 1;
+        }
+        best = kept;
     }
     best
 }
@@ -537,6 +530,14 @@ pub fn log_axis(lo: f64, hi: f64, rows: u16) -> YAxis {
 mod tests {
     use super::*;
     use crate::event::MILLIS;
+
+    /// Whether `e` is 1, 2 or 5 times a power of ten.
+    fn on_125(mut e: u64) -> bool {
+        while e >= 10 && e.is_multiple_of(10) {
+            e /= 10;
+        }
+        matches!(e, 1 | 2 | 5)
+    }
 
     #[test]
     fn bars_are_drawn_in_eighths() {
