@@ -22,6 +22,24 @@ pub fn duration(ns: Nanos) -> String {
     }
 }
 
+/// A span of time of any length, rounded to its largest unit: under a
+/// minute as [`duration`], then `12m`, `5h`, `3d`, `31y` (a year of 365.25
+/// days).
+pub fn span(ns: Nanos) -> String {
+    const MINUTE: Nanos = 60 * 1_000_000_000;
+    const HOUR: Nanos = 60 * MINUTE;
+    const DAY: Nanos = 24 * HOUR;
+    const YEAR: Nanos = 365 * DAY + DAY / 4;
+    let (unit, name) = match ns {
+        _ if ns < MINUTE => return duration(ns),
+        _ if ns < HOUR => (MINUTE, "m"),
+        _ if ns < DAY => (HOUR, "h"),
+        _ if ns < YEAR => (DAY, "d"),
+        _ => (YEAR, "y"),
+    };
+    format!("{}{name}", ns / unit + u64::from(ns % unit >= unit / 2))
+}
+
 /// One decimal below 10, none above: `2.1ms`, `19.8ms` -> `20ms`.
 fn trim(v: f64, unit: &str) -> String {
     if v < 10.0 {
@@ -92,6 +110,18 @@ mod tests {
         assert_eq!(duration(19_800_000), "20ms");
         assert_eq!(duration(1_500_000_000), "1.5s");
         assert_eq!(duration(125_000_000_000), "2m05s");
+    }
+
+    #[test]
+    fn spans_of_any_length_round_to_their_largest_unit() {
+        let s = 1_000_000_000;
+        assert_eq!(span(7 * s), "7s");
+        assert_eq!(span(90 * s), "2m");
+        assert_eq!(span(5 * 3600 * s), "5h");
+        assert_eq!(span(3 * 86_400 * s), "3d");
+        let year = 31_557_600 * s;
+        assert_eq!(span(31 * year - 20_000_000), "31y");
+        assert_eq!(span(u64::MAX), "585y");
     }
 
     #[test]

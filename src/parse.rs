@@ -13,6 +13,9 @@ pub const DIST_FORM: &str = "const:DUR, exp:MEAN or lognormal:MEDIAN:P99 (e.g. l
 /// Parses a positive duration such as `500us`, `2ms`, `1.5s`, `1m`.
 pub fn duration(s: &str) -> Result<Nanos, String> {
     let s = s.trim();
+    if s.starts_with('-') {
+        return Err(format!("'{s}' must be greater than zero; expected {DURATION_FORM}"));
+    }
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| format!("'{s}' has no unit; expected {DURATION_FORM}"))?;

@@ -48,11 +48,13 @@ use crate::parse::dist_text;
 use crate::pipeline::{
     Command, Control, Pace, Pipeline, PipelineOptions, PipelineReport, Scheduled, SimConfig, StepDue, Stepper,
 };
-use crate::session::record::{RecordStats, Recording, ScenarioInfo};
+use crate::session::record::{RecordStats, ScenarioInfo};
+use crate::session::recording::Recording;
 use crate::session::replay::{Pace as ReplayPace, Player, PlayerControl, Restart};
 use crate::session::scenario::StepAction;
 use crate::session::summary::{ConfigSummary, Summary};
 use crate::session::{Intent, RecordingSetup, Session, SessionOptions};
+use crate::signals::Signal;
 
 pub use crate::collector::COLLECTOR_CAPACITY;
 
@@ -63,7 +65,8 @@ pub const VIRTUAL_FRAME: Nanos = 50 * MILLIS;
 /// pipeline waits while it is full (checking for a stop): the loops drain
 /// it every frame, and a scenario has few steps at one time.
 pub const STEPS_QUEUE: usize = 64;
-/// How often a real-time headless run lets its session look for evictions.
+/// How often a real-time headless run lets its session look for evictions,
+/// and a headless replay looks whether its player is done.
 pub const HEADLESS_TICK: Duration = Duration::from_millis(50);
 
 /// A headless run's settings.
@@ -76,8 +79,10 @@ pub struct HeadlessOptions {
     /// A scenario's steps, indexed like its `AppStep`s (slow subscribers,
     /// recording on/off; display steps are ignored).
     pub steps: Vec<StepAction>,
-    /// Record to this file (a fresh name if it is taken): the whole run, or,
-    /// if the scenario has `record_start` steps, the windows they start.
+    /// Record to this file (created there, never over an existing file;
+    /// later windows of the same run get `FILE-2`, … — see
+    /// [`RecordingSetup::path`]): the whole run, or, if the scenario has
+    /// `record_start` steps, the windows they start.
     pub record: Option<PathBuf>,
     pub scenario: Option<ScenarioInfo>,
 }
@@ -91,6 +96,18 @@ pub struct HeadlessRun {
     pub recordings: Vec<RecordStats>,
     /// The session's notes (files written, evictions), in order.
     pub notes: Vec<String>,
+    /// The stop signal that ended the run early (SIGINT, SIGTERM, ...), if one did.
+    pub stopped_by: Option<i32>,
+    /// Files that failed (a full disk), each naming the file and why: the
+    /// run went on to its end, and its exit status is 1.
+    pub failures: Vec<String>,
+}
+
+/// What a headless replay leaves.
+pub struct ReplayRun {
+    pub summary: Summary,
+    /// The stop signal that ended the replay early, if one did.
+    pub stopped_by: Option<i32>,
 }
 
 pub fn config_summary(sim: &SimConfig, duration: Option<Nanos>, fast: bool) -> ConfigSummary {
@@ -161,6 +178,9 @@ pub struct Finished {
     pub subscribers: Vec<SubscriberStats>,
     /// The session's notes, in order.
     pub notes: Vec<String>,
+    /// The files that failed, each naming the file and why (see
+    /// [`Session::failures`]).
+    pub failures: Vec<String>,
 }
 
 /// One run's clock, broadcaster, collector and source; see the module doc.
@@ -294,7 +314,7 @@ impl Stack {
             due.applied();
         }
         stepper.flush();
-        session.tick(t);
+        intents.extend(session.tick(t, &mut |a| stepper.apply(a)));
         intents
     }
 
@@ -312,16 +332,17 @@ impl Stack {
         match &self.source {
             Source::Thread(p) => p.is_finished(),
             Source::Stepper(s) => s.ended(),
-            Source::Player(p) => p.control().done(),
+            // Done publishing, or its thread ended some other way (a panic).
+            Source::Player(p) => p.control().done() || p.is_finished(),
             Source::Idle(_) | Source::Done => true,
         }
     }
 
-    /// Starts replaying `events`. The collector reads a stream of its own
+    /// Starts replaying `events` (the player takes them over). The collector reads a stream of its own
     /// that starts over at each seek back, with a fresh collector (the old
     /// one is joined), so its figures always cover exactly the recording
     /// up to the position.
-    pub fn play(&mut self, events: Arc<[Event]>, pace: ReplayPace, linger: bool) -> anyhow::Result<PlayerControl> {
+    pub fn play(&mut self, events: Vec<Event>, pace: ReplayPace, linger: bool) -> anyhow::Result<PlayerControl> {
         let publisher = self.take_publisher()?;
         let slot = self.collector.clone();
         let current = self.collector_broadcaster.clone();
@@ -404,6 +425,7 @@ impl Stack {
             publisher: self.broadcaster.publisher_stats(),
             subscribers,
             notes,
+            failures: session.failures(),
         }
     }
 }
@@ -422,11 +444,16 @@ pub fn pipeline_options(
 }
 
 /// Runs the pipeline without a UI until its duration (or timeline) ends,
-/// or a stop signal. `--fast` steps it on this thread in simulated time,
-/// exactly as `--offscreen` does (without drawing).
+/// or a stop signal (then the run is summarized as far as it went, its
+/// recordings finished, and [`HeadlessRun::stopped_by`] says which).
+/// `--fast` steps it on this thread in simulated time, exactly as
+/// `--offscreen` does (without drawing).
 pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
     let has_end = opts.duration.is_some() || opts.timeline.iter().any(|s| s.action == Command::Stop);
     anyhow::ensure!(has_end, "a headless run needs a duration or a timeline that ends");
+    // First, so a stop signal from now on finishes whatever files exist.
+    let watch = crate::signals::spawn_signals(false)?;
+    let mut stopped_by = None;
     let time = if opts.fast { Time::Virtual } else { Time::Real };
     let mut stack = Stack::new(time)?;
     let config = config_summary(&opts.sim, opts.duration, opts.fast);
@@ -443,7 +470,6 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
             virtual_time: opts.fast,
         },
     );
-    let watch = crate::signals::spawn_signals()?;
     let record_at_start = opts.record.is_some() && !opts.steps.contains(&StepAction::RecordStart);
     let pace = if opts.fast { Pace::Fast } else { Pace::RealTime };
     let popts = pipeline_options(opts.sim, pace, opts.duration, &opts.timeline);
@@ -457,7 +483,11 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
             stack.apply(Command::Announce(crate::event::LoadChange::Recording { on: true }));
         }
         let mut k = 0u64;
-        while !stack.source_ended() && watch.rx.try_recv().is_err() {
+        while !stack.source_ended() {
+            if let Ok(Signal::Stop(n)) = watch.rx.try_recv() {
+                stopped_by = Some(n);
+                break;
+            }
             k += 1;
             let t = opts.duration.map_or(k * VIRTUAL_FRAME, |d| (k * VIRTUAL_FRAME).min(d));
             let _display = stack.step_frame(t, &mut session);
@@ -484,11 +514,16 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
                     // The pipeline ended.
                     Err(_) => break,
                 },
-                recv(watch.rx) -> _ => announce(Command::Stop),
-                recv(ticker) -> _ => session.tick(stack.clock.now()),
+                recv(watch.rx) -> s => if let Ok(Signal::Stop(n)) = s {
+                    stopped_by.get_or_insert(n);
+                    announce(Command::Stop);
+                },
+                recv(ticker) -> _ => {
+                    let _display = session.tick(stack.clock.now(), &mut announce);
+                }
             }
         }
-        session.tick(stack.clock.now());
+        let _display = session.tick(stack.clock.now(), &mut announce);
         stack.wait();
     }
     drop(watch);
@@ -510,31 +545,49 @@ pub fn headless(opts: HeadlessOptions) -> anyhow::Result<HeadlessRun> {
         report,
         recordings: session.recordings().to_vec(),
         notes: finished.notes,
+        stopped_by,
+        failures: finished.failures,
     })
 }
 
-/// Replays a recording without a UI and summarizes it like a live headless run.
-pub fn replay_headless(recording: Recording, fast: bool, speed: f64) -> anyhow::Result<Summary> {
+/// Replays a recording without a UI and summarizes it like a live headless
+/// run: to its end, or until a stop signal (then as far as it went);
+/// `pace` is [`ReplayPace::Fast`] for `--fast`.
+pub fn replay_headless(recording: Recording, pace: ReplayPace) -> anyhow::Result<ReplayRun> {
+    let watch = crate::signals::spawn_signals(false)?;
+    let mut stopped_by = None;
     let mut stack = Stack::for_replay();
     let mut session = replay_session(&stack, &recording);
-    let pace = if fast {
-        ReplayPace::Fast
-    } else {
-        ReplayPace::Paced(speed)
-    };
     let header = recording.header.clone();
-    let events: Arc<[Event]> = recording.events.into();
-    stack.play(events, pace, false)?;
-    stack.wait();
+    stack.play(recording.events, pace, false)?;
+    // The player says it is done through a flag: look at it every tick.
+    let ticker = tick(HEADLESS_TICK);
+    while !stack.source_ended() {
+        select! {
+            recv(watch.rx) -> s => if let Ok(Signal::Stop(n)) = s {
+                stopped_by = Some(n);
+                break;
+            },
+            recv(ticker) -> _ => {}
+        }
+    }
+    drop(watch);
+    if stopped_by.is_none() {
+        stack.wait();
+    }
+    // After a stop signal this stops the player where it is.
     let finished = stack.finish(&mut session, ());
-    Ok(Summary::build(
-        header.seed,
-        header.config,
-        finished.elapsed.as_secs_f64(),
-        &finished.snapshot,
-        &finished.publisher,
-        &finished.subscribers,
-    ))
+    Ok(ReplayRun {
+        summary: Summary::build(
+            header.seed,
+            header.config,
+            finished.elapsed.as_secs_f64(),
+            &finished.snapshot,
+            &finished.publisher,
+            &finished.subscribers,
+        ),
+        stopped_by,
+    })
 }
 
 /// A replay's session: slow subscribers only (recording a replay is refused).

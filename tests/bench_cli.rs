@@ -223,3 +223,18 @@ fn an_unknown_bench_flag_is_a_usage_error() {
     assert!(err.contains("--bogus"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+/// A report that cannot be printed (stdout on a full device) is an error
+/// naming stdout, exit 1: never a panic (101).
+#[test]
+fn a_full_stdout_fails_the_bench_with_exit_1_not_a_panic() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fantop"))
+        .args(["bench", "--quick"])
+        .stdout(full)
+        .output()
+        .expect("the fantop binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim(), "fantop: error: stdout: No space left on device");
+}

@@ -6,7 +6,7 @@
 //! barriers or by spinning on an observable state change.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -529,8 +529,12 @@ fn stats_never_count_a_skip_twice() {
             sub
         })
     };
+    // How often the watcher has read the stats: the publisher goes on until
+    // it has read them while the reader ran (however the threads are
+    // scheduled on a busy machine), so the test never passes vacuously.
+    let watched = Arc::new(AtomicU64::new(0));
     let watcher = {
-        let (b, done) = (b.clone(), done.clone());
+        let (b, done, watched) = (b.clone(), done.clone(), watched.clone());
         thread::spawn(move || {
             // (`dropped` alone may go down, by what the reader delivers from
             // a stretch the stats, with a newer head, saw out of its window:
@@ -546,12 +550,15 @@ fn stats_never_count_a_skip_twice() {
                 assert_accounted(&s);
                 delivered = s.delivered;
                 reads += 1;
+                watched.store(reads, Ordering::Relaxed);
             }
             reads
         })
     };
-    for i in 0..300_000 {
+    let mut i = 0;
+    while i < 300_000 || watched.load(Ordering::Relaxed) < 1_000 {
         publisher.publish(ev(i));
+        i += 1;
     }
     done.store(true, Ordering::Relaxed);
     let sub = reader.join().expect("reader");

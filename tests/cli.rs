@@ -225,3 +225,171 @@ fn a_random_seed_is_reported_on_stderr_and_in_the_summary() {
     );
     assert_eq!(u(&v["seed"]), seed);
 }
+
+/// Runs fantop with no terminal at all: stdin from /dev/null, stdout and
+/// stderr into pipes.
+fn fantop_without_terminal(args: &[&str], cwd: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fantop"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the fantop binary runs")
+}
+
+/// Asserts a usage error: exit 2, nothing on stdout, and on stderr exactly
+/// one line naming what was wrong plus the pointer to --help.
+fn assert_one_line_usage_error(args: &[&str], out: &Output) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {:?}; stderr: {err}", out.status);
+    assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{args:?}: not one line and the tip:\n{err}");
+    assert!(lines[0].starts_with("fantop: error: "), "{args:?}: {err}");
+    assert_eq!(lines[1], "For more information, try '--help'.", "{args:?}");
+    lines[0].to_string()
+}
+
+/// Every usage error, clap's or fantop's own, prints one line and the
+/// pointer to --help: no usage block, no blank lines.
+#[test]
+fn a_usage_error_is_one_line_and_the_pointer_to_help() {
+    for args in [
+        &["--no-such-flag"][..],
+        &["--fsat"],
+        &["--rate", "abc"],
+        &["--headless"],
+        &["--fast"],
+        &["--offscreen"],
+        &["--cast", "x.cast", "--headless"],
+        &["replay"],
+        &["repaly"],
+        &["bench", "--scale", "--memory"],
+    ] {
+        assert_one_line_usage_error(args, &fantop(args));
+    }
+    // Clap's tip survives, folded into the line.
+    let line = assert_one_line_usage_error(&["--fsat"], &fantop(&["--fsat"]));
+    assert!(line.contains("a similar argument exists: '--fast'"), "{line}");
+}
+
+/// --help and --version are not errors: printed whole on stdout, status 0.
+#[test]
+fn help_and_version_print_normally_and_exit_0() {
+    for (args, needle) in [
+        (&["--help"][..], "Usage: fantop [OPTIONS]"),
+        (&["-h"], "--headless"),
+        (&["replay", "--help"], "Usage: fantop replay"),
+        (&["bench", "--help"], "--minutes"),
+        (&["--version"], env!("CARGO_PKG_VERSION")),
+    ] {
+        let out = fantop(args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(text.contains(needle), "{args:?}: {text}");
+    }
+}
+
+/// A flag that would do nothing — without the flag it needs, beside one
+/// that makes it moot, or before a subcommand — is a usage error naming
+/// both flags.
+#[test]
+fn flags_that_do_nothing_without_another_are_usage_errors() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--size", "80x24"], &["--size", "--offscreen"]),
+        (
+            &["--size", "80x24", "--headless", "--duration", "1s"],
+            &["--size", "--offscreen"],
+        ),
+        (&["--fast"], &["--fast", "--headless"]),
+        (&["--offscreen"], &["--offscreen", "--cast"]),
+        (
+            &["--headless", "--duration", "1s", "--fps", "10"],
+            &["--fps", "--headless"],
+        ),
+        (
+            &["--headless", "--duration", "1s", "--no-color"],
+            &["--no-color", "--headless"],
+        ),
+        (
+            &["--offscreen", "--cast", "x.cast", "--no-mouse"],
+            &["--no-mouse", "--offscreen"],
+        ),
+        (&["replay", "x.jsonl", "--fast"], &["--fast", "--headless"]),
+        (
+            &["replay", "x.jsonl", "--headless", "--fast", "--speed", "2"],
+            &["--speed", "--fast"],
+        ),
+        (
+            &["replay", "x.jsonl", "--headless", "--fps", "5"],
+            &["--fps", "--headless"],
+        ),
+        (&["bench", "--minutes", "1"], &["--minutes", "--memory"]),
+        (&["--seed", "1", "replay", "x.jsonl"], &["replay", "--seed"]),
+        (&["--rate", "5", "bench"], &["bench", "--rate"]),
+    ];
+    for (args, needles) in cases {
+        let line = assert_one_line_usage_error(args, &fantop(args));
+        for needle in *needles {
+            assert!(line.contains(needle), "{args:?}: does not name {needle}: {line}");
+        }
+    }
+}
+
+/// A negative number reaches the flag's own check and message, never
+/// clap's `unexpected argument '-1'`.
+#[test]
+fn negative_values_get_the_flags_own_message() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--fps", "-1"], "1..=120"),
+        (&["--duration", "-1s"], "greater than zero"),
+        (&["--duration", "-5"], "greater than zero"),
+        (&["--offscreen", "--cast", "x.cast", "--size", "-80x24"], "COLSxROWS"),
+        (&["--rate", "-5"], "greater than 0"),
+        (&["--workers", "-2"], "1 to 1024"),
+        (&["--queue", "-1"], "at least 1"),
+        (&["replay", "x.jsonl", "--speed", "-2"], "from 0.1 to 100"),
+        (&["bench", "--memory", "--minutes", "-1"], "above 0"),
+    ];
+    for (args, needle) in cases {
+        let line = assert_one_line_usage_error(args, &fantop(args));
+        assert!(!line.contains("unexpected argument"), "{args:?}: {line}");
+        assert!(
+            line.contains(args[args.len() - 2]),
+            "{args:?} does not name the flag: {line}"
+        );
+        assert!(line.contains(needle), "{args:?}: {line}");
+    }
+}
+
+/// With no terminal (stdin from /dev/null, stdout into a pipe) the monitor
+/// refuses to start, in one line suggesting --headless or --offscreen, exit
+/// 2, before it writes anything; the modes that need no terminal run.
+#[test]
+fn the_monitor_without_a_terminal_is_a_usage_error_suggesting_headless_or_offscreen() {
+    let dir = std::env::temp_dir().join(format!("fantop-cli-noterm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = ["--seed", "1", "--record", "r.jsonl"];
+    let line = assert_one_line_usage_error(&args, &fantop_without_terminal(&args, &dir));
+    for needle in ["needs a terminal", "--headless", "--offscreen"] {
+        assert!(line.contains(needle), "{line}");
+    }
+    assert!(!dir.join("r.jsonl").exists(), "a recording was started");
+
+    let made = fantop_without_terminal(
+        &["--headless", "--fast", "--duration", "1s", "--record", "r.jsonl"],
+        &dir,
+    );
+    assert!(made.status.success(), "{}", stderr(&made));
+    let args = ["replay", "r.jsonl"];
+    let line = assert_one_line_usage_error(&args, &fantop_without_terminal(&args, &dir));
+    assert!(
+        line.contains("needs a terminal") && line.contains("--headless"),
+        "{line}"
+    );
+    let replayed = fantop_without_terminal(&["replay", "r.jsonl", "--headless", "--fast"], &dir);
+    assert!(replayed.status.success(), "{}", stderr(&replayed));
+    let offscreen = fantop_without_terminal(&["--offscreen", "--cast", "o.cast", "--duration", "1s"], &dir);
+    assert!(offscreen.status.success(), "{}", stderr(&offscreen));
+    let _ = std::fs::remove_dir_all(&dir);
+}

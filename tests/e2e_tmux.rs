@@ -208,6 +208,244 @@ fn live_monitor_draws_takes_a_key_and_quits_cleanly() {
     assert!(!after.contains('\u{1b}'), "escape sequences printed raw:\n{after:?}");
 }
 
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fantop-e2e-{name}-{}-{}", std::process::id(), nanos_now()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Whether the screen shows the monitor (its header and its panes).
+fn shows_monitor(s: &str) -> bool {
+    header(s).contains("fantop")
+        && ["Throughput", "Subscribers", "Workers", "Events"]
+            .iter()
+            .all(|t| s.contains(t))
+}
+
+/// Asserts the terminal is the shell's again: the exit line at column 0
+/// (raw mode would not return the carriage), no pane left on screen (the
+/// alternate screen was left), no escape sequence printed raw.
+fn assert_restored(after: &str, exit_line: &str) {
+    let line = after.lines().find(|l| l.contains(exit_line)).unwrap_or_default();
+    assert!(
+        line.starts_with("fantop: ran "),
+        "exit line not at column 0: {line:?}\n{after}"
+    );
+    for pane in ["Throughput", "Subscribers", "Workers"] {
+        assert!(!after.contains(pane), "the monitor is still on screen:\n{after}");
+    }
+    assert!(!after.contains('\u{1b}'), "escape sequences printed raw:\n{after:?}");
+}
+
+/// Runs `fantop ARGS` in tmux (in `dir`), waits for the monitor, sends it
+/// `signal` (a `kill -s` name) and returns its exit status and the screen
+/// after it exited.
+fn stop_monitor_with(dir: &std::path::Path, args: &str, signal: &str) -> (String, String) {
+    let pid_file = dir.join("pid");
+    // `exec` keeps the pid the shell wrote, and its status is fantop's.
+    let program = format!(
+        "sh -c {}",
+        sh_quote(&format!(
+            "cd {} && echo $$ > pid && exec {} {args}",
+            sh_quote(&dir.to_string_lossy()),
+            sh_quote(env!("CARGO_BIN_EXE_fantop"))
+        ))
+    );
+    let tmux = Tmux::start(120, 36, &program);
+    tmux.wait_for_screen("the monitor", shows_monitor);
+    let pid = std::fs::read_to_string(&pid_file)
+        .expect("the pid file")
+        .trim()
+        .to_string();
+    let sent = Command::new("kill")
+        .args(["-s", signal, &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -s {signal} {pid}");
+    let status = tmux.wait_for_exit();
+    let after = tmux.wait_for_screen("the exit line", |s| s.contains("fantop: ran"));
+    (status, after)
+}
+
+/// The live monitor stopped by SIGTERM restores the terminal, finishes its
+/// recording (whole to the last line), prints its exit line saying so and
+/// exits 143; SIGQUIT restores the terminal too and exits 131.
+#[test]
+fn a_stop_signal_restores_the_terminal_finishes_the_recording_and_exits_128_plus_n() {
+    if !tmux_available() {
+        return;
+    }
+    for (signal, status) in [("TERM", "EXIT=143"), ("QUIT", "EXIT=131")] {
+        let dir = temp_dir(&format!("stop-{signal}"));
+        let (exit, after) = stop_monitor_with(&dir, "--seed 1 --record rec.jsonl", signal);
+        assert_eq!(exit, status, "SIG{signal}; the screen:\n{after}");
+        assert_restored(&after, "fantop: ran");
+        // The exit line may wrap.
+        assert!(
+            after.replace('\n', "").contains(&format!("(stopped by SIG{signal})")),
+            "{after}"
+        );
+        let text = std::fs::read_to_string(dir.join("rec.jsonl")).expect("the recording");
+        assert!(text.ends_with('\n'), "the recording ends mid-line");
+        let recording = fantop::session::recording::Recording::load(&dir.join("rec.jsonl")).unwrap();
+        assert_eq!(recording.warning, None, "the recording is cut off");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// `fantop replay` in the terminal, stopped by SIGINT, restores the
+/// terminal, prints its exit line and exits 130.
+#[test]
+fn a_replay_stopped_by_sigint_restores_the_terminal_and_exits_130() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = temp_dir("replay-int");
+    let made = Command::new(env!("CARGO_BIN_EXE_fantop"))
+        .args([
+            "--headless",
+            "--fast",
+            "--duration",
+            "60s",
+            "--seed",
+            "1",
+            "--record",
+            "rec.jsonl",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (exit, after) = stop_monitor_with(&dir, "replay rec.jsonl", "INT");
+    assert_eq!(exit, "EXIT=130", "the screen:\n{after}");
+    assert_restored(&after, "fantop: ran");
+    assert!(after.replace('\n', "").contains("(stopped by SIGINT)"), "{after}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ctrl-Z in the monitor, under an interactive shell with job control,
+/// hands the terminal back (the shell's prompt shows, not the monitor) and
+/// stops the job; `fg` brings the monitor back, drawn whole, taking keys;
+/// `q` then exits 0 with the terminal clean.
+#[test]
+fn ctrl_z_hands_the_terminal_to_the_shell_and_fg_brings_the_monitor_back() {
+    if !tmux_available() {
+        return;
+    }
+    const PROMPT: &str = "fantop-e2e$";
+    let tmux = Tmux::start(
+        120,
+        36,
+        &format!("env PS1={} bash --norc --noprofile -i", sh_quote(&format!("{PROMPT} "))),
+    );
+    tmux.wait_for_screen("the shell's prompt", |s| s.contains(PROMPT));
+    tmux.send(&format!("{} --seed 1", sh_quote(env!("CARGO_BIN_EXE_fantop"))));
+    tmux.send("Enter");
+    tmux.wait_for_screen("the monitor", |s| {
+        shows_monitor(s) && header(s).contains("rate 2,000/s")
+    });
+
+    tmux.send("C-z");
+    let stopped = tmux.wait_for_screen("the shell's prompt after Ctrl-Z", |s| {
+        s.contains("Stopped") && s.trim_end().ends_with(PROMPT)
+    });
+    for pane in ["Throughput", "Subscribers", "Workers"] {
+        assert!(!stopped.contains(pane), "the monitor is still on screen:\n{stopped}");
+    }
+    assert!(
+        !stopped.contains('\u{1b}'),
+        "escape sequences printed raw:\n{stopped:?}"
+    );
+
+    tmux.send("fg");
+    tmux.send("Enter");
+    let back = tmux.wait_for_screen("the monitor after fg", shows_monitor);
+    // Drawn whole: the shell's lines are gone.
+    assert!(!back.contains(PROMPT), "the shell still shows through:\n{back}");
+    tmux.send("+");
+    tmux.wait_for_screen("the header at rate 2,500/s after +", |s| {
+        header(s).contains("rate 2,500/s")
+    });
+
+    tmux.send("q");
+    let after = tmux.wait_for_screen("the exit line", |s| {
+        s.contains("fantop: ran") && s.trim_end().ends_with(PROMPT)
+    });
+    assert_restored(&after, "fantop: ran");
+    tmux.send("echo FANTOP_EXIT=$?");
+    tmux.send("Enter");
+    tmux.wait_for_screen("fantop's exit status", |s| s.contains("FANTOP_EXIT=0"));
+}
+
+/// A recording that fails in the live monitor (`--record /dev/full`: every
+/// write fails) turns `● REC` into `REC FAILED` at once, the Events pane
+/// says why, `q` still quits, and the exit status is 1 with one line naming
+/// the file.
+#[test]
+fn a_failed_recording_shows_rec_failed_and_the_monitor_exits_1() {
+    if !tmux_available() {
+        return;
+    }
+    let program = format!("{} --seed 1 --record /dev/full", sh_quote(env!("CARGO_BIN_EXE_fantop")));
+    let tmux = Tmux::start(120, 36, &program);
+    let screen = tmux.wait_for_screen("REC FAILED in the header", |s| header(s).contains("REC FAILED"));
+    assert!(!header(&screen).contains("● REC"), "{screen}");
+    tmux.wait_for_screen("the Events pane saying why", |s| {
+        s.lines()
+            .skip(2)
+            .any(|l| l.contains("recording failed: /dev/full: No space left"))
+    });
+    tmux.send("q");
+    assert_eq!(tmux.wait_for_exit(), "EXIT=1");
+    let after = tmux.wait_for_screen("the error line after exit", |s| s.contains("fantop: error:"));
+    assert!(
+        after.contains("fantop: error: /dev/full: No space left on device"),
+        "{after}"
+    );
+}
+
+/// Recordings started and stopped with `r` are each named in the exit
+/// lines, with the files they wrote.
+#[test]
+fn recordings_stopped_with_r_are_listed_in_the_exit_line() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("fantop-e2e-r-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let program = format!(
+        "cd {} && {} --seed 1",
+        sh_quote(&dir.to_string_lossy()),
+        sh_quote(env!("CARGO_BIN_EXE_fantop"))
+    );
+    let tmux = Tmux::start(120, 36, &program);
+    tmux.wait_for_screen("the header", |s| header(s).contains("RUNNING"));
+    for _ in 0..2 {
+        tmux.send("r");
+        tmux.wait_for_screen("● REC", |s| header(s).contains("● REC"));
+        tmux.send("r");
+        tmux.wait_for_screen("recording stopped", |s| !header(s).contains("REC"));
+    }
+    tmux.send("q");
+    assert_eq!(tmux.wait_for_exit(), "EXIT=0");
+    let after = tmux.wait_for_screen("the exit lines", |s| s.contains("fantop: ran"));
+    let mut written: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    written.sort();
+    assert_eq!(written.len(), 2, "{written:?}");
+    for f in &written {
+        let f = f.to_string_lossy();
+        assert!(
+            after.contains(&format!(" events to {f}")),
+            "{f} is not listed:\n{after}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `--screenshot FILE.svg` on the live monitor and on a replay: at `q`
 /// the screen as it was is written to FILE.svg (a well-formed SVG whose
 /// text is what the terminal showed: the header, every pane's title), and

@@ -5,15 +5,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantop::event::{Event, Nanos, SECONDS};
 use fantop::pipeline::Command as PipelineCommand;
 use fantop::run::{self, HeadlessOptions, Stack};
-use fantop::session::record::Recording;
-use fantop::session::replay::{Pace, PlayerControl};
+use fantop::session::recording::Recording;
+use fantop::session::replay::{DEFAULT_MAX_IDLE, IdleSkip, Pace, PlayerControl};
 use fantop::session::scenario;
+use fantop::session::{Intent, RecordingSetup, Session, SessionOptions};
 use fantop::tui::app::{App, Effect, Mode};
 use fantop::tui::theme::Theme;
 use fantop::tui::{Driver, ReplayDriver};
@@ -253,7 +253,9 @@ fn record_run(dir: &Path) -> PathBuf {
 fn replay_after_seeks_counts_exactly_what_the_recording_holds() {
     let dir = temp_dir("seeks");
     let file = record_run(&dir);
-    let expected = run::replay_headless(Recording::load(&file).unwrap(), true, 1.0).unwrap();
+    let expected = run::replay_headless(Recording::load(&file).unwrap(), Pace::Fast)
+        .unwrap()
+        .summary;
     let recording = Recording::load(&file).unwrap();
 
     let mut stack = Stack::for_replay();
@@ -268,11 +270,15 @@ fn replay_after_seeks_counts_exactly_what_the_recording_holds() {
             position: start,
             length: recording.length(),
             paused: false,
+            ended: false,
         },
     );
     let session = run::replay_session(&stack, &recording);
-    let events: Arc<[Event]> = recording.events.clone().into();
-    let player = stack.play(events, Pace::Paced(100.0), true).unwrap();
+    let pace = Pace::Paced {
+        speed: 100.0,
+        max_idle: DEFAULT_MAX_IDLE,
+    };
+    let player = stack.play(recording.events.clone(), pace, true).unwrap();
     let mut driver = ReplayDriver {
         stack,
         player: player.clone(),
@@ -336,7 +342,14 @@ fn a_replay_of_a_recording_started_mid_run_starts_at_its_first_event() {
     let mut stack = Stack::for_replay();
     let mut session = run::replay_session(&stack, &recording);
     let player = stack
-        .play(recording.events.clone().into(), Pace::Paced(1.0), true)
+        .play(
+            recording.events.clone(),
+            Pace::Paced {
+                speed: 1.0,
+                max_idle: DEFAULT_MAX_IDLE,
+            },
+            true,
+        )
         .unwrap();
     assert_eq!(player.start, first);
     assert!(
@@ -420,4 +433,186 @@ fn a_real_time_recording_window_holds_exactly_what_the_fast_one_does() {
     );
     assert_eq!(real.len(), fast.len(), "first: {} / {}", real[0], fast[0]);
     assert_eq!(real, fast);
+}
+
+/// Arrivals at these times, ids in order.
+fn arrivals(times: &[Nanos]) -> Vec<Event> {
+    times
+        .iter()
+        .enumerate()
+        .map(|(id, &t)| Event::new(t, fantop::event::EventKind::RequestArrived { id: id as u64 }))
+        .collect()
+}
+
+/// A seek into an idle gap plays `max_idle` of it and then jumps to the
+/// next event; each jump is reported once (with the gap as measured from
+/// the seek), seeks report none, and the position stays recording time
+/// (exactly the seek's target, then each event's time, then the length).
+#[test]
+fn a_seek_into_an_idle_gap_plays_max_idle_of_it_then_jumps() {
+    let events = arrivals(&[0, 100 * SECONDS, 200 * SECONDS]);
+    let max_idle = 50 * fantop::event::MILLIS;
+    let mut stack = Stack::for_replay();
+    let mut session = run::replay_session(&stack, &recording_of(events.clone()));
+    let player = stack.play(events, Pace::Paced { speed: 1.0, max_idle }, true).unwrap();
+    player.toggle_pause();
+    wait_until("paused", || player.paused());
+    player.seek(50 * SECONDS);
+    wait_until("at the seek's target", || player.now() == 50 * SECONDS);
+    // Whatever the player did before the pause landed: from here on, it is exact.
+    let _ = player.take_skips();
+    player.toggle_pause();
+    wait_until("the end", || player.done());
+    assert_eq!(player.now(), 200 * SECONDS);
+    let skips = player.take_skips();
+    assert_eq!(
+        skips,
+        [
+            IdleSkip {
+                to: 100 * SECONDS,
+                gap: 50 * SECONDS,
+                skipped: 50 * SECONDS - max_idle,
+            },
+            IdleSkip {
+                to: 200 * SECONDS,
+                gap: 100 * SECONDS,
+                skipped: 100 * SECONDS - max_idle,
+            },
+        ]
+    );
+    // Seeking back over both gaps publishes what it passes and reports nothing.
+    player.toggle_pause();
+    wait_until("paused", || player.paused());
+    player.seek(0);
+    wait_until("back at the start", || player.now() == 0);
+    assert!(player.take_skips().is_empty());
+    let finished = stack.finish(&mut session, ());
+    assert!(finished.snapshot.events > 0);
+}
+
+/// A recording of `events` with a plain header.
+fn recording_of(events: Vec<Event>) -> Recording {
+    let config = run::config_summary(&fantop::pipeline::SimConfig::default(), None, false);
+    Recording {
+        path: PathBuf::from("mem.jsonl"),
+        header: fantop::session::record::Header::new(1, config, None),
+        events,
+        missed: 0,
+        warning: None,
+    }
+}
+
+/// The TUI's replay: a 31-year idle gap is jumped over, the Events pane
+/// says so once, and at the end the header says ENDED.
+#[test]
+fn a_tui_replay_logs_a_skipped_idle_gap_once_and_says_ended() {
+    // 31 years of 365.25 days.
+    let years_31 = 31 * 36_525 * 864 * SECONDS;
+    let events = arrivals(&[0, SECONDS / 1000, years_31, years_31 + 1]);
+    let recording = recording_of(events);
+    let stack = Stack::for_replay();
+    let mut app = App::new(
+        &stack.broadcaster,
+        stack.snapshots(),
+        Theme::from_env(true),
+        Mode::Replay {
+            seed: Some(1),
+            position: 0,
+            length: recording.length(),
+            paused: false,
+            ended: false,
+        },
+    );
+    let session = run::replay_session(&stack, &recording);
+    let mut stack = stack;
+    let pace = Pace::Paced {
+        speed: 1.0,
+        max_idle: 20 * fantop::event::MILLIS,
+    };
+    let player = stack.play(recording.events.clone(), pace, true).unwrap();
+    let mut driver = ReplayDriver {
+        stack,
+        player: player.clone(),
+        session,
+    };
+    let draw = |app: &App| {
+        let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 36)).unwrap();
+        t.draw(|f| app.draw(f)).unwrap();
+        let b = t.backend().buffer().clone();
+        (0..b.area.height)
+            .map(|y| (0..b.area.width).map(|x| b[(x, y)].symbol()).collect::<String>())
+            .collect::<Vec<_>>()
+    };
+    assert!(!draw(&app)[0].contains("ENDED"), "{}", draw(&app)[0]);
+    wait_until("the end of the replay", || {
+        app.pump();
+        driver.tick(&mut app);
+        player.done() && app.now() == years_31 + 1
+    });
+    driver.tick(&mut app);
+    let screen = draw(&app);
+    assert!(screen[0].contains("REPLAY ENDED"), "{}", screen[0]);
+    let logged = screen
+        .iter()
+        .filter(|l| l.contains("skipped 31y of a 31y idle gap"))
+        .count();
+    assert_eq!(logged, 1, "{}", screen.join("\n"));
+    let ReplayDriver { stack, mut session, .. } = driver;
+    stack.finish(&mut session, app);
+}
+
+/// What `r` does with a `--record` FIFO made after the run started (no
+/// reader): the session refuses it at once, naming it, never waiting in
+/// open(), so the monitor's loop (and `q`) goes on.
+#[test]
+fn the_r_key_never_waits_for_a_fifo_reader() {
+    let dir = temp_dir("r-fifo");
+    let fifo = dir.join("p.jsonl");
+    match Command::new("mkfifo").arg(&fifo).status() {
+        Ok(s) if s.success() => {}
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("mkfifo is required under CI"),
+        _ => {
+            eprintln!("skipping: mkfifo is not available");
+            return;
+        }
+    }
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let f = fifo.clone();
+    // The session is the UI thread's (not Send): it lives on this thread.
+    std::thread::spawn(move || {
+        let (publisher, broadcaster) = fantop::broadcast::channel(
+            fantop::broadcast::BroadcastConfig::default(),
+            fantop::clock::Clock::start(),
+        );
+        let mut session = Session::new(
+            &broadcaster,
+            SessionOptions {
+                recording: RecordingSetup {
+                    seed: 1,
+                    config: run::config_summary(&fantop::pipeline::SimConfig::default(), None, false),
+                    scenario: None,
+                    path: Some(f),
+                },
+                steps: Vec::new(),
+                virtual_time: false,
+            },
+        );
+        let first = session.toggle_recording(&mut |_| {});
+        let failures = session.failures();
+        drop(publisher);
+        let _ = done_tx.send((first, failures));
+    });
+    let (first, failures) = done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("r returned (it waits for a FIFO reader)");
+    let why = format!("{}: is a FIFO", fifo.display());
+    match first {
+        Intent::OutputFailed {
+            recording: true,
+            why: w,
+        } => assert!(w.starts_with(&why), "{w}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    std::fs::remove_dir_all(&dir).ok();
 }

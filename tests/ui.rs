@@ -660,11 +660,13 @@ fn render_part(v: &Views, part: Part, window_s: u64, clock_now: Nanos, w: u16, h
                 position: 5 * SECONDS,
                 length: 60 * SECONDS,
                 paused: true,
+                ended: false,
             };
             let info = HeaderInfo {
                 state,
                 seed: Some(u64::MAX),
                 collector_lost: 1_234_567,
+                rec_failed: false,
             };
             header::render(&v.header, &info, Theme::COLOR, f, area)
         }
@@ -837,6 +839,7 @@ fn replay_mode() -> Mode {
         position: END,
         length: 60 * SECONDS,
         paused: false,
+        ended: false,
     }
 }
 

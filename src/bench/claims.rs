@@ -158,7 +158,9 @@ pub fn measure(quick: bool) -> anyhow::Result<Report> {
     let plan = Plan::new(quick);
     let progress = |what: &str| {
         if std::io::stderr().is_terminal() {
-            eprintln!("fantop bench: {what}...");
+            // Progress only: a terminal that fails it loses nothing the
+            // report (on stdout) does not say.
+            let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("fantop bench: {what}...\n"));
         }
     };
     let mut machine = machine();

@@ -87,6 +87,8 @@ pub mod scale;
 
 pub use claims::{CountArrivals, measure, pipeline_load, sim_events};
 
+use std::io::Write;
+
 use crate::cli::BenchArgs;
 
 /// Runs the benchmark and prints the report (a table, or JSON with `--json`):
@@ -104,11 +106,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Writes the report to stdout; a stdout that fails (full, closed) is an
+/// error naming it, never a panic.
 fn print_report<R: serde::Serialize>(json: bool, report: &R, table: impl FnOnce() -> String) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+    let text = if json {
+        format!("{}\n", serde_json::to_string_pretty(report)?)
     } else {
-        print!("{}", table());
-    }
-    Ok(())
+        table()
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| anyhow::anyhow!("stdout: {}", crate::session::files::describe(&e)))
 }

@@ -156,7 +156,10 @@ impl<T: Slot> Publisher<T> {
         }
     }
 
-    /// Writes the first event of a block; samples the write cost.
+    /// Writes the first event of a block; samples the write cost. Kept out
+    /// of line (one event in a block takes it) so that `publish`'s hot path
+    /// stays small enough to inline and needs few registers.
+    #[inline(never)]
     fn write_first(&mut self, event: T) {
         let timed = self.seq.is_multiple_of(TIME_PUBLISH_EVERY).then(Instant::now);
         self.hub.ring.write_first(self.seq, &event);

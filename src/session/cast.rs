@@ -11,15 +11,23 @@
 //! The TUI's `tui::output::CastOutput` is the `Write` the ratatui backend
 //! draws into: it passes the bytes to the terminal (if any) and, on each
 //! flush (one per frame), appends one output event to the cast.
+//!
+//! The file is opened by [`crate::session::files::open`] as the user named
+//! it (never an existing file; a terminal or device is written in place).
+//! Each frame's event is written through at once, so a write that fails (a
+//! full disk) is known at that frame: the cast keeps the first error
+//! ([`Cast::failed`], naming the file), writes nothing more, and never
+//! fails the draw; the session reports it.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::event::Nanos;
+use crate::session::files::{self, Naming};
 
 /// Where cast timestamps come from.
 #[derive(Clone, Copy, Debug)]
@@ -49,16 +57,20 @@ struct CastHeader {
 /// An asciicast v2 file being written.
 pub struct Cast {
     out: BufWriter<File>,
+    path: PathBuf,
     time: CastTime,
+    /// The first write error, naming the file; nothing is written after it.
+    error: Option<String>,
     /// Bytes written since the last flush, possibly ending mid-character.
     pending: Vec<u8>,
     pub events: u64,
 }
 
 impl Cast {
-    /// Creates `path` and writes the header. The error names the file.
+    /// Creates `path` (see [`files::open`]: an existing file is refused)
+    /// and writes the header. The error names the file.
     pub fn create(path: &Path, width: u16, height: u16, title: &str, time: CastTime) -> anyhow::Result<Cast> {
-        let file = File::create(path).map_err(|e| anyhow::anyhow!("cannot create cast {}: {e}", path.display()))?;
+        let file = files::open(path, Naming::Given)?.file;
         let mut out = BufWriter::new(file);
         let header = CastHeader {
             version: 2,
@@ -77,7 +89,9 @@ impl Cast {
         out.write_all(b"\n")?;
         Ok(Cast {
             out,
+            path: path.to_path_buf(),
             time,
+            error: None,
             pending: Vec::new(),
             events: 0,
         })
@@ -97,52 +111,88 @@ impl Cast {
         }
     }
 
-    fn event(&mut self, code: &str, data: &str) -> io::Result<()> {
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The first write error, naming the file (`x.cast: No space left on
+    /// device`), if a write failed.
+    pub fn failed(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Keeps the first error: the cast writes nothing more.
+    fn check(&mut self, r: io::Result<()>) {
+        if let Err(e) = r {
+            self.error = Some(files::named(&self.path, e).to_string());
+            self.pending = Vec::new();
+        }
+    }
+
+    fn event(&mut self, code: &str, data: &str) {
+        if self.error.is_some() {
+            return;
+        }
         // Rounded to microseconds: asciinema's own precision.
         let t = (self.seconds() * 1e6).round() / 1e6;
-        serde_json::to_writer(&mut self.out, &(t, code, data))?;
-        self.out.write_all(b"\n")?;
-        self.events += 1;
-        Ok(())
+        let r = serde_json::to_writer(&mut self.out, &(t, code, data))
+            .map_err(io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"))
+            .and_then(|()| self.out.flush());
+        if r.is_ok() {
+            self.events += 1;
+        }
+        self.check(r);
     }
 
     /// Bytes as the terminal received them (buffered until [`Cast::flush_output`]).
     pub fn output(&mut self, bytes: &[u8]) {
-        self.pending.extend_from_slice(bytes);
+        if self.error.is_none() {
+            self.pending.extend_from_slice(bytes);
+        }
     }
 
     /// Writes the buffered bytes as one output event (keeping an incomplete
     /// UTF-8 sequence at the end for the next one).
-    pub fn flush_output(&mut self) -> io::Result<()> {
+    pub fn flush_output(&mut self) {
         if self.pending.is_empty() {
-            return Ok(());
+            return;
         }
         let valid = match std::str::from_utf8(&self.pending) {
             Ok(s) => s.len(),
             Err(e) => e.valid_up_to(),
         };
         if valid == 0 {
-            return Ok(());
+            return;
         }
         let rest = self.pending.split_off(valid);
         let text = String::from_utf8(std::mem::replace(&mut self.pending, rest)).expect("checked above");
-        self.event("o", &text)
+        self.event("o", &text);
     }
 
-    pub fn resize(&mut self, cols: u16, rows: u16) -> io::Result<()> {
-        self.flush_output()?;
-        self.event("r", &format!("{cols}x{rows}"))
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        self.flush_output();
+        self.event("r", &format!("{cols}x{rows}"));
     }
 
-    pub fn marker(&mut self, label: &str) -> io::Result<()> {
-        self.flush_output()?;
-        self.event("m", label)
+    pub fn marker(&mut self, label: &str) {
+        self.flush_output();
+        self.event("m", label);
     }
 
-    /// Flushes everything to disk.
+    /// Writes what is buffered; the first error of the cast's life, if any,
+    /// naming the file.
     pub fn finish(&mut self) -> io::Result<()> {
-        self.flush_output()?;
-        self.out.flush()
+        self.flush_output();
+        if self.error.is_none() {
+            let r = self.out.flush();
+            self.check(r);
+        }
+        match &self.error {
+            Some(e) => Err(io::Error::other(e.clone())),
+            None => Ok(()),
+        }
     }
 }
 
@@ -161,15 +211,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fantop-cast-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.cast");
+        let _ = std::fs::remove_file(&path);
         {
             let mut c = Cast::create(&path, 10, 2, "t", CastTime::Manual(0)).unwrap();
             let bytes = "a█b".as_bytes();
             c.output(&bytes[..2]); // 'a' and half of '█'
-            c.flush_output().unwrap();
+            c.flush_output();
             c.set_time(1_500_000_000);
             c.output(&bytes[2..]);
-            c.marker("step 1").unwrap();
-            c.resize(20, 5).unwrap();
+            c.marker("step 1");
+            c.resize(20, 5);
+            c.finish().unwrap();
         }
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -179,5 +231,19 @@ mod tests {
         assert_eq!(lines[3], "[1.5,\"m\",\"step 1\"]");
         assert_eq!(lines[4], "[1.5,\"r\",\"20x5\"]");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A cast to a full device keeps the first error, naming the file, and
+    /// writes nothing more; the frames go on being accepted.
+    #[test]
+    fn a_failed_cast_keeps_its_first_error_naming_the_file() {
+        let mut c = Cast::create(Path::new("/dev/full"), 10, 2, "t", CastTime::Manual(0)).unwrap();
+        c.output(b"frame");
+        c.flush_output();
+        assert_eq!(c.failed(), Some("/dev/full: No space left on device"));
+        c.output(b"more");
+        c.marker("m");
+        let e = c.finish().unwrap_err().to_string();
+        assert_eq!(e, "/dev/full: No space left on device");
     }
 }

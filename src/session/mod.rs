@@ -1,5 +1,6 @@
 //! Everything a run does besides computing and drawing: recordings and their
-//! file format ([`record`]), replaying them ([`replay`]), scripted scenarios
+//! file format ([`record`]), reading them back ([`recording`]), replaying
+//! them ([`replay`]), scripted scenarios
 //! ([`scenario`]), asciicasts ([`cast`]), injected slow subscribers
 //! ([`slow`]), the headless JSON [`summary`] — and the one [`Session`] that
 //! owns a run's side effects.
@@ -12,8 +13,12 @@
 //! - carries out a scenario's app-level steps (slow subscribers, recording
 //!   on and off, display changes) — once, at the step's simulated time,
 //!   whichever way the step reaches it (see [`crate::pipeline::StepDue`]);
-//! - starts and stops recordings, always at a fresh file name
-//!   ([`record::fresh_path`]): no file is ever reused or overwritten;
+//! - starts and stops recordings: the `--record` name the first time, a
+//!   name fantop chooses after that (opened by [`files::open`]: no file is
+//!   ever reused or overwritten, and no open waits);
+//! - notices at once when a recording or the cast fails (a full disk): the
+//!   failure names the file, goes to the display as an [`Intent`] and into
+//!   [`Session::failures`], which make the run's exit status 1;
 //! - adds, removes and (in simulated time) paces slow subscribers, and notes
 //!   when each is evicted;
 //! - writes cast markers;
@@ -31,7 +36,9 @@
 //! neither: it is what the session would like the display to do.
 
 pub mod cast;
+pub mod files;
 pub mod record;
+pub mod recording;
 pub mod replay;
 pub mod scenario;
 pub mod slow;
@@ -46,6 +53,7 @@ use crate::event::Event;
 use crate::event::{LoadChange, Nanos, SECONDS};
 use crate::pipeline::Command;
 use cast::Cast;
+use files::Naming;
 use record::{Header, RecordStats, Recorder, ScenarioInfo};
 use scenario::StepAction;
 use slow::SlowSubscribers;
@@ -57,9 +65,11 @@ pub struct RecordingSetup {
     pub seed: u64,
     pub config: ConfigSummary,
     pub scenario: Option<ScenarioInfo>,
-    /// `--record FILE`; without it, recordings are named
-    /// `fantop-YYYYmmdd-HHMMSS.jsonl`. Either way the name is made fresh
-    /// (`FILE-2.jsonl`, ...) if taken.
+    /// `--record FILE`: the run's first recording is created there
+    /// exactly (an existing file is refused; a terminal or device is
+    /// written in place); later ones are `FILE-2.jsonl`, `FILE-3.jsonl`, …
+    /// (the first free name). Without it, recordings are named
+    /// `fantop-YYYYmmdd-HHMMSS.jsonl` (or the first free `-N` after it).
     pub path: Option<PathBuf>,
 }
 
@@ -74,6 +84,10 @@ pub struct SessionOptions {
     /// taking a batch per 250 ms of simulated time at [`Session::tick`].
     pub virtual_time: bool,
 }
+
+/// Most failed files the session names (each `r` that fails is one); the
+/// rest are counted.
+pub const MAX_FAILURES: usize = 64;
 
 /// Most slow subscribers the session remembers for the summary.
 pub const MAX_SLOW_LIVES: usize = 1024;
@@ -90,6 +104,23 @@ pub enum Intent {
     Window(u64),
     /// A one-line message for the user.
     Flash(String),
+    /// A recording started, to this file: the header shows `● REC` again.
+    RecordingStarted(PathBuf),
+    /// A file the run writes failed; `why` names it (`rec.jsonl: No space
+    /// left on device`). The Events pane says so, and for a recording the
+    /// header shows `REC FAILED` until one starts again.
+    OutputFailed {
+        recording: bool,
+        why: String,
+    },
+}
+
+/// What the display shows for a stopped recording: its note, or its failure.
+fn stopped_intent(stopped: Result<String, String>) -> Intent {
+    match stopped {
+        Ok(note) => Intent::Flash(note),
+        Err(why) => Intent::OutputFailed { recording: true, why },
+    }
 }
 
 /// One injected slow subscriber's life, in simulated time.
@@ -115,10 +146,20 @@ pub struct Session {
     /// oldest ended ones are forgotten first).
     slow_lives: Vec<SlowLife>,
     cast: Option<(Rc<RefCell<Cast>>, PathBuf)>,
+    /// The cast's failure has been reported.
+    cast_failed: bool,
+    /// The `--record` name is taken (by this run's first recording); later
+    /// recordings get names fantop chooses. A device is never taken.
+    given_path_used: bool,
     /// Recordings finished so far.
     recordings: Vec<RecordStats>,
     /// Messages for the user after the run, in order.
     notes: Vec<String>,
+    /// Files that failed, in order, each naming the file and why: at most
+    /// [`MAX_FAILURES`] (one per recording started, one for the cast).
+    failures: Vec<String>,
+    /// Failures past [`MAX_FAILURES`], counted.
+    more_failures: u64,
 }
 
 impl Session {
@@ -143,8 +184,12 @@ impl Session {
             steps: opts.steps,
             slow_lives: Vec::new(),
             cast: None,
+            cast_failed: false,
+            given_path_used: false,
             recordings: Vec::new(),
             notes: Vec::new(),
+            failures: Vec::new(),
+            more_failures: 0,
         }
     }
 
@@ -153,23 +198,34 @@ impl Session {
         self.recorder.is_some()
     }
 
-    /// Starts recording to a fresh file (`--record FILE` at launch, `r`, or
-    /// a `record_start` step); returns its path.
+    /// Starts recording (`--record FILE` at launch, `r`, or a
+    /// `record_start` step) to the file [`RecordingSetup::path`] says;
+    /// returns its path. A file that cannot be opened is a failure (in
+    /// [`Session::failures`]); the error names it.
     pub fn start_recording(&mut self, announce: &mut dyn FnMut(Command)) -> Result<PathBuf, String> {
         if let Some(r) = &self.recorder {
             return Err(format!("already recording to {}", r.path().display()));
         }
-        let base = match &self.recording.path {
-            Some(p) => p.clone(),
-            None => PathBuf::from(record::default_file_name()),
+        let (base, naming) = match &self.recording.path {
+            Some(p) if !self.given_path_used => (p.clone(), Naming::Given),
+            Some(p) => (p.clone(), Naming::Chosen),
+            None => (PathBuf::from(record::default_file_name()), Naming::Chosen),
         };
-        let path = record::fresh_path(&base).map_err(|e| e.to_string())?;
+        let out = match files::open(&base, naming) {
+            Ok(out) => out,
+            Err(e) => {
+                self.fail(e.to_string());
+                return Err(e.to_string());
+            }
+        };
+        self.given_path_used |= naming == Naming::Given && !out.device;
+        let path = out.path.clone();
         let header = Header::new(
             self.recording.seed,
             self.recording.config.clone(),
             self.recording.scenario.clone(),
         );
-        let r = Recorder::start(&self.broadcaster, &path, &header, self.delivery).map_err(|e| format!("{e:#}"))?;
+        let r = Recorder::start(&self.broadcaster, out, &header, self.delivery).map_err(|e| format!("{e:#}"))?;
         self.recorder = Some(r);
         // The recorder subscribed first, so it sees the settings it starts from.
         announce(Command::AnnounceState);
@@ -177,9 +233,9 @@ impl Session {
         Ok(path)
     }
 
-    /// Stops recording; the file is complete when this returns. Returns
-    /// the note it added, if a recording was running.
-    pub fn stop_recording(&mut self, announce: &mut dyn FnMut(Command)) -> Option<String> {
+    /// Stops recording; the file is complete when this returns. Returns,
+    /// if a recording was running, the note it added, or why it failed.
+    pub fn stop_recording(&mut self, announce: &mut dyn FnMut(Command)) -> Option<Result<String, String>> {
         let r = self.recorder.take()?;
         announce(Command::Announce(LoadChange::Recording { on: false }));
         let path = r.path().to_path_buf();
@@ -188,17 +244,23 @@ impl Session {
 
     /// `r`: stops a running recording or starts one; says what happened.
     pub fn toggle_recording(&mut self, announce: &mut dyn FnMut(Command)) -> Intent {
-        if self.recording() {
-            Intent::Flash(self.stop_recording(announce).unwrap_or_default())
-        } else {
-            Intent::Flash(match self.start_recording(announce) {
-                Ok(p) => format!("recording to {}", p.display()),
-                Err(e) => e,
-            })
+        match self.stop_recording(announce) {
+            Some(stopped) => stopped_intent(stopped),
+            None => self.started(announce),
         }
     }
 
-    fn note_recording(&mut self, path: &Path, result: std::io::Result<RecordStats>) -> String {
+    /// Starts a recording; what the display should show.
+    fn started(&mut self, announce: &mut dyn FnMut(Command)) -> Intent {
+        match self.start_recording(announce) {
+            Ok(p) => Intent::RecordingStarted(p),
+            Err(why) => Intent::OutputFailed { recording: true, why },
+        }
+    }
+
+    /// Notes a finished recording (or its failure, naming the file);
+    /// returns the note, or why it failed.
+    fn note_recording(&mut self, path: &Path, result: std::io::Result<RecordStats>) -> Result<String, String> {
         let note = match result {
             Ok(s) => {
                 let note = format!(
@@ -214,10 +276,23 @@ impl Session {
                 self.recordings.push(s);
                 note
             }
-            Err(e) => format!("recording {} ended with an error: {e}", path.display()),
+            Err(e) => {
+                let why = files::named(path, e).to_string();
+                self.fail(why.clone());
+                return Err(why);
+            }
         };
         self.notes.push(note.clone());
-        note
+        Ok(note)
+    }
+
+    /// Keeps a failure (at most [`MAX_FAILURES`]; later ones are counted).
+    fn fail(&mut self, why: String) {
+        if self.failures.len() < MAX_FAILURES {
+            self.failures.push(why);
+        } else {
+            self.more_failures += 1;
+        }
     }
 
     /// Adds a slow subscriber at simulated time `now`; returns its name.
@@ -262,11 +337,8 @@ impl Session {
         match what {
             StepAction::AddSlowSubscriber => self.add_slow_subscriber(at, announce).err().and_then(refused),
             StepAction::RemoveSlowSubscriber => self.remove_slow_subscriber(at, announce).err().and_then(refused),
-            StepAction::RecordStart if !self.recording() => match self.start_recording(announce) {
-                Ok(p) => Some(Intent::Flash(format!("recording to {}", p.display()))),
-                Err(e) => refused(e),
-            },
-            StepAction::RecordStop => self.stop_recording(announce).map(Intent::Flash),
+            StepAction::RecordStart if !self.recording() => Some(self.started(announce)),
+            StepAction::RecordStop => self.stop_recording(announce).map(stopped_intent),
             StepAction::Freeze(on) => Some(Intent::Freeze(on)),
             StepAction::Focus(p) => Some(Intent::Focus(p)),
             StepAction::Zoom(on) => Some(Intent::Zoom(on)),
@@ -277,10 +349,41 @@ impl Session {
     }
 
     /// Called as simulated time passes (every frame of a stepped run, every
-    /// tick of a real-time one): paces virtual slow subscribers and notes
-    /// evictions, stamped `now`.
-    pub fn tick(&mut self, now: Nanos) {
+    /// tick of a real-time one): paces virtual slow subscribers, notes
+    /// evictions, stamped `now`, and notices a recording or a cast that
+    /// failed (what the display should show comes back).
+    pub fn tick(&mut self, now: Nanos, announce: &mut dyn FnMut(Command)) -> Vec<Intent> {
         self.slow.tick_virtual(now);
+        let intents = self.check_outputs(announce);
+        self.note_evictions(now);
+        intents
+    }
+
+    /// A recorder that ended on its own (its write failed, or the stream
+    /// closed) is finished; a cast that failed is reported, once.
+    fn check_outputs(&mut self, announce: &mut dyn FnMut(Command)) -> Vec<Intent> {
+        let mut intents = Vec::new();
+        if self.recorder.as_ref().is_some_and(Recorder::ended) {
+            let r = self.recorder.take().expect("checked above");
+            let path = r.path().to_path_buf();
+            if let Err(why) = self.note_recording(&path, r.finish()) {
+                announce(Command::Announce(LoadChange::Recording { on: false }));
+                intents.push(Intent::OutputFailed { recording: true, why });
+            }
+        }
+        let cast_failure = match &self.cast {
+            Some((cast, _)) if !self.cast_failed => cast.borrow().failed().map(str::to_string),
+            _ => None,
+        };
+        if let Some(why) = cast_failure {
+            self.cast_failed = true;
+            self.fail(why.clone());
+            intents.push(Intent::OutputFailed { recording: false, why });
+        }
+        intents
+    }
+
+    fn note_evictions(&mut self, now: Nanos) {
         if self
             .slow_lives
             .iter()
@@ -324,7 +427,7 @@ impl Session {
         if let Some((cast, _)) = &self.cast {
             let mut c = cast.borrow_mut();
             c.set_time(t);
-            let _ = c.marker(label);
+            c.marker(label);
         }
     }
 
@@ -334,7 +437,7 @@ impl Session {
     pub fn finish(&mut self) -> Vec<String> {
         if let Some(r) = self.recorder.take() {
             let path = r.path().to_path_buf();
-            self.note_recording(&path, r.finish());
+            let _ = self.note_recording(&path, r.finish());
         }
         if let Some((cast, path)) = self.cast.take() {
             let mut c = cast.borrow_mut();
@@ -342,9 +445,8 @@ impl Session {
                 Ok(()) => self
                     .notes
                     .push(format!("cast written to {} ({} events)", path.display(), c.events)),
-                Err(e) => self
-                    .notes
-                    .push(format!("cast {} ended with an error: {e}", path.display())),
+                Err(_) if self.cast_failed => {}
+                Err(e) => self.fail(files::named(&path, e).to_string()),
             }
         }
         self.slow = SlowSubscribers::new(&self.broadcaster);
@@ -354,6 +456,18 @@ impl Session {
     /// Recordings finished so far, in order.
     pub fn recordings(&self) -> &[RecordStats] {
         &self.recordings
+    }
+
+    /// Every file that failed so far, in order, each as one line naming
+    /// the file and why (`rec.jsonl: No space left on device`); past
+    /// [`MAX_FAILURES`], one line counting the rest. A run with any exits
+    /// with status 1.
+    pub fn failures(&self) -> Vec<String> {
+        let mut all = self.failures.clone();
+        if self.more_failures > 0 {
+            all.push(format!("{} more files failed", self.more_failures));
+        }
+        all
     }
 
     /// Every slow subscriber added so far, for the summary.

@@ -1,5 +1,6 @@
-//! Event recordings: writing them ([`Recorder`]) and reading them back
-//! ([`Recording::load`]).
+//! Event recordings: their format and writing them ([`Recorder`]). Reading
+//! them back is [`super::recording`]'s
+//! ([`Recording::load`](super::recording::Recording::load)).
 //!
 //! # The file
 //!
@@ -20,9 +21,15 @@
 //! [`FLUSH_EVERY`], so a crash loses at most that much and leaves every
 //! complete line readable. Stopping (or the stream ending) drains what is
 //! queued, flushes and closes the file.
+//!
+//! The file is opened by [`crate::session::files::open`] (never an existing
+//! file, never a wait), and everything, the header included, is written on
+//! the recorder's thread: a write that fails (a full disk) ends the
+//! recorder at once with an error naming the file, which the session
+//! notices on its next tick.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -32,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::broadcast::{Broadcaster, Delivery, RecvError, SubscribeOptions, Subscription};
 use crate::event::Event;
+use crate::session::files::{self, Output};
 use crate::session::summary::ConfigSummary;
 
 /// The `format` of line 1.
@@ -46,8 +54,6 @@ pub const RECORDER_CAPACITY: usize = crate::broadcast::DEFAULT_RING_CAPACITY;
 pub const RECORDER_POLL: Duration = Duration::from_millis(10);
 /// Longest time written events may sit in the buffer.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
-/// Largest recording `replay` loads (events; 40 bytes each in memory).
-pub const MAX_REPLAY_EVENTS: usize = 50_000_000;
 
 /// A scenario's identity, so a replay can label its steps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,38 +98,6 @@ pub fn default_file_name() -> String {
     format!("fantop-{}-{}.jsonl", &digits[..8], &digits[8..14])
 }
 
-/// A path that does not exist yet: `path`, or `stem-2.ext`, `stem-3.ext`,
-/// ... when `path` is a file already. An existing path that is not a regular
-/// file (a device such as `/dev/full`, a FIFO, a directory) is refused: a
-/// recording is written to a new regular file, never beside a device.
-pub fn fresh_path(path: &Path) -> io::Result<PathBuf> {
-    match std::fs::metadata(path) {
-        Err(_) => return Ok(path.to_path_buf()),
-        Ok(m) if !m.is_file() => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "{}: not a regular file (a recording is written to a new file)",
-                    path.display()
-                ),
-            ));
-        }
-        Ok(_) => {}
-    }
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = path
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
-    Ok((2..)
-        .map(|i| path.with_file_name(format!("{stem}-{i}{ext}")))
-        .find(|p| std::fs::symlink_metadata(p).is_err())
-        .expect("some suffix is free"))
-}
-
 /// What a finished recording holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordStats {
@@ -137,59 +111,78 @@ pub struct RecordStats {
 /// [`Recorder::stop`] does, so the file always ends on a complete line.
 pub struct Recorder {
     path: PathBuf,
+    /// The header could not be written (known at start in simulated time).
+    header_failed: bool,
     stop_tx: Sender<()>,
     thread: Option<JoinHandle<io::Result<RecordStats>>>,
 }
 
 impl Recorder {
-    /// Creates `path` (an error names it), writes the header, subscribes to
-    /// `broadcaster` and starts `fantop/recorder`.
+    /// Subscribes to `broadcaster` and starts `fantop/recorder`, which
+    /// writes the header and then the events to `out` (opened with
+    /// [`crate::session::files::open`]). Nothing is written on the caller's
+    /// thread, so a slow or failing file never holds it up: a write error
+    /// ends the recorder ([`Recorder::ended`]) and is returned, naming the
+    /// file, by [`Recorder::stop`] or [`Recorder::finish`].
+    ///
+    /// In simulated time ([`Delivery::Wait`], where the run waits for its
+    /// recorder anyway) this waits for the header to be written, so a file
+    /// that cannot take it is [`Recorder::ended`] from the first frame on,
+    /// whatever the threads' timing.
     pub fn start(
         broadcaster: &Broadcaster<Event>,
-        path: &Path,
+        out: Output,
         header: &Header,
         delivery: Delivery,
     ) -> anyhow::Result<Recorder> {
-        Self::start_with_capacity(broadcaster, path, header, delivery, RECORDER_CAPACITY)
+        Self::start_with_capacity(broadcaster, out, header, delivery, RECORDER_CAPACITY)
     }
 
     /// [`Recorder::start`] with a queue bound other than [`RECORDER_CAPACITY`].
     pub fn start_with_capacity(
         broadcaster: &Broadcaster<Event>,
-        path: &Path,
+        out: Output,
         header: &Header,
         delivery: Delivery,
         capacity: usize,
     ) -> anyhow::Result<Recorder> {
-        let file =
-            File::create(path).map_err(|e| anyhow::anyhow!("cannot create recording {}: {e}", path.display()))?;
-        let mut out = BufWriter::with_capacity(1 << 16, file);
-        serde_json::to_writer(&mut out, header)?;
-        out.write_all(b"\n")?;
-        out.flush()
-            .map_err(|e| anyhow::anyhow!("cannot write recording {}: {e}", path.display()))?;
+        let path = out.path;
         let opts = SubscribeOptions::new("recorder").capacity(capacity).delivery(delivery);
         let sub = broadcaster.subscribe_with(opts.clone());
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+        let (header_tx, header_rx) = crossbeam_channel::bounded(1);
         let broadcaster = broadcaster.clone();
-        let p = path.to_path_buf();
+        let header = header.clone();
+        let p = path.clone();
         let thread = std::thread::Builder::new()
             .name("fantop/recorder".into())
             .spawn(move || {
                 let mut w = Writer {
-                    out,
-                    path: p,
+                    out: BufWriter::with_capacity(1 << 16, out.file),
+                    path: p.clone(),
                     events: 0,
                     missed: 0,
                     reported_drops: 0,
                 };
-                w.run(sub, &broadcaster, opts, stop_rx)
+                let written = w.write_header(&header);
+                let _ = header_tx.send(written.is_ok());
+                written
+                    .and_then(|()| w.run(sub, &broadcaster, opts, stop_rx))
+                    .map_err(|e| files::named(&p, e))
             })?;
+        let header_failed = delivery == Delivery::Wait && !header_rx.recv().unwrap_or(false);
         Ok(Recorder {
-            path: path.to_path_buf(),
+            path,
+            header_failed,
             stop_tx,
             thread: Some(thread),
         })
+    }
+
+    /// Whether the recorder has ended on its own: the stream closed, or a
+    /// write failed (then [`Recorder::finish`] returns the error at once).
+    pub fn ended(&self) -> bool {
+        self.header_failed || self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
     pub fn path(&self) -> &Path {
@@ -231,6 +224,12 @@ struct Writer {
 }
 
 impl Writer {
+    fn write_header(&mut self, header: &Header) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, header)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+
     fn run(
         &mut self,
         mut sub: Subscription<Event>,
@@ -313,188 +312,14 @@ impl Writer {
     }
 }
 
-/// A recording read back, validated.
-#[derive(Clone, Debug)]
-pub struct Recording {
-    pub path: PathBuf,
-    pub header: Header,
-    /// Pipeline events in time order. (Subscriber announcements are the
-    /// broadcaster's notices, not events: older recordings' `subscriber_*`
-    /// lines are skipped, and a replay's broadcaster makes its own.)
-    pub events: Vec<Event>,
-    /// Events the recorder missed (sum of gap lines).
-    pub missed: u64,
-    /// Set when the last line was cut off (replay what is complete).
-    pub warning: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Line {
-    Gap { gap: u64 },
-    Event(Event),
-    Announcement(#[allow(dead_code)] OldAnnouncement),
-}
-
-/// Subscriber announcements, which recordings made before the broadcaster
-/// carried them as its own notices may hold: they belong to the
-/// broadcaster that made them, so they are read and skipped.
-#[derive(Deserialize)]
-#[serde(tag = "ev", rename_all = "snake_case")]
-#[allow(clippy::enum_variant_names)] // the names on file
-enum OldAnnouncement {
-    SubscriberJoined {},
-    SubscriberLagging {},
-    SubscriberEvicted {},
-    SubscriberLeft {},
-}
-
-impl Recording {
-    /// Reads and validates a recording. Errors are one line naming the file
-    /// and, where it applies, the line.
-    pub fn load(path: &Path) -> anyhow::Result<Recording> {
-        let name = path.display();
-        let file = File::open(path).map_err(|e| anyhow::anyhow!("{name}: cannot open: {e}"))?;
-        let mut reader = BufReader::with_capacity(1 << 16, file);
-        let mut line = String::new();
-        let read = |reader: &mut BufReader<File>, line: &mut String, n: usize| {
-            line.clear();
-            reader
-                .read_line(line)
-                .map_err(|e| anyhow::anyhow!("{name}:{n}: cannot read: {e}"))
-        };
-        if read(&mut reader, &mut line, 1)? == 0 {
-            anyhow::bail!("{name}: empty file, not a fantop session recording");
-        }
-        let header = parse_header(&line).map_err(|why| anyhow::anyhow!("{name}:1: {why}"))?;
-        let mut events = Vec::new();
-        let mut missed = 0;
-        let mut warning = None;
-        let mut last_t = 0;
-        let mut n = 1;
-        loop {
-            n += 1;
-            if read(&mut reader, &mut line, n)? == 0 {
-                break;
-            }
-            let complete = line.ends_with('\n');
-            let text = line.trim();
-            if text.is_empty() {
-                continue;
-            }
-            match serde_json::from_str::<Line>(text) {
-                Ok(Line::Gap { gap }) => missed += gap,
-                Ok(Line::Event(e)) => {
-                    if e.t < last_t {
-                        anyhow::bail!("{name}:{n}: time goes backwards ({} ns after {} ns)", e.t, last_t);
-                    }
-                    last_t = e.t;
-                    if events.len() >= MAX_REPLAY_EVENTS {
-                        anyhow::bail!("{name}:{n}: too long to replay (more than {MAX_REPLAY_EVENTS} events)");
-                    }
-                    events.push(e);
-                }
-                Ok(Line::Announcement(_)) => {}
-                Err(_) if !complete => {
-                    warning = Some(format!(
-                        "{name}:{n}: last line is incomplete (the recording was cut off); replaying the {} events before it",
-                        events.len()
-                    ));
-                    break;
-                }
-                Err(_) => anyhow::bail!("{name}:{n}: {}", describe_bad_line(text)),
-            }
-        }
-        if events.is_empty() && warning.is_none() {
-            anyhow::bail!("{name}: holds a header but no events: nothing to replay");
-        }
-        Ok(Recording {
-            path: path.to_path_buf(),
-            header,
-            events,
-            missed,
-            warning,
-        })
-    }
-
-    /// Pipeline time of the last event.
-    pub fn length(&self) -> u64 {
-        self.events.last().map_or(0, |e| e.t)
-    }
-}
-
-/// Why a line is not a recording line, in words (no parser positions).
-fn describe_bad_line(text: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Err(_) => "not a fantop event: not JSON (a recording holds one JSON object per line)".into(),
-        Ok(v) => match serde_json::from_value::<Event>(v) {
-            Err(e) => format!("not a fantop event: {e}"),
-            Ok(_) => "not a fantop event".into(),
-        },
-    }
-}
-
-fn parse_header(line: &str) -> Result<Header, String> {
-    let v: serde_json::Value = serde_json::from_str(line.trim())
-        .map_err(|_| "not a fantop session recording (line 1 is not a JSON header)".to_string())?;
-    if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-        return Err(format!(
-            "not a fantop session recording (line 1 has no \"format\":\"{FORMAT}\")"
-        ));
-    }
-    match v.get("version").and_then(|f| f.as_u64()) {
-        Some(x) if x == VERSION as u64 => {}
-        Some(x) => {
-            return Err(format!(
-                "unsupported recording version {x} (this fantop reads version {VERSION})"
-            ));
-        }
-        None => return Err("header has no version".into()),
-    }
-    serde_json::from_value(v).map_err(|e| format!("bad header: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A recording never goes beside a device or into a FIFO: an existing
-    /// non-regular path is refused with its name; an existing file gets the
-    /// next free `-N` name; a new path is used as it is.
-    #[test]
-    fn fresh_paths_refuse_what_is_not_a_regular_file() {
-        let e = fresh_path(Path::new("/dev/null")).unwrap_err();
-        assert!(e.to_string().contains("/dev/null: not a regular file"), "{e}");
-        let dir = std::env::temp_dir().join(format!("fantop-fresh-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        assert!(fresh_path(&dir).is_err(), "a directory is refused");
-        let taken = dir.join("r.jsonl");
-        assert_eq!(fresh_path(&taken).unwrap(), taken);
-        std::fs::write(&taken, "x").unwrap();
-        assert_eq!(fresh_path(&taken).unwrap(), dir.join("r-2.jsonl"));
-        std::fs::remove_dir_all(&dir).ok();
-    }
 
     #[test]
     fn default_file_names_follow_the_documented_pattern() {
         let n = default_file_name();
         assert!(n.starts_with("fantop-") && n.ends_with(".jsonl"), "{n}");
         assert_eq!(n.len(), "fantop-20261127-083005.jsonl".len(), "{n}");
-    }
-
-    #[test]
-    fn headers_are_checked_for_format_and_version() {
-        assert!(parse_header("garbage").unwrap_err().contains("not a fantop session"));
-        assert!(
-            parse_header("{\"format\":\"other\"}")
-                .unwrap_err()
-                .contains("not a fantop session")
-        );
-        let v2 = "{\"format\":\"fantop-session\",\"version\":2}";
-        assert!(
-            parse_header(v2)
-                .unwrap_err()
-                .contains("unsupported recording version 2")
-        );
     }
 }

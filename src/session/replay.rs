@@ -15,6 +15,25 @@
 //! mid-run starts at its first event's time, not at 0), and seeks stay
 //! between the first and the last event.
 //!
+//! # Idle gaps
+//!
+//! A paced replay does not sit through long idle stretches: when nothing
+//! happens for longer than `max_idle` of recording time (`--max-idle`,
+//! default [`DEFAULT_MAX_IDLE`], the asciinema convention), the position
+//! jumps to the next event, and the player says so once per jump with an
+//! [`IdleSkip`] ([`PlayerControl::take_skips`]; the TUI logs it in the
+//! Events pane). So a recording with a 31-year gap replays in seconds.
+//!
+//! The position stays recording time throughout: at a jump it moves from
+//! `idle start + max_idle` straight to the next event's time, so what the
+//! header shows (`position/length`) and what a seek moves by (±10 s) are
+//! the recording's own seconds; only the wall time spent on the gap is
+//! shortened. An idle stretch is measured from the newest event published
+//! or from where a seek or a resume left the position, whichever is later:
+//! a seek into a gap plays `max_idle` of it and then jumps. Seeks publish
+//! what they pass at once, so they never report a skip. A fast replay
+//! (`Pace::Fast`) has no idle time to compress.
+//!
 //! Besides the main stream, the player can feed a second one that starts
 //! over at each seek back (a [`Restart`]): the player closes it and asks
 //! for a fresh one at the exact point where it starts over, so what that
@@ -37,12 +56,33 @@ pub const MIN_SPEED: f64 = 0.1;
 pub const MAX_SPEED: f64 = 100.0;
 /// Longest the player sleeps between checks.
 const TICK: Duration = Duration::from_millis(5);
+/// Longest idle stretch a paced replay plays before it jumps to the next
+/// event (5 s of recording time, as asciinema's `idle_time_limit`).
+pub const DEFAULT_MAX_IDLE: Nanos = 5 * crate::event::SECONDS;
+/// Bound of the queue of [`IdleSkip`] reports: beyond it, reports are
+/// dropped (nobody reads them in a headless replay).
+pub const SKIP_QUEUE: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Pace {
-    /// Original pace × speed.
-    Paced(f64),
+    /// Original pace × `speed`; idle stretches longer than `max_idle`
+    /// (recording time) are cut short (see the module doc).
+    Paced {
+        speed: f64,
+        max_idle: Nanos,
+    },
     Fast,
+}
+
+/// A paced replay jumped over an idle stretch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdleSkip {
+    /// Where playback resumed: the next event's time.
+    pub to: Nanos,
+    /// The whole idle stretch, from its start to `to`.
+    pub gap: Nanos,
+    /// The part not played (`gap` − `max_idle`).
+    pub skipped: Nanos,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,6 +114,7 @@ pub struct Position {
 #[derive(Clone)]
 pub struct PlayerControl {
     tx: Sender<Command>,
+    skips: Receiver<IdleSkip>,
     pub position: Arc<Position>,
     /// The first event's time: where the replay starts.
     pub start: Nanos,
@@ -101,6 +142,11 @@ impl PlayerControl {
     pub fn done(&self) -> bool {
         self.position.done.load(Ordering::Acquire)
     }
+    /// The idle stretches jumped over since the last call, oldest first
+    /// (at most [`SKIP_QUEUE`] kept between calls).
+    pub fn take_skips(&self) -> Vec<IdleSkip> {
+        self.skips.try_iter().collect()
+    }
 }
 
 /// A running player thread.
@@ -111,17 +157,19 @@ pub struct Player {
 
 impl Player {
     /// Starts publishing `events` (time-ordered) through `publisher`, and
-    /// through the streams `restart` gives, if any.
+    /// through the streams `restart` gives, if any. The player's thread
+    /// takes the vector over (a replay holds its events once).
     /// With `linger`, the player stays at the end of the recording (for
     /// seeks) until stopped; without, it closes the publisher at the end.
     pub fn start(
-        events: Arc<[Event]>,
+        events: Vec<Event>,
         publisher: Publisher<Event>,
         pace: Pace,
         linger: bool,
         restart: Option<Restart>,
     ) -> std::io::Result<Player> {
         let (tx, rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
+        let (skips_tx, skips) = crossbeam_channel::bounded(SKIP_QUEUE);
         let start = events.first().map_or(0, |e| e.t);
         let length = events.last().map_or(0, |e| e.t);
         let position = Arc::new(Position::default());
@@ -129,10 +177,14 @@ impl Player {
         let pos = position.clone();
         let thread = std::thread::Builder::new()
             .name("fantop/replay".into())
-            .spawn(move || play(events, publisher, restart, pace, linger, rx, &pos))?;
+            .spawn(move || {
+                let io = PlayerIo { rx, skips_tx, pos };
+                play(&events, publisher, restart, pace, linger, &io)
+            })?;
         Ok(Player {
             control: PlayerControl {
                 tx,
+                skips,
                 position,
                 start,
                 length,
@@ -168,9 +220,19 @@ impl Drop for Player {
     }
 }
 
+/// The player thread's ends of its channels, and the position it shares.
+struct PlayerIo {
+    rx: Receiver<Command>,
+    skips_tx: Sender<IdleSkip>,
+    pos: Arc<Position>,
+}
+
 struct State {
     next: usize,
     at: Nanos,
+    /// Recording time the current idle stretch counts from: the newest
+    /// event published, or where a seek or resume left the position.
+    idle_from: Nanos,
     anchor: (Instant, Nanos),
     paused: bool,
     /// The second stream, started over at each seek back.
@@ -188,6 +250,7 @@ impl State {
                 tap.publish(*e);
             }
             self.next += 1;
+            self.idle_from = self.idle_from.max(e.t);
             n += 1;
             if n == limit {
                 break;
@@ -214,6 +277,8 @@ impl State {
             Command::TogglePause => {
                 self.paused = !self.paused;
                 pos.paused.store(self.paused, Ordering::Release);
+                // Time spent paused is not idle time of the recording.
+                self.idle_from = self.idle_from.max(self.at);
             }
             Command::Seek(to) => {
                 if to < self.at {
@@ -223,6 +288,7 @@ impl State {
                     self.restart_tap();
                 }
                 self.at = to;
+                self.idle_from = to;
                 self.catch_up(events, publisher, usize::MAX);
                 pos.done.store(self.next >= events.len(), Ordering::Release);
             }
@@ -234,19 +300,20 @@ impl State {
 }
 
 fn play(
-    events: Arc<[Event]>,
+    events: &[Event],
     mut publisher: Publisher<Event>,
     restart: Option<Restart>,
     pace: Pace,
     linger: bool,
-    rx: Receiver<Command>,
-    pos: &Position,
+    io: &PlayerIo,
 ) {
+    let (rx, pos) = (&io.rx, &*io.pos);
     let start = events.first().map_or(0, |e| e.t);
     let length = events.last().map_or(0, |e| e.t);
     let mut st = State {
         next: 0,
         at: start,
+        idle_from: start,
         anchor: (Instant::now(), start),
         paused: false,
         tap: None,
@@ -262,21 +329,36 @@ fn play(
                 break;
             }
             match rx.recv() {
-                Ok(cmd) if st.apply(cmd, &events, &mut publisher, pos) => continue,
+                Ok(cmd) if st.apply(cmd, events, &mut publisher, pos) => continue,
                 _ => break,
             }
         }
         let target = match pace {
             Pace::Fast => events[st.next].t,
-            Pace::Paced(speed) if !st.paused => {
-                st.anchor.1 + (st.anchor.0.elapsed().as_nanos() as f64 * speed) as Nanos
+            Pace::Paced { speed, max_idle } if !st.paused => {
+                let played = (st.anchor.0.elapsed().as_nanos() as f64 * speed) as Nanos;
+                let target = st.anchor.1.saturating_add(played);
+                let next = events[st.next].t;
+                let idle_end = st.idle_from.saturating_add(max_idle);
+                if next > idle_end && target >= idle_end {
+                    // Nothing happens for longer than max_idle: jump to the next event.
+                    let _ = io.skips_tx.try_send(IdleSkip {
+                        to: next,
+                        gap: next - st.idle_from,
+                        skipped: next - idle_end,
+                    });
+                    st.anchor = (Instant::now(), next);
+                    next
+                } else {
+                    target
+                }
             }
-            Pace::Paced(_) => st.at,
+            Pace::Paced { .. } => st.at,
         };
         st.at = st.at.max(target).min(length);
         // In fast mode, publish in slices so controls get in now and then.
         st.catch_up(
-            &events,
+            events,
             &mut publisher,
             if pace == Pace::Fast { 4096 } else { usize::MAX },
         );
@@ -286,11 +368,11 @@ fn play(
         }
         let wait = match pace {
             Pace::Fast => Duration::ZERO,
-            Pace::Paced(speed) if !st.paused => {
+            Pace::Paced { speed, .. } if !st.paused => {
                 let gap = events[st.next].t.saturating_sub(st.at) as f64 / speed;
                 Duration::from_nanos(gap as u64).min(TICK)
             }
-            Pace::Paced(_) => TICK,
+            Pace::Paced { .. } => TICK,
         };
         let cmd = if wait.is_zero() {
             rx.try_recv().ok()
@@ -298,7 +380,7 @@ fn play(
             rx.recv_timeout(wait).ok()
         };
         if let Some(cmd) = cmd
-            && !st.apply(cmd, &events, &mut publisher, pos)
+            && !st.apply(cmd, events, &mut publisher, pos)
         {
             break;
         }

@@ -32,8 +32,9 @@ use super::theme::Theme;
 use crate::broadcast::{Broadcaster, Delivery, PublisherStats};
 use crate::collector::SnapshotReader;
 use crate::event::Event;
-use crate::event::Nanos;
+use crate::event::{Nanos, SECONDS};
 use crate::pipeline::Command;
+use crate::session::replay::IdleSkip;
 
 /// What the loop must do after a command.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,6 +43,8 @@ pub enum Effect {
     /// Redraw (UI state changed).
     Redraw,
     Quit,
+    /// Hand the terminal back and stop until continued (Ctrl-Z).
+    Suspend,
     Control(Command),
     AddSlowSubscriber,
     RemoveSlowSubscriber,
@@ -60,6 +63,8 @@ pub enum Mode {
         position: Nanos,
         length: Nanos,
         paused: bool,
+        /// Played to its end (it stays there for seeks until quit).
+        ended: bool,
     },
 }
 
@@ -75,6 +80,9 @@ pub struct App {
     pub log_latency: bool,
     /// A one-line message under the header (refused actions, notices).
     pub flash: Option<(String, Instant)>,
+    /// The recording failed: the header shows `REC FAILED` until one
+    /// starts again.
+    pub rec_failed: bool,
     broadcaster: Broadcaster<Event>,
     /// The collector's newest snapshot, to resynchronise feeds that lost events.
     snapshots: SnapshotReader,
@@ -120,6 +128,7 @@ impl App {
             window: 1,
             log_latency: false,
             flash: None,
+            rec_failed: false,
             broadcaster: broadcaster.clone(),
             snapshots,
             header: Feed::new(broadcaster, "header", d, HeaderView::default()),
@@ -222,6 +231,13 @@ impl App {
             .map(|events| &mut events.view)
     }
 
+    /// Logs in the Events pane that a replay jumped over an idle stretch.
+    pub fn log_idle_skip(&mut self, skip: IdleSkip) {
+        if let Some(events) = self.events_view() {
+            events.log_idle_skip(skip.to, skip.gap, skip.skipped);
+        }
+    }
+
     /// How a notable event reads (for cast markers).
     pub fn describe(&self, n: &panes::events::Notable) -> String {
         panes::events::describe(n, &self.fanout, &self.step_labels, self.theme).0
@@ -282,8 +298,42 @@ impl App {
         self.header.view.now
     }
 
+    /// The header's times as shown (the clock, and a replay's position, to
+    /// the second, and its state): when this changes, the screen needs a
+    /// redraw even if no event arrived (a seek or an idle stretch).
+    pub fn shown_time(&self) -> (u64, u64, bool, bool) {
+        let (position, paused, ended) = match self.mode {
+            Mode::Replay {
+                position,
+                paused,
+                ended,
+                ..
+            } => (position, paused, ended),
+            Mode::Live { .. } => (0, false, false),
+        };
+        (self.now() / SECONDS, position / SECONDS, paused, ended)
+    }
+
     pub fn flash(&mut self, msg: impl Into<String>) {
         self.flash = Some((msg.into(), Instant::now()));
+    }
+
+    /// A recording started (to `path`): the header shows `● REC` again.
+    pub fn recording_started(&mut self, path: &std::path::Path) {
+        self.rec_failed = false;
+        self.flash(format!("recording to {}", path.display()));
+    }
+
+    /// A file the run writes failed (`why` names it): said at once in the
+    /// flash line and the Events pane, and for a recording in the header.
+    pub fn output_failed(&mut self, recording: bool, why: String) {
+        let what = format!("{} failed: {why}", if recording { "recording" } else { "cast" });
+        self.rec_failed |= recording;
+        let now = self.now();
+        if let Some(events) = self.events_view() {
+            events.log_failure(now, what.clone());
+        }
+        self.flash(what);
     }
 
     fn replaying(&self) -> bool {
@@ -298,6 +348,7 @@ impl App {
         }
         match action {
             Action::Quit => Effect::Quit,
+            Action::Suspend => Effect::Suspend,
             Action::Back if self.help => {
                 self.help = false;
                 Effect::Redraw
@@ -400,11 +451,13 @@ impl App {
                 position,
                 length,
                 paused,
+                ended,
                 ..
             } => RunState::Replay {
                 position: *position,
                 length: *length,
                 paused: *paused,
+                ended: *ended,
             },
             Mode::Live { .. } if self.frozen => RunState::Frozen,
             Mode::Live { .. } => RunState::Running,
@@ -423,6 +476,7 @@ impl App {
             state,
             seed,
             collector_lost: scene.collector_lost,
+            rec_failed: self.rec_failed,
         };
         header::render(scene.header, &info, t, frame, areas.header);
         if let Some((msg, _)) = &self.flash {

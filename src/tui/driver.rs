@@ -7,7 +7,7 @@
 use super::app::{App, Effect, Mode};
 use super::panes::WINDOWS_S;
 use super::panes::events::Notable;
-use crate::event::{LoadChange, Nanos};
+use crate::event::{LoadChange, Nanos, SECONDS};
 use crate::pipeline::{Command, Control, StepDue};
 use crate::run::Stack;
 use crate::session::replay::PlayerControl;
@@ -25,6 +25,8 @@ pub fn apply_intent(app: &mut App, intent: Intent) {
             }
         }
         Intent::Flash(msg) => app.flash(msg),
+        Intent::RecordingStarted(path) => app.recording_started(&path),
+        Intent::OutputFailed { recording, why } => app.output_failed(recording, why),
     }
 }
 
@@ -92,7 +94,7 @@ impl Driver for LiveDriver {
                 None
             }
             Effect::Seek(_) => Some("seeking works while replaying a recording".into()),
-            Effect::None | Effect::Redraw | Effect::Quit => None,
+            Effect::None | Effect::Redraw | Effect::Quit | Effect::Suspend => None,
         };
         if let Some(msg) = refused {
             app.flash(msg);
@@ -114,7 +116,13 @@ impl Driver for LiveDriver {
             // A pane lost its subscription: tell it the settings again.
             let _ = self.control.apply(Command::AnnounceState);
         }
-        self.session.tick(self.stack.clock.now());
+        let control = &self.control;
+        let mut announce = |a| {
+            let _ = control.apply(a);
+        };
+        for intent in self.session.tick(self.stack.clock.now(), &mut announce) {
+            apply_intent(app, intent);
+        }
         let notables = app.take_notables();
         mark_notables(app, &mut self.session, notables);
     }
@@ -141,8 +149,13 @@ impl Driver for ReplayDriver {
                 None
             }
             Effect::Seek(secs) => {
-                let to = (now as i64 + secs * 1_000_000_000).clamp(self.player.start as i64, self.player.length as i64)
-                    as u64;
+                let by = secs.unsigned_abs().saturating_mul(SECONDS);
+                let to = if secs < 0 {
+                    now.saturating_sub(by)
+                } else {
+                    now.saturating_add(by)
+                }
+                .clamp(self.player.start, self.player.length);
                 if to < now {
                     // The player starts over (and so does the collector's stream).
                     app.reset_panes();
@@ -153,7 +166,7 @@ impl Driver for ReplayDriver {
             Effect::AddSlowSubscriber => self.session.add_slow_subscriber(now, &mut |_| {}).err(),
             Effect::RemoveSlowSubscriber => self.session.remove_slow_subscriber(now, &mut |_| {}).err(),
             Effect::Control(_) | Effect::ToggleRecording => Some("not available while replaying a recording".into()),
-            Effect::None | Effect::Redraw | Effect::Quit => None,
+            Effect::None | Effect::Redraw | Effect::Quit | Effect::Suspend => None,
         };
         if let Some(msg) = refused {
             app.flash(msg);
@@ -161,11 +174,22 @@ impl Driver for ReplayDriver {
     }
 
     fn tick(&mut self, app: &mut App) {
-        if let Mode::Replay { position, paused, .. } = &mut app.mode {
+        if let Mode::Replay {
+            position,
+            paused,
+            ended,
+            ..
+        } = &mut app.mode
+        {
             *position = self.player.now();
             *paused = self.player.paused();
+            *ended = self.player.done();
         }
-        self.session.tick(self.player.now());
+        for skip in self.player.take_skips() {
+            app.log_idle_skip(skip);
+        }
+        // A replay writes no files: nothing to show from the session.
+        let _ = self.session.tick(self.player.now(), &mut |_| {});
         let _ = app.take_notables();
     }
 

@@ -11,6 +11,8 @@ use crate::pipeline::Command;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Action {
     Quit,
+    /// Hand the terminal back to the shell and stop (Ctrl-Z); `fg` resumes.
+    Suspend,
     /// Close the help or unzoom; quit if neither is open.
     Back,
     /// A change to the pipeline.
@@ -65,6 +67,14 @@ pub static BINDINGS: &[Binding] = &[
         hint: Some("quit"),
         help: "quit (Esc closes help or zoom first)",
         action: Action::Quit,
+        in_replay: true,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('z'), CTRL)],
+        label: "Ctrl-Z",
+        hint: None,
+        help: "suspend to the shell (fg resumes)",
+        action: Action::Suspend,
         in_replay: true,
     },
     Binding {
@@ -337,6 +347,7 @@ mod tests {
         let cases = [
             (press(KeyCode::Char('q'), NONE), Action::Quit),
             (press(KeyCode::Char('c'), CTRL), Action::Quit),
+            (press(KeyCode::Char('z'), CTRL), Action::Suspend),
             (press(KeyCode::Esc, NONE), Action::Back),
             (
                 press(KeyCode::Char('+'), KeyModifiers::SHIFT),

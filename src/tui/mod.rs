@@ -13,9 +13,12 @@
 //! most `fps` times a second, and only when something changed. It is
 //! generic over the ratatui `Backend`, so tests drive it on `TestBackend`.
 //!
-//! The terminal is restored on every way out: quit, Ctrl-C, SIGTERM/SIGHUP,
+//! The terminal is restored on every way out: quit, Ctrl-C, a stop signal
+//! (SIGINT, SIGTERM, SIGHUP, SIGQUIT: [`Exit::Signal`], exit status 128 + n),
 //! an error, and a panic in any thread (a chained panic hook, which first
-//! tells the loop to stop drawing).
+//! tells the loop to stop drawing). Ctrl-Z or SIGTSTP hand it back to the
+//! shell and stop the process; `fg` (SIGCONT) takes it again and redraws
+//! everything.
 
 pub mod app;
 pub mod driver;
@@ -44,20 +47,20 @@ use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
 use crate::collector::Snapshot;
-use crate::event::{Event, LoadChange, Nanos};
+use crate::event::{LoadChange, Nanos};
 use crate::pipeline::{Command, Pace, Scheduled, SimConfig, StepDue};
 use crate::run::{self, Stack, Time};
 use crate::session::cast::{Cast, CastTime};
-use crate::session::record::Recording;
+use crate::session::recording::Recording;
 use crate::session::replay::Pace as ReplayPace;
 use crate::session::scenario::StepAction;
 use crate::session::{RecordingSetup, Session, SessionOptions};
-pub use crate::signals::spawn_signals;
+pub use crate::signals::{Signal, spawn_signals};
 use app::{App, Effect, Mode};
 pub use driver::{Driver, LiveDriver, ReplayDriver, apply_intent};
 use output::CastOutput;
+use term::STOP_DRAWING;
 pub use term::{Input, TerminalGuard, restore_terminal, spawn_input};
-use term::{RESTORED, STOP_DRAWING};
 use theme::Theme;
 
 /// Default and allowed frame rates. At the default, an offscreen frame is
@@ -68,16 +71,21 @@ pub const MAX_FPS: u32 = 120;
 /// The loop's inputs besides the app.
 pub struct LoopIo {
     pub input: Receiver<Input>,
-    pub signals: Receiver<i32>,
+    pub signals: Receiver<Signal>,
     /// Scenario steps the pipeline hands over (`never()` when none).
     pub steps: Receiver<StepDue>,
     pub fps: u32,
+    /// Whether the loop draws on the real terminal, which Ctrl-Z and
+    /// SIGTSTP hand back to the shell (false on a test backend: they do
+    /// nothing).
+    pub job_control: bool,
 }
 
 /// Why the loop ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     Quit,
+    /// A stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT), by number.
     Signal(i32),
     /// The run ended by itself (duration, scenario, end of a replay).
     Finished,
@@ -105,9 +113,12 @@ where
     let mut input = io.input.clone();
     let mut steps = io.steps.clone();
     let mut dirty = true;
-    let mut last_clock_sec = u64::MAX;
+    let mut last_shown = None;
+    let mut signals = io.signals.clone();
     loop {
-        if STOP_DRAWING.load(Ordering::SeqCst) && !RESTORED.load(Ordering::SeqCst) {
+        // Only a restore stops drawing, and the loop's own comes after it:
+        // this one is the panic hook's.
+        if STOP_DRAWING.load(Ordering::SeqCst) {
             return Ok(Exit::Panicked);
         }
         if output::terminal_lost() {
@@ -119,6 +130,7 @@ where
                     if let Some(b) = keys::binding_for(&k) {
                         match app.on_action(b.action) {
                             Effect::Quit => return Ok(Exit::Quit),
+                            Effect::Suspend => { job_control(terminal, io, Stop::Suspend)?; dirty = true; }
                             Effect::None => {}
                             Effect::Redraw => dirty = true,
                             e => { driver.effect(app, e); dirty = true; }
@@ -135,7 +147,7 @@ where
                     terminal.autoresize()?;
                     if let Some(c) = cast {
                         let size = terminal.size()?;
-                        c.borrow_mut().resize(size.width, size.height)?;
+                        c.borrow_mut().resize(size.width, size.height);
                     }
                     dirty = true;
                 }
@@ -146,20 +158,26 @@ where
                 // The pipeline ended; the ticker notices.
                 Err(_) => steps = never(),
             },
-            recv(io.signals) -> s => return Ok(Exit::Signal(s.unwrap_or(0))),
+            recv(signals) -> s => match s {
+                Ok(Signal::Stop(n)) => return Ok(Exit::Signal(n)),
+                Ok(Signal::Suspend) => { job_control(terminal, io, Stop::Suspend)?; dirty = true; }
+                Ok(Signal::Continued) => { job_control(terminal, io, Stop::Continued)?; dirty = true; }
+                // The watch is gone (never while the run holds it).
+                Err(_) => signals = never(),
+            },
             recv(ticker) -> _ => {
                 if app.pump() && !app.frozen {
                     dirty = true;
                 }
                 driver.tick(app);
-                // The header clock ticks even when nothing else moves.
-                let sec = app.now() / crate::event::SECONDS;
-                if sec != last_clock_sec && !app.frozen {
-                    last_clock_sec = sec;
+                // The header clock and a replay's position tick even when nothing else moves.
+                let shown = Some(app.shown_time());
+                if shown != last_shown && !app.frozen {
+                    last_shown = shown;
                     dirty = true;
                 }
                 if dirty {
-                    if STOP_DRAWING.load(Ordering::SeqCst) && !RESTORED.load(Ordering::SeqCst) {
+                    if STOP_DRAWING.load(Ordering::SeqCst) {
                         return Ok(Exit::Panicked);
                     }
                     terminal.draw(|f| app.draw(f))?;
@@ -171,6 +189,32 @@ where
             }
         }
     }
+}
+
+/// Which side of a stop the loop is on.
+enum Stop {
+    /// Ctrl-Z or SIGTSTP: hand the terminal back and stop.
+    Suspend,
+    /// SIGCONT: continued; take the terminal again.
+    Continued,
+}
+
+/// Job control on the real terminal (nothing on a test backend): hands it
+/// back and stops until continued, or takes it again after a SIGCONT; then
+/// clears it, so the next draw is whole.
+fn job_control<B: Backend>(terminal: &mut Terminal<B>, io: &LoopIo, stop: Stop) -> anyhow::Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    if !io.job_control {
+        return Ok(());
+    }
+    match stop {
+        Stop::Suspend => term::suspend()?,
+        Stop::Continued => term::retake()?,
+    }
+    terminal.clear()?;
+    Ok(())
 }
 
 /// A monitor run's settings (live or offscreen).
@@ -201,6 +245,8 @@ pub struct Outcome {
     /// Messages for the user (recordings written, ...), printed after the
     /// terminal is restored.
     pub notes: Vec<String>,
+    /// Files that failed, each naming the file and why: the exit status is 1.
+    pub failures: Vec<String>,
     /// The screen as it was at the end, when asked for (`keep_frame`).
     pub frame: Option<Buffer>,
 }
@@ -245,8 +291,16 @@ fn shut_down(
         snapshot: finished.snapshot,
         exit: exit?,
         notes: finished.notes,
+        failures: finished.failures,
         frame: None,
     })
+}
+
+/// The screen at the end of a run on the terminal, drawn again at the
+/// terminal's size, when asked for.
+fn final_frame(keep: bool, guard: &TerminalGuard, app: &App) -> Option<Buffer> {
+    let size = guard.terminal.size().ok().filter(|_| keep)?;
+    Some(svg::frame_of(app, size.width, size.height))
 }
 
 /// The panes of a monitor run, subscribed before the source starts.
@@ -263,6 +317,8 @@ fn monitor_app(stack: &Stack, opts: &MonitorOptions) -> App {
 
 /// Runs the live monitor on the terminal.
 pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
+    // First, so a stop signal from now on finishes whatever files exist.
+    let watch = spawn_signals(true)?;
     let mut stack = Stack::new(Time::Real)?;
     let mut app = monitor_app(&stack, &opts);
     let mut session = monitor_session(&stack, &opts)?;
@@ -278,7 +334,6 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
         )?;
         session.set_cast(Rc::new(RefCell::new(cast)), path.clone());
     }
-    let watch = spawn_signals()?;
     let mut guard = TerminalGuard::enter(opts.mouse, session.cast())?;
     let popts = run::pipeline_options(opts.sim, Pace::RealTime, opts.duration, &opts.timeline);
     let (control, steps) = stack.start_pipeline(popts, true)?;
@@ -296,6 +351,7 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
         signals: watch.rx.clone(),
         steps: steps.unwrap_or_else(never),
         fps: opts.fps,
+        job_control: true,
     };
     let cast = driver.session.cast();
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, cast.as_ref());
@@ -303,13 +359,6 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
     let LiveDriver { stack, session, .. } = driver;
     let outcome = shut_down(guard, io, input_thread, stack, session, app, exit)?;
     Ok(Outcome { frame, ..outcome })
-}
-
-/// The screen at the end of a run on the terminal, drawn again at the
-/// terminal's size, when asked for.
-fn final_frame(keep: bool, guard: &TerminalGuard, app: &App) -> Option<Buffer> {
-    let size = guard.terminal.size().ok().filter(|_| keep)?;
-    Some(svg::frame_of(app, size.width, size.height))
 }
 
 /// Renders the monitor without a terminal, at a fixed size, in simulated
@@ -320,6 +369,8 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
     let end = opts
         .duration
         .ok_or_else(|| anyhow::anyhow!("--offscreen needs --duration or a scenario with an end step"))?;
+    // First, so a stop signal from now on finishes whatever files exist.
+    let watch = spawn_signals(false)?;
     let mut stack = Stack::new(Time::Virtual)?;
     let mut app = monitor_app(&stack, &opts);
     let mut session = monitor_session(&stack, &opts)?;
@@ -352,7 +403,12 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
     }
     let frame_ns = 1_000_000_000 / opts.fps.clamp(1, MAX_FPS) as u64;
     let mut k = 0u64;
+    let mut exit = Exit::Finished;
     loop {
+        if let Ok(Signal::Stop(n)) = watch.rx.try_recv() {
+            exit = Exit::Signal(n);
+            break;
+        }
         k += 1;
         let t = (k * frame_ns).min(end);
         let intents = stack.step_frame(t, &mut session);
@@ -374,23 +430,25 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
     let finished = stack.finish(&mut session, app);
     Ok(Outcome {
         snapshot: finished.snapshot,
-        exit: Exit::Finished,
+        exit,
         notes: finished.notes,
+        failures: finished.failures,
         frame,
     })
 }
 
-/// Replays a recording on the terminal, at `speed` × the original pace,
-/// from its first event. With `keep_frame`, the outcome holds the final
-/// frame.
+/// Replays a recording on the terminal, at `speed` × the original pace
+/// with idle stretches cut to `max_idle`, from its first event. With
+/// `keep_frame`, the outcome holds the final frame.
 pub fn run_replay(
     recording: Recording,
-    speed: f64,
+    pace: ReplayPace,
     fps: u32,
     mouse: bool,
     theme: Theme,
     keep_frame: bool,
 ) -> anyhow::Result<Outcome> {
+    let watch = spawn_signals(true)?;
     let mut stack = Stack::for_replay();
     let start = recording.events.first().map_or(0, |e| e.t);
     let mut app = App::new(
@@ -402,6 +460,7 @@ pub fn run_replay(
             position: start,
             length: recording.length(),
             paused: false,
+            ended: false,
         },
     );
     if let Some(s) = &recording.header.scenario {
@@ -411,10 +470,8 @@ pub fn run_replay(
         app.flash(w.clone());
     }
     let session = run::replay_session(&stack, &recording);
-    let watch = spawn_signals()?;
     let mut guard = TerminalGuard::enter(mouse, None)?;
-    let events: Arc<[Event]> = recording.events.into();
-    let player = stack.play(events, ReplayPace::Paced(speed), true)?;
+    let player = stack.play(recording.events, pace, true)?;
     let (input, input_thread) = spawn_input()?;
     let mut driver = ReplayDriver { stack, player, session };
     let io = LoopIo {
@@ -422,6 +479,7 @@ pub fn run_replay(
         signals: watch.rx.clone(),
         steps: never(),
         fps,
+        job_control: true,
     };
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, None);
     let frame = final_frame(keep_frame, &guard, &app);

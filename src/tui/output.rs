@@ -53,7 +53,9 @@ impl<W: Write> Write for CastOutput<W> {
             self.lose_terminal();
         }
         if let Some(c) = &self.cast {
-            c.borrow_mut().flush_output()?;
+            // A failed cast keeps its error for the session to report; the
+            // draw goes on.
+            c.borrow_mut().flush_output();
         }
         Ok(())
     }

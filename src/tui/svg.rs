@@ -10,17 +10,17 @@
 //! light-theme screenshot has a white background. Text is XML-escaped, and
 //! characters XML cannot hold become U+FFFD.
 //!
-//! [`Screenshot`] owns the output file: created exclusively when the run
-//! starts (an existing file is never overwritten, and a run does not find
-//! out at its end that it cannot write), written once with the final frame,
-//! and removed again if the run ends without one.
+//! [`Screenshot`] owns the output file: opened when the run starts as every
+//! output is ([`crate::session::files::open`]: created exclusively, an
+//! existing file never overwritten, a FIFO refused, a character device
+//! written in place), so a run does not find out at its end that it cannot
+//! write; written once with the final frame; and a file it created is
+//! removed again if the run ends without one.
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::{Buffer, Cell};
@@ -29,6 +29,7 @@ use ratatui::text::Span;
 
 use super::app::App;
 use super::theme::{Theme, rgb};
+use crate::session::files::{self, Naming, Output};
 
 /// Cell width and height, and the font size, in SVG user units (px).
 pub const CELL_W: f64 = 8.4;
@@ -194,31 +195,23 @@ pub fn to_svg(buf: &Buffer, theme: Theme) -> String {
     out
 }
 
-/// The screenshot file of a run: created exclusively at the start, written
-/// once at the end. Dropped unwritten, it removes the (empty) file it made.
+/// The screenshot file of a run: opened at the start, written once at the
+/// end. Dropped unwritten, it removes the (empty) file it created.
 #[derive(Debug)]
 pub struct Screenshot {
     path: PathBuf,
-    file: Option<File>,
+    output: Option<Output>,
 }
 
 impl Screenshot {
-    /// Creates `path`, which must not exist yet.
+    /// Opens `path` for the screenshot (see the module doc); the error
+    /// names the flag and the file.
     pub fn create(path: &Path) -> anyhow::Result<Screenshot> {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
-                    "--screenshot {}: the file exists (fantop never overwrites a file; choose another name)",
-                    path.display()
-                ),
-                _ => anyhow::anyhow!("--screenshot {}: {e}", path.display()),
-            })?;
+        let output =
+            files::open(path, Naming::Given).map_err(|e| anyhow::anyhow!("--screenshot {}", files::describe(&e)))?;
         Ok(Screenshot {
             path: path.to_path_buf(),
-            file: Some(file),
+            output: Some(output),
         })
     }
 
@@ -227,13 +220,16 @@ impl Screenshot {
     }
 
     /// Writes `frame` as SVG and closes the file; returns the note for the
-    /// exit message.
+    /// exit message. The error names the file.
     pub fn write(mut self, frame: &Buffer, theme: Theme) -> anyhow::Result<String> {
-        let mut file = self.file.take().expect("written once");
+        let mut output = self.output.take().expect("written once");
         let svg = to_svg(frame, theme);
-        file.write_all(svg.as_bytes())
-            .and_then(|()| file.sync_all())
-            .with_context(|| self.path.display().to_string())?;
+        let written = output.file.write_all(svg.as_bytes()).and_then(|()| output.file.flush());
+        written.map_err(|e| anyhow::anyhow!("{}", files::describe(&files::named(&self.path, e))))?;
+        if !output.device {
+            // On disk before the run says it is written.
+            let _ = output.file.sync_all();
+        }
         Ok(format!(
             "screenshot ({}x{}) written to {}",
             frame.area.width,
@@ -245,9 +241,11 @@ impl Screenshot {
 
 impl Drop for Screenshot {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        if let Some(o) = self.output.take()
+            && !o.device
+        {
             // Made by this run and never written: leave nothing behind.
-            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(&o.path);
         }
     }
 }
@@ -294,7 +292,10 @@ mod tests {
         let path = dir.join("taken.svg");
         std::fs::write(&path, "mine").unwrap();
         let err = Screenshot::create(&path).unwrap_err().to_string();
-        assert!(err.contains("taken.svg: the file exists"), "{err}");
+        assert!(
+            err.contains("--screenshot") && err.contains("taken.svg: already exists"),
+            "{err}"
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "mine");
         let fresh = dir.join("fresh.svg");
         drop(Screenshot::create(&fresh).unwrap());

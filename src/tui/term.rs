@@ -1,10 +1,12 @@
 //! The terminal's care: raw mode and the alternate screen on the way in,
 //! and restoring them on every way out — quit, error, signal, and a panic
 //! in any thread (a chained hook that first tells the loop to stop
-//! drawing). Also the input thread.
+//! drawing); handing it back and taking it again around a suspension
+//! (Ctrl-Z, SIGTSTP, SIGCONT); and whether there is a terminal at all
+//! ([`check_terminal`]). Also the input thread.
 
 use std::cell::RefCell;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -30,6 +32,11 @@ pub fn restore_terminal() {
     if RESTORED.swap(true, Ordering::SeqCst) {
         return;
     }
+    leave_screen();
+}
+
+/// Mouse capture off, the normal screen, the cursor shown, raw mode off.
+fn leave_screen() {
     let mut out = io::stdout();
     if MOUSE.load(Ordering::SeqCst) {
         let _ = execute!(out, cevent::DisableMouseCapture);
@@ -37,6 +44,78 @@ pub fn restore_terminal() {
     let _ = execute!(out, terminal::LeaveAlternateScreen, cursor::Show);
     let _ = terminal::disable_raw_mode();
     let _ = out.flush();
+}
+
+/// Raw mode, the alternate screen, the cursor hidden, mouse capture if
+/// asked; on failure the terminal is put back.
+fn take_screen(mouse: bool) -> anyhow::Result<()> {
+    terminal::enable_raw_mode().map_err(|e| anyhow::anyhow!("cannot put the terminal in raw mode: {e}"))?;
+    RESTORED.store(false, Ordering::SeqCst);
+    MOUSE.store(mouse, Ordering::SeqCst);
+    let mut out = io::stdout();
+    let setup = execute!(out, terminal::EnterAlternateScreen, cursor::Hide).and_then(|_| {
+        if mouse {
+            execute!(out, cevent::EnableMouseCapture)
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = setup {
+        restore_terminal();
+        anyhow::bail!("cannot set up the terminal: {e}");
+    }
+    Ok(())
+}
+
+/// Ctrl-Z or SIGTSTP: hands the terminal back to the shell (as on exit),
+/// stops the process as SIGTSTP's default action would, and — once it is
+/// continued (`fg`, SIGCONT) — takes the terminal again. The caller then
+/// redraws everything. Does nothing when the terminal was already restored
+/// (a thread panicked: the loop is ending).
+///
+/// The stop is SIGSTOP, which is what signal-hook's
+/// `emulate_default_handler` raises for SIGTSTP (our handler replaced the
+/// default one); it waits for SIGCONT like any job stopped by Ctrl-Z.
+pub fn suspend() -> anyhow::Result<()> {
+    if RESTORED.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    leave_screen();
+    let stopped = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGTSTP);
+    if STOP_DRAWING.load(Ordering::SeqCst) {
+        // A thread panicked while we were stopped: stay restored.
+        return Ok(());
+    }
+    take_screen(MOUSE.load(Ordering::SeqCst))?;
+    stopped.map_err(|e| anyhow::anyhow!("cannot suspend: {e}"))
+}
+
+/// SIGCONT: whoever stopped the process (SIGSTOP from outside, or a shell
+/// that reset the terminal meanwhile) may have changed the terminal's
+/// modes: sets raw mode, the alternate screen and the mouse again. The
+/// caller then redraws everything.
+pub fn retake() -> anyhow::Result<()> {
+    if RESTORED.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    // The terminal library only sets raw mode when it thinks it is off.
+    let _ = terminal::disable_raw_mode();
+    take_screen(MOUSE.load(Ordering::SeqCst))
+}
+
+/// Whether the monitor can run here: it draws on stdout and reads keys from
+/// stdin or, when stdin is not a terminal, from the process's controlling
+/// terminal (`/dev/tty`), as the terminal library does. `Err` says what is
+/// missing, for a one-line usage error.
+pub fn check_terminal() -> Result<(), &'static str> {
+    if !io::stdout().is_terminal() {
+        return Err("stdout is not one");
+    }
+    let tty = || std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty");
+    if !io::stdin().is_terminal() && tty().is_err() {
+        return Err("there is none to read keys from");
+    }
+    Ok(())
 }
 
 /// Raw mode, alternate screen, mouse; restored on drop and on panic.
@@ -53,21 +132,7 @@ impl TerminalGuard {
     pub fn enter(mouse: bool, cast: Option<Rc<RefCell<Cast>>>) -> anyhow::Result<TerminalGuard> {
         install_panic_hook();
         STOP_DRAWING.store(false, Ordering::SeqCst);
-        terminal::enable_raw_mode().map_err(|e| anyhow::anyhow!("cannot put the terminal in raw mode: {e}"))?;
-        RESTORED.store(false, Ordering::SeqCst);
-        MOUSE.store(mouse, Ordering::SeqCst);
-        let mut out = io::stdout();
-        let setup = execute!(out, terminal::EnterAlternateScreen, cursor::Hide).and_then(|_| {
-            if mouse {
-                execute!(out, cevent::EnableMouseCapture)
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(e) = setup {
-            restore_terminal();
-            anyhow::bail!("cannot set up the terminal: {e}");
-        }
+        take_screen(mouse)?;
         let output = CastOutput {
             terminal: Some(io::stdout()),
             cast,

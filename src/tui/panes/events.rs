@@ -23,7 +23,7 @@ use crate::tui::theme::Theme;
 /// Entries kept.
 pub const LOG_LEN: usize = 200;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Notable {
     Lagging(SubscriberId),
     Evicted {
@@ -42,6 +42,14 @@ pub enum Notable {
     Stopped(WorkerId),
     Load(LoadChange),
     Step(u16),
+    /// A paced replay jumped over an idle stretch of `gap`, `skipped` of
+    /// it unplayed (`--max-idle`).
+    IdleSkipped {
+        gap: Nanos,
+        skipped: Nanos,
+    },
+    /// A file the run writes failed: what, and the error naming the file.
+    Failed(String),
 }
 
 /// Entries kept for [`EventsView::take_fresh`] between two takes.
@@ -96,11 +104,17 @@ impl EventsView {
         self.push(t, Notable::Evicted { id, reason, dropped });
     }
 
+    /// Logs a replay's jump over an idle stretch (the player reports each
+    /// once), at `t`, where playback resumed.
+    pub fn log_idle_skip(&mut self, t: Nanos, gap: Nanos, skipped: Nanos) {
+        self.push(t, Notable::IdleSkipped { gap, skipped });
+    }
+
     fn push(&mut self, t: Nanos, n: Notable) {
         if self.log.len() == LOG_LEN {
             self.log.pop_back();
         }
-        self.log.push_front((t, n));
+        self.log.push_front((t, n.clone()));
         if self.fresh.len() == FRESH_LEN {
             self.fresh.pop_front();
         }
@@ -123,6 +137,12 @@ impl EventsView {
             _ => return true,
         }
         before != (self.settings, self.queue_capacity, self.auto_restart)
+    }
+
+    /// Logs a file that failed (`recording failed: rec.jsonl: No space
+    /// left on device`), at pipeline time `t`.
+    pub fn log_failure(&mut self, t: Nanos, what: String) {
+        self.push(t, Notable::Failed(what));
     }
 
     /// Entries logged since the last take, oldest first.
@@ -265,6 +285,7 @@ impl PaneView for EventsView {
 /// The log line for one entry, and its style.
 pub fn describe(n: &Notable, fanout: &Fanout, steps: &[String], t: Theme) -> (String, Style) {
     match *n {
+        Notable::Failed(ref what) => (what.clone(), t.bad()),
         Notable::Lagging(id) => (
             format!("{} lagging: losing its oldest events", fanout.name(id)),
             t.warn(),
@@ -294,6 +315,10 @@ pub fn describe(n: &Notable, fanout: &Fanout, steps: &[String], t: Theme) -> (St
             t.accent(),
         ),
         Notable::Load(c) => (load_text(&c), t.text()),
+        Notable::IdleSkipped { gap, skipped } => (
+            format!("skipped {} of a {} idle gap", format::span(skipped), format::span(gap)),
+            t.dim(),
+        ),
     }
 }
 
@@ -433,7 +458,7 @@ mod tests {
         snapshot.at = 5 * SECONDS;
         v.resync(&snapshot);
         v.resync(&snapshot);
-        let log: Vec<_> = v.log.iter().copied().collect();
+        let log: Vec<_> = v.log.iter().cloned().collect();
         assert_eq!(
             log,
             vec![(5 * SECONDS, Notable::Load(LoadChange::Rate { per_s: 2_500.0 }))]

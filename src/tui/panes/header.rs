@@ -53,6 +53,8 @@ pub enum RunState {
         position: Nanos,
         length: Nanos,
         paused: bool,
+        /// Played to its end.
+        ended: bool,
     },
 }
 
@@ -62,6 +64,9 @@ pub struct HeaderInfo {
     pub seed: Option<u64>,
     /// Events the collector never saw (its figures are incomplete).
     pub collector_lost: u64,
+    /// The recording failed (a write error): `REC FAILED` until one starts
+    /// again, whatever the stream says.
+    pub rec_failed: bool,
 }
 
 pub fn service_text(d: &ServiceDist) -> String {
@@ -93,10 +98,17 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
             position,
             length,
             paused,
+            ended,
         } => (
             format!(
                 "REPLAY{} {}/{}",
-                if *paused { " PAUSED" } else { "" },
+                if *ended {
+                    " ENDED"
+                } else if *paused {
+                    " PAUSED"
+                } else {
+                    ""
+                },
                 format::clock(*position),
                 format::clock(*length)
             ),
@@ -131,7 +143,9 @@ pub fn render(view: &HeaderView, info: &HeaderInfo, theme: Theme, frame: &mut Fr
     ));
     segments.push((0, vec![Span::styled(state.0, state.1)]));
     // A replay shows the recording's own "recording on" events: not news here.
-    if l.recording && !matches!(info.state, RunState::Replay { .. }) {
+    if info.rec_failed {
+        segments.push((0, vec![Span::styled("REC FAILED", theme.bad())]));
+    } else if l.recording && !matches!(info.state, RunState::Replay { .. }) {
         segments.push((0, vec![Span::styled("● REC", theme.bad())]));
     }
     if info.collector_lost > 0 {

@@ -87,7 +87,9 @@ impl Default for LatencyView {
 impl View for LatencyView {
     fn apply(&mut self, ev: &Event) {
         let s = sec(ev.t);
-        // Seal the seconds that ended before this event.
+        // Seal the seconds that ended before this event (only those the
+        // history still holds: a replay may jump years ahead).
+        self.done_sec = self.done_sec.max(s.saturating_sub(HISTORY_S as u64));
         while self.done_sec < s {
             let h = self.window.second(self.done_sec);
             let p = h.map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99)));
