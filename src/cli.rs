@@ -18,6 +18,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use crate::event::{Nanos, ServiceDist};
 use crate::pipeline::SimConfig;
 use crate::pipeline::control::{check_error_rate, check_queue, check_rate, check_workers};
+use crate::tui::theme::ThemeName;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -60,7 +61,7 @@ pub struct Cli {
     #[arg(long, value_name = "FILE.cast", conflicts_with = "headless")]
     pub cast: Option<PathBuf>,
 
-    /// Render without a terminal, in simulated time, straight into --cast.
+    /// Render without a terminal, in simulated time, straight into --cast (and/or --screenshot).
     #[arg(long, conflicts_with = "headless")]
     pub offscreen: bool,
 
@@ -163,6 +164,32 @@ pub struct UiArgs {
     /// Monochrome (also when NO_COLOR is set); states stay readable in words.
     #[arg(long)]
     pub no_color: bool,
+
+    /// Colours for a dark or a light terminal background (default dark; also FANTOP_THEME).
+    #[arg(long, value_name = "dark|light", value_parser = ThemeName::parse)]
+    pub theme: Option<ThemeName>,
+
+    /// At the end (quit, or the end of --offscreen), write the screen to FILE.svg; never overwrites.
+    #[arg(long, value_name = "FILE.svg")]
+    pub screenshot: Option<PathBuf>,
+}
+
+impl UiArgs {
+    /// The palette: `--theme`, else `FANTOP_THEME`, else dark. A bad
+    /// `FANTOP_THEME` is an error that names it.
+    pub fn theme_name(&self) -> Result<ThemeName, String> {
+        if let Some(t) = self.theme {
+            return Ok(t);
+        }
+        match std::env::var(ThemeName::ENV) {
+            Ok(v) if v.trim().is_empty() => Ok(ThemeName::Dark),
+            Ok(v) => ThemeName::parse(&v).map_err(|e| format!("invalid value '{v}' for {}: {e}", ThemeName::ENV)),
+            Err(std::env::VarError::NotPresent) => Ok(ThemeName::Dark),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(format!("invalid value for {}: expected dark or light", ThemeName::ENV))
+            }
+        }
+    }
 }
 
 /// The simulated load.
@@ -294,6 +321,9 @@ pub struct Pointless {
     /// Both as their long names, without the dashes.
     pub flag: &'static str,
     pub other: &'static str,
+    /// A flag that does for `flag` what `other` does (`--offscreen` needs
+    /// `--cast` or `--screenshot`).
+    pub or: Option<&'static str>,
     /// `true`: `flag` does nothing without `other`; `false`: nothing beside it.
     pub without: bool,
     pub why: &'static str,
@@ -304,6 +334,7 @@ const fn needs(command: Option<&'static str>, flag: &'static str, other: &'stati
         command,
         flag,
         other,
+        or: None,
         without: true,
         why,
     }
@@ -314,6 +345,7 @@ const fn moot(command: Option<&'static str>, flag: &'static str, other: &'static
         command,
         flag,
         other,
+        or: None,
         without: false,
         why,
     }
@@ -329,10 +361,15 @@ pub const POINTLESS: &[Pointless] = &[
         "headless",
         "it runs a headless run's simulated time as fast as the CPU allows",
     ),
-    needs(None, "offscreen", "cast", "it renders the monitor into the cast file"),
+    Pointless {
+        or: Some("screenshot"),
+        ..needs(None, "offscreen", "cast", "it renders the monitor into those files")
+    },
     needs(None, "size", "offscreen", "the monitor takes the terminal's size"),
     moot(None, "fps", "headless", "nothing is drawn"),
     moot(None, "no-color", "headless", "nothing is drawn"),
+    moot(None, "theme", "headless", "nothing is drawn"),
+    moot(None, "screenshot", "headless", "nothing is drawn"),
     moot(None, "no-mouse", "headless", "there is no screen"),
     moot(None, "no-mouse", "offscreen", "nothing reads the mouse"),
     needs(
@@ -349,6 +386,8 @@ pub const POINTLESS: &[Pointless] = &[
     ),
     moot(REPLAY, "fps", "headless", "nothing is drawn"),
     moot(REPLAY, "no-color", "headless", "nothing is drawn"),
+    moot(REPLAY, "theme", "headless", "nothing is drawn"),
+    moot(REPLAY, "screenshot", "headless", "nothing is drawn"),
     moot(REPLAY, "no-mouse", "headless", "there is no screen"),
     needs(
         Some("bench"),
@@ -384,11 +423,13 @@ where
             (Some(name), Some((s, m))) if name == s => m,
             _ => continue,
         };
-        if given(m, p.flag) && given(m, p.other) != p.without {
+        let other = given(m, p.other) || p.or.is_some_and(|o| given(m, o));
+        if given(m, p.flag) && other != p.without {
             let (kind, msg) = if p.without {
+                let or = p.or.map_or(String::new(), |o| format!(" or --{o}"));
                 (
                     ErrorKind::MissingRequiredArgument,
-                    format!("--{} needs --{}: {}", p.flag, p.other, p.why),
+                    format!("--{} needs --{}{or}: {}", p.flag, p.other, p.why),
                 )
             } else {
                 (
@@ -488,6 +529,8 @@ mod tests {
                 "speed" => "2",
                 "minutes" => "1",
                 "cast" => "x.cast",
+                "screenshot" => "x.svg",
+                "theme" => "light",
                 other => panic!("no sample value for --{other}"),
             };
             v.push(value.into());
@@ -535,6 +578,24 @@ mod tests {
                 let good = args(p, true);
                 assert!(parse_from(&good).is_ok(), "{good:?} was refused");
             }
+        }
+    }
+
+    /// `--offscreen` renders into a cast, a screenshot or both; with neither
+    /// it is a usage error that names all three flags.
+    #[test]
+    fn offscreen_takes_a_cast_or_a_screenshot() {
+        for ok in [
+            &["fantop", "--offscreen", "--screenshot", "x.svg"][..],
+            &["fantop", "--offscreen", "--cast", "x.cast"],
+            &["fantop", "--offscreen", "--cast", "x.cast", "--screenshot", "x.svg"],
+        ] {
+            assert!(parse_from(ok).is_ok(), "{ok:?}");
+        }
+        let e = parse_from(["fantop", "--offscreen"]).expect_err("neither");
+        let msg = usage_message(&e).expect("a usage error");
+        for f in ["--offscreen", "--cast", "--screenshot"] {
+            assert!(msg.contains(f), "{msg}");
         }
     }
 

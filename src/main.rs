@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, error::ErrorKind};
-use fantop::cli::{self, Cli, Command, ReplayArgs};
+use fantop::cli::{self, Cli, Command, ReplayArgs, UiArgs};
 use fantop::format;
 use fantop::pipeline::SimConfig;
 use fantop::run::{self, HeadlessOptions};
@@ -31,6 +31,7 @@ use fantop::session::recording::Recording;
 use fantop::session::replay::Pace as ReplayPace;
 use fantop::session::scenario::{self, Scenario, StepAction};
 use fantop::signals;
+use fantop::tui::svg::Screenshot;
 use fantop::tui::{self, Exit, MonitorOptions, Outcome, theme::Theme};
 
 fn main() -> ExitCode {
@@ -174,8 +175,17 @@ fn sim_config(cli: &Cli, m: &ArgMatches, scenario: Option<&Scenario>) -> SimConf
 /// already (see `session::files`). A new file flag is one more pair here.
 fn check_files(cli: &Cli) -> anyhow::Result<()> {
     let inputs = [("--scenario", cli.scenario.as_deref())];
-    let outputs = [("--record", cli.record.as_deref()), ("--cast", cli.cast.as_deref())];
-    match files::check(&present(&inputs), &present(&outputs)) {
+    let outputs = [
+        ("--record", cli.record.as_deref()),
+        ("--cast", cli.cast.as_deref()),
+        ("--screenshot", cli.ui.screenshot.as_deref()),
+    ];
+    refuse(files::check(&present(&inputs), &present(&outputs)))
+}
+
+/// A refused file check: a usage error, or a failed run.
+fn refuse(checked: Result<(), Refused>) -> anyhow::Result<()> {
+    match checked {
         Ok(()) => Ok(()),
         Err(Refused::Usage(msg)) => usage(ErrorKind::ArgumentConflict, &msg),
         Err(Refused::File(msg)) => Err(anyhow::Error::msg(msg)),
@@ -250,13 +260,16 @@ fn run(cli: &Cli, m: &ArgMatches, console: &mut Console) -> anyhow::Result<u8> {
         console.failed(&r.failures);
         return Ok(stopped(console, r.stopped_by));
     }
+    let theme = ui_theme(&cli.ui);
+    // Opened now, so a run never ends to find its screenshot's name taken.
+    let screenshot = cli.ui.screenshot.as_deref().map(Screenshot::create).transpose()?;
     // With `record_start` steps, `--record FILE` only names the files.
     let record_at_start = cli.record.is_some() && !steps.contains(&StepAction::RecordStart);
     let opts = MonitorOptions {
         sim,
         fps: cli.ui.fps,
         mouse: !cli.ui.no_mouse,
-        theme: Theme::from_env(cli.ui.no_color),
+        theme,
         duration,
         timeline,
         steps,
@@ -269,6 +282,7 @@ fn run(cli: &Cli, m: &ArgMatches, console: &mut Console) -> anyhow::Result<u8> {
         },
         record_at_start,
         cast: cli.cast.clone(),
+        keep_frame: screenshot.is_some(),
     };
     let outcome = if cli.offscreen {
         let (cols, rows) = cli.size.unwrap_or(cli::DEFAULT_SIZE);
@@ -277,7 +291,28 @@ fn run(cli: &Cli, m: &ArgMatches, console: &mut Console) -> anyhow::Result<u8> {
         tui::run_live(opts)?
     };
     report(console, &outcome, Some(sim.seed));
+    write_screenshot(console, screenshot, &outcome, theme);
     Ok(exit_code(outcome.exit))
+}
+
+/// The theme of `--theme` (else `FANTOP_THEME`) and `--no-color`; a bad
+/// `FANTOP_THEME` is a usage error naming it.
+fn ui_theme(ui: &UiArgs) -> Theme {
+    match ui.theme_name() {
+        Ok(name) => Theme::from_env(ui.no_color).named(name),
+        Err(e) => usage(ErrorKind::InvalidValue, &e),
+    }
+}
+
+/// Writes the run's final frame to its `--screenshot` file, if any: a note
+/// when written, a failure (exit 1) naming the file when not.
+fn write_screenshot(console: &mut Console, shot: Option<Screenshot>, outcome: &Outcome, theme: Theme) {
+    if let (Some(shot), Some(frame)) = (shot, &outcome.frame) {
+        match shot.write(frame, theme) {
+            Ok(note) => console.out(&format!("fantop: {note}")),
+            Err(e) => console.failed(&[format!("{e:#}")]),
+        }
+    }
 }
 
 /// A monitor's exit status.
@@ -350,6 +385,10 @@ fn replay(args: &ReplayArgs, console: &mut Console) -> anyhow::Result<u8> {
     if !args.headless {
         need_terminal("the replay monitor", "use --headless for a JSON summary");
     }
+    if !args.headless {
+        let outputs = [("--screenshot", args.ui.screenshot.as_deref())];
+        refuse(files::check(&[("FILE", args.file.as_path())], &present(&outputs)))?;
+    }
     let recording = Recording::load(Path::new(&args.file))?;
     if let Some(w) = &recording.warning {
         console.err(&format!("fantop: warning: {w}"));
@@ -374,13 +413,17 @@ fn replay(args: &ReplayArgs, console: &mut Console) -> anyhow::Result<u8> {
         warn_collector_loss(console, r.summary.collector_lost_events);
         return Ok(stopped(console, r.stopped_by));
     }
+    let theme = ui_theme(&args.ui);
+    let screenshot = args.ui.screenshot.as_deref().map(Screenshot::create).transpose()?;
     let outcome = tui::run_replay(
         recording,
         pace,
         args.ui.fps,
         !args.ui.no_mouse,
-        Theme::from_env(args.ui.no_color),
+        theme,
+        screenshot.is_some(),
     )?;
     report(console, &outcome, None);
+    write_screenshot(console, screenshot, &outcome, theme);
     Ok(exit_code(outcome.exit))
 }

@@ -10,6 +10,9 @@
 //! never touches a user's sessions, and a guard kills that server and
 //! removes its files however the test ends.
 
+#[path = "support/svg_text.rs"]
+mod svg_text;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -485,4 +488,53 @@ fn esc_never_quits_and_scroll_keys_move_the_focused_pane() {
 
     tmux.send("q");
     assert_eq!(tmux.wait_for_exit(), "EXIT=0");
+}
+
+/// `--screenshot FILE.svg` on the live monitor and on a replay: at `q`
+/// the screen as it was is written to FILE.svg (a well-formed SVG whose
+/// text is what the terminal showed: the header, every pane's title), and
+/// the exit message says so.
+#[test]
+fn quitting_the_monitor_or_a_replay_writes_the_screen_as_svg() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("fantop-e2e-svg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let bin = sh_quote(env!("CARGO_BIN_EXE_fantop"));
+    let recording = dir.join("run.jsonl");
+    let rec = Command::new(env!("CARGO_BIN_EXE_fantop"))
+        .args(["--headless", "--fast", "--duration", "3s", "--seed", "5", "--record"])
+        .arg(&recording)
+        .output()
+        .expect("a headless run");
+    assert!(rec.status.success(), "{}", String::from_utf8_lossy(&rec.stderr));
+    let cases = [
+        ("live.svg", format!("{bin} --seed 1 --theme light"), "seed 1"),
+        (
+            "replay.svg",
+            format!("{bin} replay {}", sh_quote(&recording.to_string_lossy())),
+            "seed 5",
+        ),
+    ];
+    for (name, command, seed) in cases {
+        let svg_path = dir.join(name);
+        let program = format!("{command} --screenshot {}", sh_quote(&svg_path.to_string_lossy()));
+        let tmux = Tmux::start(100, 30, &program);
+        tmux.wait_for_screen("every pane", |s| {
+            header(s).contains(seed) && ["Throughput", "Latency", "Events"].iter().all(|t| s.contains(t))
+        });
+        tmux.send("q");
+        assert_eq!(tmux.wait_for_exit(), "EXIT=0", "{name}");
+        let after = tmux.wait_for_screen("the exit message", |s| s.contains("screenshot (100x30) written to"));
+        let svg = std::fs::read_to_string(&svg_path).unwrap_or_else(|e| panic!("{name}: {e}\n{after}"));
+        let (_, rows) = svg_text::svg_rows(&svg);
+        assert!(rows[0].contains(seed), "{name}: {}", rows[0]);
+        let text = rows.join("\n");
+        for title in [" Throughput ", " Latency ", " Subscribers ", " Workers ", " Events "] {
+            assert!(text.contains(title), "{name}: {title} missing:\n{text}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -727,6 +727,7 @@ fn render_part(v: &Views, part: Part, window_s: u64, clock_now: Nanos, w: u16, h
         clock_now,
         step_labels: &[],
         scrolls: &Scrolls::default(),
+        log_latency: false,
     };
     let frame = panes::Frame {
         focused: true,
@@ -1834,4 +1835,230 @@ fn the_live_monitor_at_the_highest_rate_takes_keys_and_quits() {
     assert_eq!(exit, fantop::tui::Exit::Quit);
     assert_eq!(snapshot.load.rate, 80_000_000.0, "the key's rate");
     assert_eq!(snapshot.lost_events, 0, "the collector kept up");
+}
+
+// Charts: histogram bins, legends, markers, log scale; themes
+// ---------------------------------------------------------------------------
+
+/// Draws the latency view alone into a `w`x`h` screen (not focused, no
+/// losses), with `theme` and the log scale as given.
+fn latency_pane(view: &LatencyView, theme: Theme, log: bool, w: u16, h: u16) -> Terminal<TestBackend> {
+    let fanout = Fanout::default();
+    let ctx = Ctx {
+        theme,
+        window_s: WINDOWS_S[1],
+        fanout: &fanout,
+        clock_now: END,
+        step_labels: &[],
+        scrolls: &Scrolls::default(),
+        log_latency: log,
+    };
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    t.draw(|f| panes::latency::render(view, &ctx, panes::Frame::default(), f, f.area()))
+        .expect("draw");
+    t
+}
+
+/// The histogram's rows: those reading `<label ... N%` or `≥label ... N%`.
+fn histogram_rows(t: &Terminal<TestBackend>) -> Vec<String> {
+    rows(t)
+        .into_iter()
+        .filter(|r| {
+            let r = r.trim_start_matches(['│', ' ']);
+            (r.starts_with('<') || r.starts_with('≥')) && r.contains('%')
+        })
+        .collect()
+}
+
+/// A saturated pipeline (`--workers 1 --rate 5000`: latencies climb to
+/// seconds as the queue fills) still shows the histogram's shape: many
+/// rows with bars, spanning the window's values. Before, the 1-2-5 edges
+/// left most of the window in one `≥5s`-style bar.
+#[test]
+fn saturated_latency_pane_still_shows_the_histograms_shape() {
+    let mut sim = Sim::new(SimConfig {
+        seed: SEED,
+        rate: 5_000.0,
+        workers: 1,
+        ..Default::default()
+    });
+    let mut events = Vec::new();
+    sim.advance_until(30 * SECONDS, &mut events);
+    let mut view = LatencyView::default();
+    events.iter().for_each(|e| view.apply(e));
+    view.settle();
+    assert!(view.summary.p50 > 4 * SECONDS, "saturated: p50 {}", view.summary.p50);
+    let t = latency_pane(&view, Theme::MONO, false, 120, 16);
+    let hist = histogram_rows(&t);
+    let with_bars = hist.iter().filter(|r| r.contains('█')).count();
+    assert!(with_bars >= 6, "{}", text(&t));
+    let biggest = hist
+        .iter()
+        .map(|r| r.chars().filter(|c| *c == '█').count())
+        .max()
+        .unwrap_or(0);
+    let total: usize = hist.iter().map(|r| r.chars().filter(|c| *c == '█').count()).sum();
+    assert!(biggest * 2 < total, "one bar holds most of the window:\n{}", text(&t));
+    insta::assert_snapshot!("latency_saturated_120x16", t.backend());
+}
+
+/// No histogram row shares a line with the latency chart's time axis
+/// labels: that line holds the histogram's legend. Before, the last bin
+/// (`≥50ms ... 0%`) ran into `-1m00s`.
+#[test]
+fn no_histogram_row_shares_a_line_with_the_charts_axis_labels() {
+    let fx = live();
+    for (w, h) in [(120, 36), (200, 60), (160, 48)] {
+        let t = draw(&fx.app, w, h);
+        let axis = rows(&t)
+            .into_iter()
+            .find(|r| r.contains("-1m00s") && r.matches("now").count() == 2)
+            .expect("both charts' axis labels on one row");
+        let latency = axis.split("││").nth(1).expect("the latency pane");
+        assert!(!latency.contains('<') && !latency.contains('≥'), "{w}x{h}: {axis}");
+        assert!(latency.contains("% of "), "{w}x{h}: the legend is there: {axis}");
+    }
+}
+
+/// `y` switches the latency chart between a linear and a log y axis; the
+/// legend says which. Log labels are 1-2-5 values (and their middle).
+#[test]
+fn y_toggles_the_latency_charts_log_scale() {
+    let mut fx = live();
+    zoomed(&mut fx, PaneId::Latency);
+    assert!(text(&draw(&fx.app, 120, 36)).contains("linear y"));
+    assert_eq!(on_key(&mut fx.app, key('y')), Effect::Redraw);
+    assert!(fx.app.log_latency);
+    let t = draw(&fx.app, 120, 36);
+    assert!(text(&t).contains("log y"), "{}", text(&t));
+    insta::assert_snapshot!("zoom_latency_log_120x36", t.backend());
+    on_key(&mut fx.app, key('y'));
+    assert!(text(&draw(&fx.app, 120, 36)).contains("linear y"));
+}
+
+/// The legend samples of the throughput and latency charts.
+const THROUGHPUT_SAMPLES: [&str; 4] = ["⠒⠒", "██", "••", "▄▄"];
+const LATENCY_SAMPLES: [&str; 2] = ["••", "⠒⠒"];
+
+/// Wherever a chart is drawn (its time axis shows), its legend is too,
+/// with every series' sample, at every size from 20x6 up; likewise the
+/// histogram's. Before, the chart's legend hid below about half the pane.
+#[test]
+fn every_chart_shows_its_legend_at_every_size_it_is_drawn() {
+    let fx = live();
+    let v = views(&fx);
+    let fanout = Fanout::default();
+    let ctx = Ctx {
+        theme: Theme::MONO,
+        window_s: WINDOWS_S[1],
+        fanout: &fanout,
+        clock_now: END,
+        step_labels: &[],
+        scrolls: &Scrolls::default(),
+        log_latency: false,
+    };
+    let mut drawn = (0, 0, 0);
+    for w in (20..=140).step_by(8) {
+        for h in (3..=40).step_by(2) {
+            let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+            t.draw(|f| panes::throughput::render(&v.throughput, &ctx, panes::Frame::default(), f, f.area()))
+                .expect("draw");
+            let screen = text(&t);
+            if screen.contains("now") {
+                drawn.0 += 1;
+                for s in THROUGHPUT_SAMPLES {
+                    assert!(screen.contains(s), "{w}x{h}: no {s}\n{screen}");
+                }
+            }
+            let t = latency_pane(&v.latency, Theme::MONO, false, w, h);
+            let screen = text(&t);
+            if screen.contains("now") {
+                drawn.1 += 1;
+                for s in LATENCY_SAMPLES {
+                    assert!(screen.contains(s), "{w}x{h}: no {s}\n{screen}");
+                }
+            }
+            if !histogram_rows(&t).is_empty() {
+                drawn.2 += 1;
+                assert!(screen.contains("█ %"), "{w}x{h}: no histogram legend\n{screen}");
+            }
+        }
+    }
+    assert!(drawn.0 > 100 && drawn.1 > 50 && drawn.2 > 100, "{drawn:?}");
+}
+
+/// Without colour (`NO_COLOR`, `--no-color`) each chart series is drawn
+/// with its own marker: the charts hold braille (completed, p50), dots
+/// (arrivals, p99) and blocks (failed). Before, every line was braille.
+#[test]
+fn without_colour_each_series_is_drawn_with_its_own_marker() {
+    let mut mono = fixture(Setup {
+        theme: Theme::MONO,
+        ..Setup::default()
+    });
+    let is_braille = |c: char| ('\u{2801}'..='\u{28ff}').contains(&c);
+    let cases: [(PaneId, &[char]); 2] = [(PaneId::Throughput, &['•', '█']), (PaneId::Latency, &['•'])];
+    for (pane, markers) in cases {
+        zoomed(&mut mono, pane);
+        let t = draw(&mono.app, 120, 36);
+        // The plot: right of the y axis, below the legend.
+        let plot: String = rows(&t)[4..33]
+            .iter()
+            .map(|r| r.split('│').skip(2).collect::<Vec<_>>().join(""))
+            .collect();
+        assert!(plot.chars().any(is_braille), "{pane:?}: no braille line\n{}", text(&t));
+        for m in markers {
+            assert!(plot.contains(*m), "{pane:?}: no {m}\n{}", text(&t));
+        }
+    }
+}
+
+/// `--theme light`: every glyph on screen reads on a white background:
+/// text (letters and digits) at 4.5:1 or more, everything else (borders,
+/// bars, chart markers) at 3:1 or more, in xterm's colours. The dark
+/// palette's grey labels (1.3:1 on white) fail this.
+#[test]
+fn light_theme_keeps_every_label_readable_on_white() {
+    use fantop::tui::theme::{contrast, rgb};
+    for theme in [Theme::LIGHT, Theme::COLOR] {
+        let mut fx = fixture(Setup {
+            theme,
+            ..Setup::default()
+        });
+        fx.app.flash("a flash message");
+        let screens = [draw(&fx.app, 120, 36), {
+            fx.app.help = true;
+            draw(&fx.app, 120, 36)
+        }];
+        let (dfg, dbg) = theme.canvas();
+        for t in &screens {
+            for cell in t.backend().buffer().content() {
+                let sym = cell.symbol();
+                if sym.trim().is_empty() {
+                    continue;
+                }
+                let (mut fg, mut bg) = (rgb(cell.fg, dfg), rgb(cell.bg, dbg));
+                if cell.modifier.contains(ratatui::style::Modifier::REVERSED) {
+                    std::mem::swap(&mut fg, &mut bg);
+                }
+                // A solid patch (a chart's block marker) stands on the screen's background.
+                if fg == bg {
+                    bg = dbg;
+                }
+                let r = contrast(fg, bg);
+                let need = if sym.chars().any(char::is_alphanumeric) {
+                    4.5
+                } else {
+                    3.0
+                };
+                assert!(
+                    r >= need,
+                    "{:?}: '{sym}' {:?} on {:?}: {r:.2}:1",
+                    theme.name,
+                    cell.fg,
+                    cell.bg
+                );
+            }
+        }
+    }
 }

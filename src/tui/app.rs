@@ -83,6 +83,8 @@ pub struct App {
     pub frozen: bool,
     pub help: bool,
     pub window: usize,
+    /// The latency-over-time chart's y axis is logarithmic (`y`).
+    pub log_latency: bool,
     /// A one-line message in the footer's place (refused actions, limits,
     /// notices).
     pub flash: Option<(String, Instant)>,
@@ -134,6 +136,7 @@ impl App {
             frozen: false,
             help: false,
             window: 1,
+            log_latency: false,
             flash: None,
             rec_failed: false,
             scroll: Scrolls::default(),
@@ -405,6 +408,10 @@ impl App {
                 self.window = (self.window + 1) % WINDOWS_S.len();
                 Effect::Redraw
             }
+            Action::ToggleLogScale => {
+                self.log_latency = !self.log_latency;
+                Effect::Redraw
+            }
             Action::Control(a) => {
                 // The step is sent all the same (the pipeline clamps it); the
                 // message says why nothing moved.
@@ -554,6 +561,7 @@ impl App {
             clock_now: scene.clock_now,
             step_labels: &self.step_labels,
             scrolls: &self.scroll,
+            log_latency: self.log_latency,
         };
         for (i, pane) in scene.panes.iter().enumerate() {
             let area = areas.panes[i];

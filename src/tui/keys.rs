@@ -25,6 +25,8 @@ pub enum Action {
     FocusPrev,
     ToggleZoom,
     CycleWindow,
+    /// Latency over time: linear or logarithmic y axis.
+    ToggleLogScale,
     ToggleHelp,
     ToggleRecording,
     /// Replay only: seek by this many seconds.
@@ -293,6 +295,14 @@ pub static BINDINGS: &[Binding] = &[
         in_replay: true,
     },
     Binding {
+        keys: &[ch('y')],
+        label: "y",
+        hint: None,
+        help: "latency chart: linear / log y axis",
+        action: Action::ToggleLogScale,
+        in_replay: true,
+    },
+    Binding {
         keys: &[ch('r')],
         label: "r",
         hint: Some("record"),
@@ -462,6 +472,7 @@ mod tests {
             (press(KeyCode::Char('z'), NONE), Action::ToggleZoom),
             (press(KeyCode::Enter, NONE), Action::ToggleZoom),
             (press(KeyCode::Char('t'), NONE), Action::CycleWindow),
+            (press(KeyCode::Char('y'), NONE), Action::ToggleLogScale),
             (press(KeyCode::Char('r'), NONE), Action::ToggleRecording),
             (press(KeyCode::Char('?'), KeyModifiers::SHIFT), Action::ToggleHelp),
         ];

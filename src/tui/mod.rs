@@ -32,6 +32,7 @@ pub mod layout;
 pub mod output;
 pub mod panes;
 pub mod scroll;
+pub mod svg;
 pub mod term;
 pub mod theme;
 
@@ -45,6 +46,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, never, select, tick};
 use ratatui::backend::{Backend, CrosstermBackend};
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
@@ -257,6 +259,8 @@ pub struct MonitorOptions {
     pub record_at_start: bool,
     /// `--cast FILE`.
     pub cast: Option<PathBuf>,
+    /// Keep the final frame in [`Outcome::frame`] (for `--screenshot`).
+    pub keep_frame: bool,
 }
 
 /// How a monitor run ended and what it leaves.
@@ -268,6 +272,8 @@ pub struct Outcome {
     pub notes: Vec<String>,
     /// Files that failed, each naming the file and why: the exit status is 1.
     pub failures: Vec<String>,
+    /// The screen as it was at the end, when asked for (`keep_frame`).
+    pub frame: Option<Buffer>,
 }
 
 fn cast_title(opts: &MonitorOptions) -> String {
@@ -311,7 +317,15 @@ fn shut_down(
         exit: exit?,
         notes: finished.notes,
         failures: finished.failures,
+        frame: None,
     })
+}
+
+/// The screen at the end of a run on the terminal, drawn again at the
+/// terminal's size, when asked for.
+fn final_frame(keep: bool, guard: &TerminalGuard, app: &App) -> Option<Buffer> {
+    let size = guard.terminal.size().ok().filter(|_| keep)?;
+    Some(svg::frame_of(app, size.width, size.height))
 }
 
 /// The panes of a monitor run, subscribed before the source starts.
@@ -366,8 +380,10 @@ pub fn run_live(opts: MonitorOptions) -> anyhow::Result<Outcome> {
     };
     let cast = driver.session.cast();
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, cast.as_ref());
+    let frame = final_frame(opts.keep_frame, &guard, &app);
     let LiveDriver { stack, session, .. } = driver;
-    shut_down(guard, io, input_thread, stack, session, app, exit)
+    let outcome = shut_down(guard, io, input_thread, stack, session, app, exit)?;
+    Ok(Outcome { frame, ..outcome })
 }
 
 /// Renders the monitor without a terminal, at a fixed size, in simulated
@@ -435,23 +451,27 @@ pub fn run_offscreen(opts: MonitorOptions, width: u16, height: u16) -> anyhow::R
             break;
         }
     }
+    let frame = opts.keep_frame.then(|| svg::frame_of(&app, width, height));
     let finished = stack.finish(&mut session, app);
     Ok(Outcome {
         snapshot: finished.snapshot,
         exit,
         notes: finished.notes,
         failures: finished.failures,
+        frame,
     })
 }
 
 /// Replays a recording on the terminal, at `speed` × the original pace
-/// with idle stretches cut to `max_idle`, from its first event.
+/// with idle stretches cut to `max_idle`, from its first event. With
+/// `keep_frame`, the outcome holds the final frame.
 pub fn run_replay(
     recording: Recording,
     pace: ReplayPace,
     fps: u32,
     mouse: bool,
     theme: Theme,
+    keep_frame: bool,
 ) -> anyhow::Result<Outcome> {
     let watch = spawn_signals(true)?;
     let mut stack = Stack::for_replay();
@@ -487,6 +507,8 @@ pub fn run_replay(
         job_control: true,
     };
     let exit = event_loop(&mut guard.terminal, &mut app, &mut driver, &io, None);
+    let frame = final_frame(keep_frame, &guard, &app);
     let ReplayDriver { stack, session, .. } = driver;
-    shut_down(guard, io, input_thread, stack, session, app, exit)
+    let outcome = shut_down(guard, io, input_thread, stack, session, app, exit)?;
+    Ok(Outcome { frame, ..outcome })
 }

@@ -23,7 +23,7 @@ use ratatui::widgets::Block;
 
 use super::feed::{Feed, Losses, Pumped, View};
 use super::scroll::ScrollState;
-use super::theme::Theme;
+use super::theme::{SERIES, Theme};
 use crate::broadcast::{PublisherStats, SubscriberStats};
 use crate::collector::Snapshot;
 use crate::event::Nanos;
@@ -224,6 +224,8 @@ pub struct Ctx<'a> {
     pub step_labels: &'a [String],
     /// Where each list is scrolled to (a render records what it drew).
     pub scrolls: &'a Scrolls,
+    /// The latency-over-time chart's y axis is logarithmic (`y`).
+    pub log_latency: bool,
 }
 
 /// How a pane's frame looks: focus, and its own subscription's health.
@@ -332,35 +334,75 @@ pub fn series(now: Nanos, window_s: u64, mut value: impl FnMut(u64) -> Option<f6
         .collect()
 }
 
-/// One line of a time chart: its name, style and points.
-pub type Series = (&'static str, ratatui::style::Style, Vec<(f64, f64)>);
+/// One line of a time chart: its names (long, and short for narrow
+/// legends), its look (an index into the theme's series colours and
+/// [`SERIES`] markers) and its points.
+pub struct Series {
+    pub name: &'static str,
+    pub short: &'static str,
+    pub look: usize,
+    pub points: Vec<(f64, f64)>,
+}
 
-/// A line chart of per-second series over the window ending now, with the
-/// y axis from 0 to `max` labelled by `label`. `series` are (name, style,
-/// points); `legend` shows their names in the top-left corner.
-pub fn time_chart<'a>(
-    series: &'a [Series],
+/// A chart's y axis: its bounds and the labels spread evenly from the
+/// bottom to the top.
+pub struct YAxis {
+    pub bounds: [f64; 2],
+    pub labels: Vec<String>,
+}
+
+impl YAxis {
+    /// From 0 to `max`, labelled at 0, the middle and the top.
+    pub fn linear(max: f64, label: impl Fn(f64) -> String) -> YAxis {
+        YAxis {
+            bounds: [0.0, max],
+            labels: vec!["0".into(), label(max / 2.0), label(max)],
+        }
+    }
+}
+
+/// Rows a time chart needs: its legend, two rows of plot, the x axis and
+/// its labels.
+pub const CHART_MIN_HEIGHT: u16 = 5;
+/// Columns a time chart needs.
+pub const CHART_MIN_WIDTH: u16 = 20;
+
+/// Draws a line chart of per-second series over the window ending now,
+/// with its legend on the top row: each series' marker sample and name
+/// (short names when the long ones do not fit), then `note`. Series are
+/// listed first to last and drawn last to first, so the first is on top.
+/// Draws nothing in an area under [`CHART_MIN_WIDTH`]x[`CHART_MIN_HEIGHT`].
+pub fn draw_time_chart(
+    frame: &mut ratatui::Frame,
+    area: Rect,
+    series: &[Series],
     window_s: u64,
-    max: f64,
-    label: impl Fn(f64) -> String,
-    legend: bool,
+    y: YAxis,
+    note: Option<&str>,
     theme: Theme,
-) -> ratatui::widgets::Chart<'a> {
-    use ratatui::layout::Constraint;
-    use ratatui::symbols::Marker;
-    use ratatui::widgets::{Axis, Chart, Dataset, GraphType, LegendPosition};
+) {
+    use ratatui::layout::{Constraint, Layout};
+    use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
+    if area.width < CHART_MIN_WIDTH || area.height < CHART_MIN_HEIGHT {
+        return;
+    }
+    let [legend_area, chart_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    frame.render_widget(
+        Paragraph::new(legend(series, note, legend_area.width, theme)),
+        legend_area,
+    );
     let datasets = series
         .iter()
-        .map(|(name, style, points)| {
+        .rev()
+        .map(|s| {
             Dataset::default()
-                .name(*name)
-                .marker(Marker::Braille)
+                .marker(SERIES[s.look % SERIES.len()].marker)
                 .graph_type(GraphType::Line)
-                .style(*style)
-                .data(points)
+                .style(theme.series(s.look))
+                .data(&s.points)
         })
         .collect();
-    Chart::new(datasets)
+    let chart = Chart::new(datasets)
         .x_axis(
             Axis::default()
                 .bounds([-(window_s as f64), 0.0])
@@ -369,12 +411,44 @@ pub fn time_chart<'a>(
         )
         .y_axis(
             Axis::default()
-                .bounds([0.0, max])
-                .labels([Span::raw("0"), Span::raw(label(max / 2.0)), Span::raw(label(max))])
+                .bounds(y.bounds)
+                .labels(y.labels.into_iter().map(Span::raw).collect::<Vec<_>>())
                 .style(theme.dim()),
         )
-        .legend_position(legend.then_some(LegendPosition::TopLeft))
-        .hidden_legend_constraints((Constraint::Percentage(50), Constraint::Percentage(60)))
+        .legend_position(None);
+    frame.render_widget(chart, chart_area);
+}
+
+/// A chart's legend in `width` columns: `⠒⠒ completed  ██ failed ...`,
+/// with short names when the long ones do not fit, and the samples alone
+/// as a last resort (each series' sample differs from the others').
+pub fn legend(series: &[Series], note: Option<&str>, width: u16, theme: Theme) -> Line<'static> {
+    let build = |name: fn(&Series) -> &'static str, gap: &'static str| {
+        let mut spans = Vec::new();
+        for (i, s) in series.iter().enumerate() {
+            if i > 0 {
+                spans.push(Span::raw(gap));
+            }
+            spans.push(Span::styled(SERIES[s.look % SERIES.len()].sample, theme.series(s.look)));
+            let n = name(s);
+            if !n.is_empty() {
+                spans.push(Span::styled(format!(" {n}"), theme.label()));
+            }
+        }
+        if let Some(note) = note {
+            spans.push(Span::styled(format!("{gap}{note}"), theme.dim()));
+        }
+        Line::from(spans)
+    };
+    [
+        build(|s| s.name, "  "),
+        build(|s| s.short, "  "),
+        build(|s| s.short, " "),
+        build(|_| "", " "),
+    ]
+    .into_iter()
+    .find(|l| l.width() <= width as usize)
+    .unwrap_or_else(|| build(|_| "", " "))
 }
 
 /// Axis labels for a window: `-60s  -30s  now`.

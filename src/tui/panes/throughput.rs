@@ -12,7 +12,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{Ctx, HISTORY_S, PaneId, PaneView, block, has_room, sec, series, time_chart, title};
+use super::{Ctx, HISTORY_S, PaneId, PaneView, Series, YAxis, block, draw_time_chart, has_room, sec, series, title};
 use crate::collector::Snapshot;
 use crate::collector::window::SecondRing;
 use crate::event::{Event, EventKind, LoadChange, Nanos, SECONDS};
@@ -199,9 +199,6 @@ pub fn render(view: &ThroughputView, ctx: &Ctx, pane: super::Frame, frame: &mut 
     .unwrap_or_else(|| line(&format::compact, SHORT));
     let [line, chart_area] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
     frame.render_widget(Paragraph::new(spans), line);
-    if chart_area.height < 4 || chart_area.width < 20 {
-        return;
-    }
     let w = ctx.window_s;
     // Lossy seconds are left out: their counts are known to be short.
     let get = |f: fn(&Counts) -> u64| {
@@ -209,22 +206,45 @@ pub fn render(view: &ThroughputView, ctx: &Ctx, pane: super::Frame, frame: &mut 
             view.secs.get(s).filter(|c| !c.lossy).map(|c| f(c) as f64)
         })
     };
-    let completed = get(|c| c.succeeded + c.failed);
-    let failed_pts = get(|c| c.failed);
-    let arrivals = get(|c| c.arrived);
-    let target = series(view.now, w, |s| view.target_at.get(s).copied());
-    let max = [&completed, &failed_pts, &arrivals, &target]
+    let lines = [
+        Series {
+            name: "completed",
+            short: "done",
+            look: 0,
+            points: get(|c| c.succeeded + c.failed),
+        },
+        Series {
+            name: "failed",
+            short: "fail",
+            look: 1,
+            points: get(|c| c.failed),
+        },
+        Series {
+            name: "arrivals",
+            short: "in",
+            look: 2,
+            points: get(|c| c.arrived),
+        },
+        Series {
+            name: "target",
+            short: "tgt",
+            look: 3,
+            points: series(view.now, w, |s| view.target_at.get(s).copied()),
+        },
+    ];
+    let max = lines
         .iter()
-        .flat_map(|v| v.iter().map(|p| p.1))
+        .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(view.target(), f64::max)
         .max(10.0)
         * 1.1;
-    let lines = [
-        ("target", t.series(3), target),
-        ("arrivals", t.series(2), arrivals),
-        ("completed", t.series(0), completed),
-        ("failed", t.series(1), failed_pts),
-    ];
-    let chart = time_chart(&lines, w, max, format::compact, true, t);
-    frame.render_widget(chart, chart_area);
+    draw_time_chart(
+        frame,
+        chart_area,
+        &lines,
+        w,
+        YAxis::linear(max, format::compact),
+        None,
+        t,
+    );
 }
