@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
-//!     cargo test --release --target-dir target/loom --test 'loom_*'
+//!     cargo test --target-dir target/loom --test 'loom_*'
 //! ```
 //!
 //! Under loom the shared decoded pages are compiled out (readers decode
